@@ -1,0 +1,132 @@
+"""``python -m pytest_webrtc SUBCOMMAND``: the harness outside pytest.
+
+Nothing imports this module; it imports the rest lazily so that ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Sequence
+
+from .errors import HarnessConfigError
+
+__all__ = ["main", "parse_hostport"]
+
+
+def parse_hostport(text: str, default_port: int = 3478) -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT``, ``HOST`` or ``V6`` -> (host, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":") or str(default_port)
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, str(default_port)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _use_uvloop(enabled: bool) -> str:
+    if enabled:
+        try:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+            return "uvloop"
+        except ImportError:
+            pass
+    return "asyncio"
+
+
+def _cmd_stun_server(args: argparse.Namespace) -> int:
+    from .stun.auth import Authenticator, LongTermAuth, ShortTermAuth
+    from .stun.server import StunServer
+
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(message)s",
+        stream=sys.stdout,
+    )
+    auth: Authenticator | None = None
+    if args.user:
+        if args.password is None:
+            raise HarnessConfigError("--user needs --password")
+        auth = LongTermAuth(args.realm, {args.user: args.password}) if args.realm else ShortTermAuth(args.user, args.password)
+    loop_kind = _use_uvloop(not args.no_uvloop)
+
+    async def serve() -> None:
+        server = StunServer(args.host, args.port, udp=not args.no_udp, tcp=not args.no_tcp,
+                            other_host=args.other_host, auth=auth)
+        await server.start()
+        print(f"pytest-webrtc STUN server listening: {server.describe()} ({loop_kind})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+        print(f"stopped; counters: {server.stats.as_dict()}", flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
+def _cmd_stun_probe(args: argparse.Namespace) -> int:
+    from .probe import probe_main
+
+    return probe_main(args.target, transports=args.transport or ["udp", "tcp"], timeout=args.timeout)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo_main
+
+    return demo_main(verbose=args.verbose)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_webrtc",
+        description="pytest-webrtc: WebRTC conformance harness. Subcommands run its pieces standalone.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+
+    server = sub.add_parser("stun-server", help="run the RFC 8489 STUN server (UDP+TCP), one log line per request")
+    server.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; '::' for dual stack)")
+    server.add_argument("--port", type=int, default=3478, help="port (default 3478; 0 lets the kernel pick)")
+    server.add_argument("--other-host", help="second address for RFC 5780 behaviour discovery, e.g. 127.0.0.2")
+    server.add_argument("--no-udp", action="store_true", help="do not listen on UDP")
+    server.add_argument("--no-tcp", action="store_true", help="do not listen on TCP")
+    server.add_argument("--user", help="require credentials: short-term, or long-term with --realm")
+    server.add_argument("--password", help="password for --user")
+    server.add_argument("--realm", help="use long-term credentials in this realm")
+    server.add_argument("--no-uvloop", action="store_true", help="use asyncio's own loop even if uvloop is installed")
+    server.add_argument("--quiet", action="store_true", help="do not log each request")
+    server.set_defaults(func=_cmd_stun_server)
+
+    probe = sub.add_parser("stun-probe", help="send Binding requests to a STUN server and judge the answers strictly")
+    probe.add_argument("target", type=parse_hostport, help="HOST:PORT of the STUN server")
+    probe.add_argument("--transport", action="append", choices=["udp", "tcp"], help="repeatable (default: both)")
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds to wait per request (default 3)")
+    probe.set_defaults(func=_cmd_stun_probe)
+
+    demo = sub.add_parser("demo", help="the main job: our STUN server answering real clients, with a verdict")
+    demo.add_argument("-v", "--verbose", action="store_true", help="print the server's transaction log")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HarnessConfigError as exc:
+        parser.error(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    return 0

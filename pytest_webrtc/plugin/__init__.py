@@ -1,0 +1,21 @@
+"""The pytest plugin (entry point ``pytest11: webrtc``): options and fixtures.
+
+This package is the only place that imports pytest; nothing imports it.
+"""
+
+from .fixtures import (
+    stun_server,
+    stun_server_factory,
+    stun_server_session,
+    webrtc_background_loop,
+)
+from .options import pytest_addoption, pytest_configure
+
+__all__ = [
+    "pytest_addoption",
+    "pytest_configure",
+    "stun_server",
+    "stun_server_factory",
+    "stun_server_session",
+    "webrtc_background_loop",
+]

@@ -1,0 +1,78 @@
+"""Fixtures: STUN servers running on a background event loop.
+
+``stun_server``           function-scoped, configured by ``@pytest.mark.webrtc_stun_server(...)``
+``stun_server_session``   one server for the whole session (default configuration)
+``stun_server_factory``   ``stun_server_factory(**kwargs)`` starts as many as a test needs
+
+Every server binds port 0, so tests run in parallel (pytest-xdist) without
+colliding, and each is stopped at teardown even when the test fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from ..background import BackgroundLoop
+from ..errors import HarnessConfigError
+from ..stun.server import StunServer
+from .options import stun_host
+
+StunServerFactory = Callable[..., StunServer]
+
+
+@pytest.fixture(scope="session")
+def webrtc_background_loop() -> Iterator[BackgroundLoop]:
+    """The event loop (in its own thread) that the server fixtures run on."""
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+def _factory(loop: BackgroundLoop, default_host: str) -> tuple[StunServerFactory, Callable[[], None]]:
+    started: list[StunServer] = []
+
+    def make(**kwargs: Any) -> StunServer:
+        kwargs.setdefault("host", default_host)
+        try:
+            server = StunServer(**kwargs)
+        except TypeError as exc:
+            raise HarnessConfigError(f"bad STUN server option: {exc}") from None
+        loop.run(server.start())
+        started.append(server)
+        return server
+
+    def stop_all() -> None:
+        while started:
+            loop.run(started.pop().stop())
+
+    return make, stop_all
+
+
+@pytest.fixture
+def stun_server_factory(
+    webrtc_background_loop: BackgroundLoop, pytestconfig: pytest.Config
+) -> Iterator[StunServerFactory]:
+    """Start STUN servers with any :class:`~pytest_webrtc.stun.server.StunServer` options."""
+    make, stop_all = _factory(webrtc_background_loop, stun_host(pytestconfig))
+    yield make
+    stop_all()
+
+
+@pytest.fixture
+def stun_server(stun_server_factory: StunServerFactory, request: pytest.FixtureRequest) -> StunServer:
+    """A STUN server for this test; options come from the ``webrtc_stun_server`` marker."""
+    marker = request.node.get_closest_marker("webrtc_stun_server")
+    kwargs = dict(marker.kwargs) if marker else {}
+    return stun_server_factory(**kwargs)
+
+
+@pytest.fixture(scope="session")
+def stun_server_session(
+    webrtc_background_loop: BackgroundLoop, pytestconfig: pytest.Config
+) -> Iterator[StunServer]:
+    """One STUN server shared by the whole session (counters accumulate across tests)."""
+    make, stop_all = _factory(webrtc_background_loop, stun_host(pytestconfig))
+    yield make()
+    stop_all()

@@ -1,0 +1,233 @@
+"""What a STUN server answers to a datagram: pure logic, no sockets (RFC 8489 §6.3, RFC 5780 §6).
+
+``Responder.respond`` takes received bytes and the addresses involved and
+returns a :class:`Reply` (bytes, which local endpoint sends them, to whom) or
+``None`` when the bytes must be dropped.  Counters and the transaction log live
+here so that every transport shares them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .attributes import CHANGE_IP, CHANGE_PORT, is_comprehension_required
+from .auth import AuthResult, Authenticator
+from .message import (
+    MAGIC_COOKIE_BYTES,
+    Message,
+    MessageClass,
+    Method,
+    fingerprint_of,
+    frame,
+    method_name,
+)
+
+__all__ = ["Reply", "Responder", "ServerStats", "TransactionRecord"]
+
+log = logging.getLogger("pytest_webrtc.stun")
+
+Address = tuple[str, int]
+
+# Comprehension-required attributes a Binding request may carry that we process (RFC 8489 §14,
+# RFC 8445 §16.1).  Anything else below 0x8000 earns a 420 (RFC 8489 §6.3.1.1).
+_UNDERSTOOD = {
+    0x0006,  # USERNAME
+    0x0008,  # MESSAGE-INTEGRITY
+    0x0014,  # REALM
+    0x0015,  # NONCE
+    0x001C,  # MESSAGE-INTEGRITY-SHA256
+    0x001D,  # PASSWORD-ALGORITHM
+    0x001E,  # USERHASH
+    0x0024,  # PRIORITY
+    0x0025,  # USE-CANDIDATE
+}
+# RFC 5780 §7: understood only when the server has an alternate address.
+_UNDERSTOOD_5780 = {0x0003, 0x0026, 0x0027}  # CHANGE-REQUEST, PADDING, RESPONSE-PORT
+
+
+@dataclass
+class ServerStats:
+    """Counters a test can assert on."""
+
+    requests: int = 0
+    responses: int = 0  # success responses
+    errors: int = 0  # error responses sent
+    indications: int = 0
+    dropped: int = 0  # not STUN, unanswerable, or failing FINGERPRINT
+    malformed: int = 0  # STUN-looking requests answered with 400
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class TransactionRecord:
+    """One request the server saw and what it did with it."""
+
+    time: float
+    transport: str
+    client: Address
+    local: Address
+    method: str
+    transaction_id: str
+    outcome: str  # "success", "error 420", "indication", "dropped: why"
+    mapped: Address | None = None
+    sent_from: Address | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    data: bytes
+    to: Address
+    # RFC 5780 endpoint indices: (0 primary / 1 alternate IP, 0 primary / 1 alternate port).
+    via: tuple[int, int] = (0, 0)
+
+
+def _unmap(addr: Address) -> Address:
+    """An IPv4 client seen through a dual-stack IPv6 socket is reported as IPv4."""
+    host = addr[0]
+    if host.startswith("::ffff:") and "." in host:
+        mapped = ipaddress.IPv6Address(host.split("%")[0]).ipv4_mapped
+        if mapped is not None:
+            return str(mapped), addr[1]
+    return addr[0].split("%")[0], addr[1]
+
+
+@dataclass
+class Responder:
+    software: str
+    auth: Authenticator | None = None
+    # RFC 5780: addresses of the four endpoints, indexed [ip][port]; None outside 5780 mode.
+    endpoints: list[list[Address]] | None = None
+    log_size: int = 10_000
+    stats: ServerStats = field(default_factory=ServerStats)
+    transactions: deque[TransactionRecord] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.transactions = deque(maxlen=self.log_size)
+
+    @property
+    def rfc5780(self) -> bool:
+        return self.endpoints is not None
+
+    def _record(self, transport: str, client: Address, local: Address, message: Message | None, outcome: str,
+                mapped: Address | None = None, sent_from: Address | None = None) -> None:
+        method = method_name(message.method) if message is not None else "-"
+        tid = message.transaction_id.hex() if message is not None else "-"
+        self.transactions.append(TransactionRecord(time.time(), transport, client, local, method, tid, outcome,
+                                                   mapped, sent_from))
+        if log.isEnabledFor(logging.INFO):
+            extra = f" mapped={mapped[0]}:{mapped[1]}" if mapped else ""
+            log.info("%s %s:%d -> %s:%d %s %s %s%s", transport, client[0], client[1], local[0], local[1],
+                     method, tid, outcome, extra)
+
+    def _drop(self, transport: str, client: Address, local: Address, message: Message | None, why: str) -> None:
+        self.stats.dropped += 1
+        self._record(transport, client, local, message, f"dropped: {why}")
+
+    def respond(self, data: bytes, client: Address, local: Address, transport: str = "udp",
+                via: tuple[int, int] = (0, 0)) -> Reply | None:
+        """The reply to ``data`` received from ``client`` on ``local``, or None to drop it."""
+        client = _unmap(client)
+        if len(data) < 20 or data[0] >= 4:
+            self._drop(transport, client, local, None, "not STUN")
+            return None
+        message, problems = frame(data)
+        assert message is not None
+        has_cookie = message.cookie == MAGIC_COOKIE_BYTES
+        if problems:
+            # Only a request with the magic cookie is surely STUN enough to deserve a 400.
+            if has_cookie and message.message_class == MessageClass.REQUEST:
+                self.stats.malformed += 1
+                return self._error(message, client, local, transport, via, 400, f"Bad Request: {problems[0].detail}")
+            self._drop(transport, client, local, message, problems[0].rule)
+            return None
+        if message.message_class == MessageClass.INDICATION:
+            self.stats.indications += 1
+            self._record(transport, client, local, message, "indication")
+            return None
+        if message.message_class != MessageClass.REQUEST:
+            self._drop(transport, client, local, message, "a response sent to a server")
+            return None
+        self.stats.requests += 1
+        fp = message.find("FINGERPRINT")
+        if fp is not None and (fp.error or fp.value != fingerprint_of(data[: fp.offset])):
+            # RFC 8489 §7.3: a message whose FINGERPRINT fails is not STUN; discard it.
+            self._drop(transport, client, local, message, "FINGERPRINT mismatch")
+            return None
+        if message.method != Method.BINDING:
+            return self._error(message, client, local, transport, via, 400, "Bad Request: unsupported method")
+        unknown = self._unknown_required(message)
+        if unknown:
+            return self._error(message, client, local, transport, via, 420, "Unknown Attribute",
+                               [("UNKNOWN-ATTRIBUTES", unknown)])
+        broken = next((a for a in message.attributes if a.error), None)
+        if broken is not None:
+            self.stats.malformed += 1
+            return self._error(message, client, local, transport, via, 400, f"Bad Request: {broken.name} {broken.error}")
+        result = self.auth.authenticate(message, data) if self.auth is not None else AuthResult()
+        if result.error is not None:
+            return self._error(message, client, local, transport, via, *result.error, result.attributes)
+        return self._success(message, client, local, transport, via, result)
+
+    def _unknown_required(self, message: Message) -> list[int]:
+        understood = _UNDERSTOOD | (_UNDERSTOOD_5780 if self.rfc5780 else set())
+        unknown: list[int] = []
+        for attr in message.attributes:
+            if is_comprehension_required(attr.type) and attr.type not in understood and attr.type not in unknown:
+                unknown.append(attr.type)
+        return unknown
+
+    def _success(self, request: Message, client: Address, local: Address, transport: str,
+                 via: tuple[int, int], auth: AuthResult) -> Reply | None:
+        response = Message(Method.BINDING, MessageClass.SUCCESS, request.transaction_id, cookie=request.cookie)
+        if request.is_classic:
+            response.add("MAPPED-ADDRESS", client)  # RFC 8489 §12: what RFC 3489 clients understand
+        else:
+            response.add("XOR-MAPPED-ADDRESS", client)
+        reply_via, to = via, client
+        if self.endpoints is not None:
+            change = request.get("CHANGE-REQUEST", 0)
+            response_port = request.get("RESPONSE-PORT")
+            if transport != "udp" and (change or response_port is not None):
+                return self._error(request, client, local, transport, via, 400,
+                                   "Bad Request: CHANGE-REQUEST and RESPONSE-PORT need UDP")
+            reply_via = (via[0] ^ bool(change & CHANGE_IP), via[1] ^ bool(change & CHANGE_PORT))
+            if response_port is not None:
+                to = (client[0], response_port)
+            origin = self.endpoints[reply_via[0]][reply_via[1]]
+            response.add("RESPONSE-ORIGIN", origin)
+            response.add("OTHER-ADDRESS", self.endpoints[1 - via[0]][1 - via[1]])
+            padding = request.get("PADDING")
+            if padding is not None and transport == "udp":
+                response.add("PADDING", bytes(len(padding)))
+        response.add("SOFTWARE", self.software)
+        data = self._sign(response, request, auth)
+        self.stats.responses += 1
+        sent_from = self.endpoints[reply_via[0]][reply_via[1]] if self.endpoints else local
+        self._record(transport, client, local, request, "success", client, sent_from)
+        return Reply(data, to, reply_via)
+
+    def _error(self, request: Message, client: Address, local: Address, transport: str, via: tuple[int, int],
+               code: int, reason: str, attributes: list[tuple[str, Any]] | None = None) -> Reply:
+        response = Message(request.method, MessageClass.ERROR, request.transaction_id, cookie=request.cookie)
+        response.add("ERROR-CODE", (code, reason[:127]))
+        for name, value in attributes or []:
+            response.add(name, value)
+        response.add("SOFTWARE", self.software)
+        self.stats.errors += 1
+        self._record(transport, client, local, request, f"error {code}")
+        return Reply(self._sign(response, request, AuthResult()), client, via)
+
+    def _sign(self, response: Message, request: Message, auth: AuthResult) -> bytes:
+        classic = request.is_classic
+        return response.encode(
+            integrity_key=auth.key if auth.key is not None and not auth.sha256 else None,
+            integrity_sha256_key=auth.key if auth.key is not None and auth.sha256 else None,
+            fingerprint=not classic,
+        )

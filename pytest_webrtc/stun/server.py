@@ -1,0 +1,261 @@
+"""An asyncio STUN server: UDP and TCP, IPv4 and IPv6, optional RFC 5780 mode.
+
+    server = StunServer(host="127.0.0.1")          # port 0: the kernel picks
+    await server.start()
+    server.udp_address                              # ('127.0.0.1', 40123)
+    ...
+    await server.stop()
+
+With ``other_host`` (e.g. ``127.0.0.2``) the server listens on two IPs times
+two ports and honours CHANGE-REQUEST, RESPONSE-PORT and PADDING (RFC 5780).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import struct
+from typing import Any
+
+from .. import __version__
+from ..errors import HarnessConfigError
+from .auth import Authenticator
+from .responder import Reply, Responder, ServerStats, TransactionRecord
+
+__all__ = ["StunServer"]
+
+Address = tuple[str, int]
+SOFTWARE = f"pytest-webrtc {__version__}"
+_TCP_MAX_FRAME = 20 + 0xFFFF
+_BIND_ATTEMPTS = 50
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _udp_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+    try:
+        if host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((host, port))
+        sock.setblocking(False)
+        # Bursts of small datagrams: a larger receive buffer avoids kernel drops under load.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _UdpEndpoint(asyncio.DatagramProtocol):
+    def __init__(self, server: StunServer, via: tuple[int, int]) -> None:
+        self.server = server
+        self.via = via
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local: Address = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.local = transport.get_extra_info("sockname")[:2]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            reply = self.server.responder.respond(data, addr[:2], self.local, "udp", self.via)
+        except Exception:  # never let one datagram take the server down
+            self.server.responder.stats.dropped += 1
+            self.server.internal_errors += 1
+            return
+        if reply is not None:
+            self.server._send_udp(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP errors on UDP: nothing to do
+        pass
+
+
+class _TcpConnection(asyncio.Protocol):
+    """RFC 8489 §6.2.2: STUN messages back to back on a stream, framed by their length field."""
+
+    def __init__(self, server: StunServer) -> None:
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Address = ("", 0)
+        self.local: Address = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")[:2]
+        self.local = transport.get_extra_info("sockname")[:2]
+        self.server._tcp_connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._tcp_connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buffer += data
+        while len(self.buffer) >= 20:
+            if self.buffer[0] >= 4:
+                # Not STUN: a stream cannot be resynchronised, so close it.
+                self.server.responder.stats.dropped += 1
+                self.transport.close()
+                return
+            length = struct.unpack_from("!H", self.buffer, 2)[0]
+            if len(self.buffer) < 20 + length:
+                return
+            frame = bytes(self.buffer[: 20 + length])
+            del self.buffer[: 20 + length]
+            try:
+                reply = self.server.responder.respond(frame, self.peer, self.local, "tcp")
+            except Exception:
+                self.server.responder.stats.dropped += 1
+                self.server.internal_errors += 1
+                continue
+            if reply is not None:
+                self.transport.write(reply.data)
+
+
+class StunServer:
+    """A STUN server bound to one host (and optionally a second one for RFC 5780)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        udp: bool = True,
+        tcp: bool = True,
+        other_host: str | None = None,
+        auth: Authenticator | None = None,
+        software: str = SOFTWARE,
+        log_size: int = 10_000,
+    ) -> None:
+        if not (udp or tcp):
+            raise HarnessConfigError("a STUN server needs UDP, TCP or both")
+        if other_host is not None and _family(other_host) != _family(host):
+            raise HarnessConfigError(f"other_host {other_host} is not of the same family as {host}")
+        self.host, self.port = host, port
+        self.udp, self.tcp, self.other_host = udp, tcp, other_host
+        self.responder = Responder(software=software, auth=auth, log_size=log_size)
+        self.internal_errors = 0
+        self._udp: dict[tuple[int, int], _UdpEndpoint] = {}
+        self._tcp_server: asyncio.AbstractServer | None = None
+        self._tcp_connections: set[_TcpConnection] = set()
+        self.udp_address: Address | None = None
+        self.tcp_address: Address | None = None
+
+    # -- what tests look at --------------------------------------------------------
+
+    @property
+    def stats(self) -> ServerStats:
+        return self.responder.stats
+
+    @property
+    def transactions(self) -> list[TransactionRecord]:
+        return list(self.responder.transactions)
+
+    @property
+    def other_address(self) -> Address | None:
+        """RFC 5780 OTHER-ADDRESS as seen from the primary endpoint."""
+        endpoints = self.responder.endpoints
+        return endpoints[1][1] if endpoints else None
+
+    @property
+    def address(self) -> Address:
+        """The primary address (UDP if enabled, else TCP)."""
+        addr = self.udp_address or self.tcp_address
+        if addr is None:
+            raise RuntimeError("the STUN server is not started")
+        return addr
+
+    # -- life cycle ----------------------------------------------------------------
+
+    async def start(self) -> StunServer:
+        loop = asyncio.get_running_loop()
+        sockets = self._bind_udp() if self.udp else {}
+        for via, sock in sockets.items():
+            _, protocol = await loop.create_datagram_endpoint(lambda v=via: _UdpEndpoint(self, v), sock=sock)  # type: ignore[misc]
+            self._udp[via] = protocol
+        if self.udp:
+            self.udp_address = self._udp[(0, 0)].local
+            port = self.udp_address[1]
+        else:
+            port = self.port
+        if self.tcp:
+            self._tcp_server = await self._start_tcp(port)
+        return self
+
+    def _bind_udp(self) -> dict[tuple[int, int], socket.socket]:
+        if self.other_host is None:
+            return {(0, 0): _udp_socket(self.host, self.port)}
+        hosts = (self.host, self.other_host)
+        for _ in range(_BIND_ATTEMPTS):
+            opened: dict[tuple[int, int], socket.socket] = {}
+            try:
+                for port_index in (0, 1):
+                    first = _udp_socket(hosts[0], self.port if port_index == 0 else 0)
+                    opened[(0, port_index)] = first
+                    opened[(1, port_index)] = _udp_socket(hosts[1], first.getsockname()[1])
+            except OSError as exc:
+                for sock in opened.values():
+                    sock.close()
+                if exc.errno != errno.EADDRINUSE or self.port:
+                    raise
+                continue
+            self.responder.endpoints = [
+                [opened[(i, p)].getsockname()[:2] for p in (0, 1)] for i in (0, 1)
+            ]
+            return opened
+        raise OSError(errno.EADDRINUSE, "could not find free port pairs for RFC 5780 mode")
+
+    async def _start_tcp(self, port: int) -> asyncio.AbstractServer:
+        loop = asyncio.get_running_loop()
+        try:
+            server = await loop.create_server(lambda: _TcpConnection(self), self.host, port, reuse_address=True)
+        except OSError:
+            if port == 0 or self.port:
+                raise
+            # The UDP port is taken for TCP on this host: fall back to any port.
+            server = await loop.create_server(lambda: _TcpConnection(self), self.host, 0, reuse_address=True)
+        self.tcp_address = server.sockets[0].getsockname()[:2]
+        return server
+
+    async def stop(self) -> None:
+        for endpoint in self._udp.values():
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        self._udp.clear()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            for conn in list(self._tcp_connections):
+                if conn.transport is not None:
+                    conn.transport.close()
+            await self._tcp_server.wait_closed()
+            self._tcp_server = None
+
+    async def __aenter__(self) -> StunServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _send_udp(self, reply: Reply, original: Any) -> None:
+        endpoint = self._udp.get(reply.via) or self._udp[(0, 0)]
+        assert endpoint.transport is not None
+        # Same host as the request came from (kept in the socket's own form, e.g. an
+        # IPv4-mapped IPv6 address or a scope id); the port may differ (RESPONSE-PORT).
+        to = (original[0], reply.to[1], *original[2:])
+        endpoint.transport.sendto(reply.data, to)
+
+    def describe(self) -> str:
+        parts = []
+        if self.udp_address:
+            parts.append(f"udp {self.udp_address[0]}:{self.udp_address[1]}")
+        if self.tcp_address:
+            parts.append(f"tcp {self.tcp_address[0]}:{self.tcp_address[1]}")
+        if self.other_address:
+            parts.append(f"rfc5780 other {self.other_address[0]}:{self.other_address[1]}")
+        return ", ".join(parts)
