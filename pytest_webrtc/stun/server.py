@@ -56,6 +56,11 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.via = via
         self.transport: asyncio.DatagramTransport | None = None
         self.local: Address = ("", 0)
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -227,6 +232,8 @@ class StunServer:
         for endpoint in self._udp.values():
             if endpoint.transport is not None:
                 endpoint.transport.close()
+        # Transports close on a later loop iteration: wait, so the ports are free on return.
+        await asyncio.wait_for(asyncio.gather(*(e.closed for e in self._udp.values())), 5)
         self._udp.clear()
         if self._tcp_server is not None:
             self._tcp_server.close()
