@@ -61,7 +61,7 @@ def _cmd_stun_server(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         server = StunServer(args.host, args.port, udp=not args.no_udp, tcp=not args.no_tcp,
-                            other_host=args.other_host, auth=auth)
+                            other_host=args.other_host, auth=auth, log_size=0)
         await server.start()
         print(f"pytest-webrtc STUN server listening: {server.describe()} ({loop_kind})", flush=True)
         stop = asyncio.Event()

@@ -10,6 +10,7 @@ that into a named violation.  Sources: RFC 8489 §14 and §18.3, RFC 8445
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -53,9 +54,11 @@ def is_comprehension_required(attr_type: int) -> bool:
 
 
 def _pack_address_body(value: Address) -> tuple[int, bytes]:
-    ip = ipaddress.ip_address(value[0])
-    family = FAMILY_IPV4 if ip.version == 4 else FAMILY_IPV6
-    return family, ip.packed
+    # socket.inet_pton is an order of magnitude faster than ipaddress on the server's hot path.
+    host = value[0]
+    if ":" in host:
+        return FAMILY_IPV6, socket.inet_pton(socket.AF_INET6, host)
+    return FAMILY_IPV4, socket.inet_pton(socket.AF_INET, host)
 
 
 def pack_address(value: Address, _pad: bytes = b"") -> bytes:
@@ -63,11 +66,15 @@ def pack_address(value: Address, _pad: bytes = b"") -> bytes:
     return struct.pack("!BBH", 0, family, value[1]) + packed
 
 
+def _xor(data: bytes, pad: bytes) -> bytes:
+    n = len(data)
+    return (int.from_bytes(data, "big") ^ int.from_bytes(pad[:n], "big")).to_bytes(n, "big")
+
+
 def pack_xor_address(value: Address, pad: bytes) -> bytes:
     family, packed = _pack_address_body(value)
     port = value[1] ^ (pad[0] << 8 | pad[1])
-    xored = bytes(a ^ b for a, b in zip(packed, pad))
-    return struct.pack("!BBH", 0, family, port) + xored
+    return struct.pack("!BBH", 0, family, port) + _xor(packed, pad)
 
 
 def _split_address(data: bytes) -> tuple[int, int, bytes]:
@@ -85,16 +92,22 @@ def _split_address(data: bytes) -> tuple[int, int, bytes]:
     return family, port, data[4:]
 
 
+def _ntop(raw: bytes) -> str:
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw)
+    # ipaddress gives the canonical RFC 5952 text for IPv6 (e.g. ::ffff:1.2.3.4 forms).
+    return str(ipaddress.IPv6Address(raw))
+
+
 def unpack_address(data: bytes, _pad: bytes = b"") -> Address:
     _family, port, raw = _split_address(data)
-    return str(ipaddress.ip_address(raw)), port
+    return _ntop(raw), port
 
 
 def unpack_xor_address(data: bytes, pad: bytes) -> Address:
     _family, port, raw = _split_address(data)
     port ^= pad[0] << 8 | pad[1]
-    ip = ipaddress.ip_address(bytes(a ^ b for a, b in zip(raw, pad)))
-    return str(ip), port
+    return _ntop(_xor(raw, pad)), port
 
 
 # --- scalar and text values --------------------------------------------------

@@ -83,11 +83,11 @@ def decode_type(message_type: int) -> tuple[int, MessageClass]:
     return method, MessageClass(klass)
 
 
+_METHOD_NAMES = {m.value: m.name.replace("_", "-") for m in Method}
+
+
 def method_name(method: int) -> str:
-    try:
-        return Method(method).name.replace("_", "-")
-    except ValueError:
-        return f"0x{method:03X}"
+    return _METHOD_NAMES.get(method) or f"0x{method:03X}"
 
 
 def _resolve(name_or_type: str | int) -> int:

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
+import struct
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .attributes import CHANGE_IP, CHANGE_PORT, is_comprehension_required
 from .auth import AuthResult, Authenticator
 from .message import (
+    FINGERPRINT_XOR,
+    MAGIC_COOKIE,
     MAGIC_COOKIE_BYTES,
+    Attribute,
     Message,
     MessageClass,
     Method,
@@ -48,6 +54,11 @@ _UNDERSTOOD = {
 }
 # RFC 5780 §7: understood only when the server has an alternate address.
 _UNDERSTOOD_5780 = {0x0003, 0x0026, 0x0027}  # CHANGE-REQUEST, PADDING, RESPONSE-PORT
+# Binding request, length 0, magic cookie: the header of a plain "who am I?".
+_PLAIN_BINDING = b"\x00\x01\x00\x00" + MAGIC_COOKIE_BYTES
+_FINGERPRINTED_BINDING = b"\x00\x01\x00\x08" + MAGIC_COOKIE_BYTES
+_XOR_MAPPED_IPV4_HEAD = b"\x00\x20\x00\x08\x00\x01"
+_FINGERPRINT_HEAD = b"\x80\x28\x00\x04"
 
 
 @dataclass
@@ -65,9 +76,8 @@ class ServerStats:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
-class TransactionRecord:
-    """One request the server saw and what it did with it."""
+class TransactionRecord(NamedTuple):
+    """One request the server saw and what it did with it (a NamedTuple: cheap on the hot path)."""
 
     time: float
     transport: str
@@ -80,8 +90,7 @@ class TransactionRecord:
     sent_from: Address | None = None
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     data: bytes
     to: Address
     # RFC 5780 endpoint indices: (0 primary / 1 alternate IP, 0 primary / 1 alternate port).
@@ -110,6 +119,12 @@ class Responder:
 
     def __post_init__(self) -> None:
         self.transactions = deque(maxlen=self.log_size)
+        encoded = self.software.encode("utf-8")
+        self._software = Attribute(0x8022, self.software, raw=encoded, padding=b"\x00" * (-len(encoded) % 4))
+        software_attr = struct.pack("!HH", 0x8022, len(encoded)) + encoded + self._software.padding
+        self._plain_suffix = software_attr
+        self._plain_prefix = struct.pack("!HH", 0x0101, 12 + len(software_attr) + 8)
+        self._xored_hosts: dict[str, bytes] = {}
 
     @property
     def rfc5780(self) -> bool:
@@ -119,8 +134,14 @@ class Responder:
                 mapped: Address | None = None, sent_from: Address | None = None) -> None:
         method = method_name(message.method) if message is not None else "-"
         tid = message.transaction_id.hex() if message is not None else "-"
-        self.transactions.append(TransactionRecord(time.time(), transport, client, local, method, tid, outcome,
-                                                   mapped, sent_from))
+        self._log(transport, client, local, method, tid, outcome, mapped, sent_from)
+
+    def _log(self, transport: str, client: Address, local: Address, method: str, tid: str, outcome: str,
+             mapped: Address | None, sent_from: Address | None) -> None:
+        if self.log_size:
+            self.transactions.append(
+                TransactionRecord(time.time(), transport, client, local, method, tid, outcome, mapped, sent_from)
+            )
         if log.isEnabledFor(logging.INFO):
             extra = f" mapped={mapped[0]}:{mapped[1]}" if mapped else ""
             log.info("%s %s:%d -> %s:%d %s %s %s%s", transport, client[0], client[1], local[0], local[1],
@@ -134,6 +155,9 @@ class Responder:
                 via: tuple[int, int] = (0, 0)) -> Reply | None:
         """The reply to ``data`` received from ``client`` on ``local``, or None to drop it."""
         client = _unmap(client)
+        plain = self.plain_binding(data, client, local, transport)
+        if plain is not None:
+            return Reply(plain, client, via)
         if len(data) < 20 or data[0] >= 4:
             self._drop(transport, client, local, None, "not STUN")
             return None
@@ -175,6 +199,42 @@ class Responder:
             return self._error(message, client, local, transport, via, *result.error, result.attributes)
         return self._success(message, client, local, transport, via, result)
 
+    def plain_binding(self, data: bytes, client: Any, local: Address, transport: str = "udp") -> bytes | None:
+        """The hot path: the answer to a plain IPv4 "who am I?", or None when it does not apply.
+
+        Applies to a Binding request without attributes (or with a valid FINGERPRINT alone, as
+        browsers send), from an IPv4 client, to a server without authentication or RFC 5780.  Builds the same bytes as the generic encoder
+        (a test holds them equal): XOR-MAPPED-ADDRESS, SOFTWARE, FINGERPRINT.
+        """
+        if self.auth is not None or self.endpoints is not None:
+            return None
+        if len(data) == 20:
+            if data[:8] != _PLAIN_BINDING:
+                return None
+        elif len(data) != 28 or data[:8] != _FINGERPRINTED_BINDING or data[20:24] != _FINGERPRINT_HEAD or (
+            int.from_bytes(data[24:28], "big") != (zlib.crc32(data[:20]) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+        ):
+            return None
+        host, port = client[0], client[1]
+        xored = self._xored_hosts.get(host)
+        if xored is None:
+            if ":" in host:
+                return None
+            # RFC 8489 §14.2: IPv4 is XORed with the magic cookie alone, so it can be cached per host.
+            xored = (int.from_bytes(socket.inet_aton(host), "big") ^ MAGIC_COOKIE).to_bytes(4, "big")
+            if len(self._xored_hosts) >= 4096:
+                self._xored_hosts.clear()
+            self._xored_hosts[host] = xored
+        head = b"".join((self._plain_prefix, data[4:20], _XOR_MAPPED_IPV4_HEAD,
+                         (port ^ 0x2112).to_bytes(2, "big"), xored, self._plain_suffix))
+        stats = self.stats
+        stats.requests += 1
+        stats.responses += 1
+        if self.log_size or log.isEnabledFor(logging.INFO):
+            self._log(transport, (host, port), local, "BINDING", data[8:20].hex(), "success", (host, port), local)
+        # RFC 8489 §14.7: the CRC covers everything before the FINGERPRINT attribute.
+        return head + _FINGERPRINT_HEAD + ((zlib.crc32(head) ^ FINGERPRINT_XOR) & 0xFFFFFFFF).to_bytes(4, "big")
+
     def _unknown_required(self, message: Message) -> list[int]:
         understood = _UNDERSTOOD | (_UNDERSTOOD_5780 if self.rfc5780 else set())
         unknown: list[int] = []
@@ -206,7 +266,7 @@ class Responder:
             padding = request.get("PADDING")
             if padding is not None and transport == "udp":
                 response.add("PADDING", bytes(len(padding)))
-        response.add("SOFTWARE", self.software)
+        response.attributes.append(self._software)
         data = self._sign(response, request, auth)
         self.stats.responses += 1
         sent_from = self.endpoints[reply_via[0]][reply_via[1]] if self.endpoints else local
@@ -219,7 +279,7 @@ class Responder:
         response.add("ERROR-CODE", (code, reason[:127]))
         for name, value in attributes or []:
             response.add(name, value)
-        response.add("SOFTWARE", self.software)
+        response.attributes.append(self._software)
         self.stats.errors += 1
         self._record(transport, client, local, request, f"error {code}")
         return Reply(self._sign(response, request, AuthResult()), client, via)

@@ -54,6 +54,8 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
     def __init__(self, server: StunServer, via: tuple[int, int]) -> None:
         self.server = server
         self.via = via
+        self.respond = server.responder.respond
+        self.plain_binding = server.responder.plain_binding
         self.transport: asyncio.DatagramTransport | None = None
         self.local: Address = ("", 0)
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -68,12 +70,20 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
-            reply = self.server.responder.respond(data, addr[:2], self.local, "udp", self.via)
+            plain = self.plain_binding(data, addr, self.local)
+            if plain is not None:
+                self.transport.sendto(plain, addr)  # type: ignore[union-attr]
+                return
+            reply = self.respond(data, addr[:2], self.local, "udp", self.via)
         except Exception:  # never let one datagram take the server down
             self.server.responder.stats.dropped += 1
             self.server.internal_errors += 1
             return
-        if reply is not None:
+        if reply is None:
+            return
+        if reply.via == self.via and reply.to[1] == addr[1]:
+            self.transport.sendto(reply.data, addr)  # type: ignore[union-attr]
+        else:
             self.server._send_udp(reply, addr)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors on UDP: nothing to do

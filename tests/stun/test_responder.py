@@ -255,3 +255,24 @@ def test_long_term_password_algorithm_not_offered_gets_400() -> None:
     key = long_term_key("alice", "example.org", "secret", PASSWORD_ALGORITHM_SHA256)
     data = signed(nonce, key, password_algorithm=(2, b""))  # PASSWORD-ALGORITHMS missing
     assert answer(responder, data).error_code == 400
+
+
+@pytest.mark.parametrize("client", [("192.0.2.10", 40000), ("203.0.113.255", 65535)])
+@pytest.mark.parametrize("fingerprint", [False, True])
+def test_plain_binding_fast_path_matches_the_generic_encoder(
+    client: tuple[str, int], fingerprint: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_webrtc.stun.auth import AuthResult
+
+    responder = Responder(software="pytest-webrtc")
+    request = binding()
+    generic = responder._success(request, client, LOCAL, "udp", (0, 0), AuthResult())
+    assert generic is not None
+
+    def not_taken(*args: object) -> None:
+        raise AssertionError("the fast path was not taken")
+
+    monkeypatch.setattr(responder, "_success", not_taken)
+    fast = responder.respond(request.encode(fingerprint=fingerprint), client, LOCAL)
+    assert fast is not None and fast.data == generic.data
+    assert responder.transactions[-1].transaction_id == request.transaction_id.hex()
