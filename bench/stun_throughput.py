@@ -125,15 +125,28 @@ def start_ours(port: int, uvloop: bool = True) -> subprocess.Popen[bytes]:
     extra = [] if uvloop else ["--no-uvloop"]
     return subprocess.Popen(
         [sys.executable, "-m", "pytest_webrtc", "stun-server", "--port", str(port), "--no-tcp", "--quiet", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
 def start_coturn(port: int, workdir: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        ["turnserver", "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}", "--stun-only", "--no-cli",
-         "--no-tls", "--no-dtls", f"--db={workdir}/turndb", "--log-file=stdout", "--simple-log"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "turnserver",
+            "-n",
+            "--listening-ip=127.0.0.1",
+            f"--listening-port={port}",
+            "--stun-only",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            f"--db={workdir}/turndb",
+            "--log-file=stdout",
+            "--simple-log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -173,8 +186,11 @@ def main() -> int:
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--limit", type=float, default=20.0, help="seconds per round at most")
-    parser.add_argument("--fingerprint", action="store_true",
-                        help="requests carry FINGERPRINT (takes the server's generic path, not the plain fast path)")
+    parser.add_argument(
+        "--fingerprint",
+        action="store_true",
+        help="requests carry FINGERPRINT (takes the server's generic path, not the plain fast path)",
+    )
     args = parser.parse_args()
     global REQUEST
     if args.fingerprint:
@@ -204,12 +220,17 @@ def main() -> int:
                         proc.kill()
                         proc.wait()
                 results[name].append((result, cpu_us))
-                print(f"round {round_no + 1} {name:14s} {result.rate:9.0f} req/s  p50 {result.p50_ms:.3f} ms  "
-                      f"p99 {result.p99_ms:.3f} ms  lost {result.lost}  server CPU {cpu_us:.1f} us/req", flush=True)
+                print(
+                    f"round {round_no + 1} {name:14s} {result.rate:9.0f} req/s  p50 {result.p50_ms:.3f} ms  "
+                    f"p99 {result.p99_ms:.3f} ms  lost {result.lost}  server CPU {cpu_us:.1f} us/req",
+                    flush=True,
+                )
 
     kind = "with FINGERPRINT" if args.fingerprint else "plain"
-    print(f"\n{args.requests} {kind} Binding requests per round, {args.inflight} in flight, "
-          f"{args.rounds} rounds (median):")
+    print(
+        f"\n{args.requests} {kind} Binding requests per round, {args.inflight} in flight, "
+        f"{args.rounds} rounds (median):"
+    )
     summary = {}
     for name, rows in results.items():
         summary[name] = (
@@ -224,8 +245,10 @@ def main() -> int:
         ours, theirs = summary["pytest-webrtc"], summary["coturn"]
         for name in ("pytest-webrtc", "ours-asyncio"):
             ours = summary[name]
-            print(f"  ratio {name}/coturn: throughput {ours[0] / theirs[0]:.2f}x, "
-                  f"p99 latency {ours[2] / theirs[2]:.2f}x, CPU per request {ours[3] / theirs[3]:.2f}x")
+            print(
+                f"  ratio {name}/coturn: throughput {ours[0] / theirs[0]:.2f}x, "
+                f"p99 latency {ours[2] / theirs[2]:.2f}x, CPU per request {ours[3] / theirs[3]:.2f}x"
+            )
     return 0
 
 

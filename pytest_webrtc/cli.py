@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import HarnessConfigError
 
@@ -56,12 +56,23 @@ def _cmd_stun_server(args: argparse.Namespace) -> int:
     if args.user:
         if args.password is None:
             raise HarnessConfigError("--user needs --password")
-        auth = LongTermAuth(args.realm, {args.user: args.password}) if args.realm else ShortTermAuth(args.user, args.password)
+        auth = (
+            LongTermAuth(args.realm, {args.user: args.password})
+            if args.realm
+            else ShortTermAuth(args.user, args.password)
+        )
     loop_kind = _use_uvloop(not args.no_uvloop)
 
     async def serve() -> None:
-        server = StunServer(args.host, args.port, udp=not args.no_udp, tcp=not args.no_tcp,
-                            other_host=args.other_host, auth=auth, log_size=0)
+        server = StunServer(
+            args.host,
+            args.port,
+            udp=not args.no_udp,
+            tcp=not args.no_tcp,
+            other_host=args.other_host,
+            auth=auth,
+            log_size=0,
+        )
         await server.start()
         print(f"pytest-webrtc STUN server listening: {server.describe()} ({loop_kind})", flush=True)
         stop = asyncio.Event()

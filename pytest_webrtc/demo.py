@@ -63,8 +63,12 @@ async def _coturn_client(server: Address) -> Finding:
     if tool is None:
         return Finding(name, True, "skipped: turnutils_stunclient is not installed (apt-get install coturn)")
     proc = await asyncio.create_subprocess_exec(
-        tool, "-p", str(server[1]), server[0],
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        tool,
+        "-p",
+        str(server[1]),
+        server[0],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), 10)
@@ -96,14 +100,17 @@ async def run_demo(verbose: bool = False) -> list[Finding]:
             print(finding, flush=True)
         stats = server.stats
         counters_ok = stats.dropped == 0 and stats.requests == stats.responses + stats.errors
-        counters = Finding("server counters: every request answered, nothing dropped", counters_ok,
-                           str(stats.as_dict()))
+        counters = Finding(
+            "server counters: every request answered, nothing dropped", counters_ok, str(stats.as_dict())
+        )
         findings.append(counters)
         print(counters)
         if verbose:
             for record in server.transactions:
-                print(f"  {record.transport} {record.client[0]}:{record.client[1]} {record.method} "
-                      f"{record.transaction_id} {record.outcome}")
+                print(
+                    f"  {record.transport} {record.client[0]}:{record.client[1]} {record.method} "
+                    f"{record.transaction_id} {record.outcome}"
+                )
     print(f"demo took {time.perf_counter() - started:.2f} s")
     return findings
 

@@ -1,19 +1,20 @@
 """The exceptions pytest-webrtc raises.
 
-    WebRTCHarnessError            base of everything below
-    ├── StunError
-    │   ├── StunDecodeError       bytes that cannot be framed as a STUN message
-    │   └── StunCheckError        strict checking found violations (``.violations``)
-    ├── StunTransactionError      a client transaction got no (usable) answer
-    └── HarnessConfigError        bad configuration given by a user (CLI, fixture, marker)
+WebRTCHarnessError            base of everything below
+├── StunError
+│   ├── StunDecodeError       bytes that cannot be framed as a STUN message
+│   └── StunCheckError        strict checking found violations (``.violations``)
+├── StunTransactionError      a client transaction got no (usable) answer
+└── HarnessConfigError        bad configuration given by a user (CLI, fixture, marker)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .stun.checks import Violation
+    from .stun.violations import Violation
 
 __all__ = [
     "HarnessConfigError",

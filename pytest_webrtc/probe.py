@@ -40,8 +40,9 @@ async def _binding(server: Address, transport: str, timeout: float) -> Finding:
     name = f"{transport} Binding request -> success with XOR-MAPPED-ADDRESS"
     sent = binding_request(SOFTWARE="pytest-webrtc probe")
     try:
-        response = await request(sent.encode(fingerprint=True), server, transport=transport,
-                                 rto=timeout / 4, transmissions=3, final_wait=2)
+        response = await request(
+            sent.encode(fingerprint=True), server, transport=transport, rto=timeout / 4, transmissions=3, final_wait=2
+        )
     except (StunTransactionError, StunDecodeError) as exc:
         return Finding(name, False, str(exc))
     message = response.message
@@ -56,8 +57,10 @@ async def _binding(server: Address, transport: str, timeout: float) -> Finding:
         problems.append(f"XOR-MAPPED-ADDRESS {mapped} is not the request's source {response.local}")
     if "FINGERPRINT" not in message:
         problems.append("no FINGERPRINT although the request had one (RFC 8489 §7.3)")
-    detail = "; ".join(problems) if problems else (
-        f"mapped {mapped[0]}:{mapped[1]} in {response.rtt * 1000:.1f} ms" if mapped else "no mapped address"
+    detail = (
+        "; ".join(problems)
+        if problems
+        else (f"mapped {mapped[0]}:{mapped[1]} in {response.rtt * 1000:.1f} ms" if mapped else "no mapped address")
     )
     return Finding(name, not problems, detail)
 
@@ -66,8 +69,9 @@ async def _unknown_attribute(server: Address, transport: str, timeout: float) ->
     name = f"{transport} unknown comprehension-required attribute -> 420 UNKNOWN-ATTRIBUTES"
     sent = binding_request().add_raw(UNKNOWN_REQUIRED_TYPE, b"\x00\x00\x00\x00")
     try:
-        response = await request(sent.encode(fingerprint=True), server, transport=transport,
-                                 rto=timeout / 4, transmissions=3, final_wait=2)
+        response = await request(
+            sent.encode(fingerprint=True), server, transport=transport, rto=timeout / 4, transmissions=3, final_wait=2
+        )
     except (StunTransactionError, StunDecodeError) as exc:
         return Finding(name, False, str(exc))
     message = response.message

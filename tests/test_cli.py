@@ -30,8 +30,12 @@ def test_help_lists_subcommands() -> None:
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("127.0.0.1:3478", ("127.0.0.1", 3478)), ("[::1]:5000", ("::1", 5000)), ("::1", ("::1", 3478)),
-     ("stun.example", ("stun.example", 3478))],
+    [
+        ("127.0.0.1:3478", ("127.0.0.1", 3478)),
+        ("[::1]:5000", ("::1", 5000)),
+        ("::1", ("::1", 3478)),
+        ("stun.example", ("stun.example", 3478)),
+    ],
 )
 def test_parse_hostport(text: str, expected: tuple[str, int]) -> None:
     assert parse_hostport(text) == expected
@@ -44,8 +48,9 @@ def test_parse_hostport_rejects(text: str) -> None:
 
 
 def test_stun_server_standalone_logs_one_line_per_request() -> None:
-    proc = subprocess.Popen([*PY, "stun-server", "--port", "0"], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*PY, "stun-server", "--port", "0"], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         assert proc.stdout is not None
         banner = proc.stdout.readline()

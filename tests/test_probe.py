@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -59,8 +60,11 @@ BROKEN = {
         "is not the request's source",
     ),
     "plain MAPPED-ADDRESS only": (
-        lambda req, client: Message(Method.BINDING, MessageClass.SUCCESS, req.transaction_id)
-        .add("MAPPED-ADDRESS", client).encode(fingerprint=True),
+        lambda req, client: (
+            Message(Method.BINDING, MessageClass.SUCCESS, req.transaction_id)
+            .add("MAPPED-ADDRESS", client)
+            .encode(fingerprint=True)
+        ),
         "binding.xor-mapped-address",
     ),
     "bad fingerprint": (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import threading
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 __all__ = ["LOOPBACK", "host_addresses"]
 

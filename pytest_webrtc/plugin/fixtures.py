@@ -10,7 +10,8 @@ colliding, and each is stopped at teardown even when the test fails.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -69,9 +70,7 @@ def stun_server(stun_server_factory: StunServerFactory, request: pytest.FixtureR
 
 
 @pytest.fixture(scope="session")
-def stun_server_session(
-    webrtc_background_loop: BackgroundLoop, pytestconfig: pytest.Config
-) -> Iterator[StunServer]:
+def stun_server_session(webrtc_background_loop: BackgroundLoop, pytestconfig: pytest.Config) -> Iterator[StunServer]:
     """One STUN server shared by the whole session (counters accumulate across tests)."""
     make, stop_all = _factory(webrtc_background_loop, stun_host(pytestconfig))
     yield make()

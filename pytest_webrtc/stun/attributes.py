@@ -12,8 +12,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 __all__ = [
     "ATTRIBUTES",
@@ -170,6 +171,10 @@ def _text(max_bytes: int) -> Unpacker:
     return unpack
 
 
+# RFC 8489 §14.3/14.9/14.10/14.14: text attributes must be parsable up to 763 bytes.
+_TEXT_763 = _text(763)
+
+
 def _pack_text(value: str, _pad: bytes = b"") -> bytes:
     return value.encode("utf-8")
 
@@ -199,7 +204,7 @@ def _error_code(data: bytes, _pad: bytes = b"") -> tuple[int, str]:
     klass &= 0x07
     if not 3 <= klass <= 6 or number > 99:
         raise ValueError(f"code {klass}{number:02d} is outside 300-699 (class {klass}, number {number})")
-    reason = _text(763)(data[4:])
+    reason = _TEXT_763(data[4:], b"")
     return klass * 100 + number, reason
 
 
@@ -301,9 +306,6 @@ def _pack_byte_flag(value: int, _pad: bytes = b"") -> bytes:
 def _row(t: int, name: str, pack: Packer, unpack: Unpacker, rfc: str) -> AttributeSpec:
     return AttributeSpec(t, name, pack, unpack, rfc)
 
-
-# RFC 8489 §14.3/14.9/14.10/14.14: text attributes must be parsable up to 763 bytes.
-_TEXT_763 = _text(763)
 
 ATTRIBUTES: dict[int, AttributeSpec] = {
     spec.type: spec

@@ -12,8 +12,9 @@ import hmac
 import os
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from .credentials import (
     PASSWORD_ALGORITHM_MD5,

@@ -60,7 +60,9 @@ def check(
         return violations
     if message.is_classic and not allow_classic:
         violations.append(
-            Violation("header.magic-cookie", f"cookie field is 0x{message.cookie.hex()} (an RFC 3489 message)", offset=4)
+            Violation(
+                "header.magic-cookie", f"cookie field is 0x{message.cookie.hex()} (an RFC 3489 message)", offset=4
+            )
         )
     violations += _attribute_values(message)
     violations += _duplicates(message)
@@ -98,14 +100,21 @@ def _attribute_values(message: Message) -> list[Violation]:
             out.append(Violation(rule, f"{attr.name}: {attr.error}", spec.rfc, attr.offset))
             continue
         if attr.type in _ADDRESS_TYPES and attr.raw and attr.raw[0] != 0:
-            out.append(Violation("address.reserved", f"{attr.name}: first byte is 0x{attr.raw[0]:02x}", spec.rfc, attr.offset))
+            out.append(
+                Violation("address.reserved", f"{attr.name}: first byte is 0x{attr.raw[0]:02x}", spec.rfc, attr.offset)
+            )
         limit = _TEXT_LIMITS.get(attr.type)
         if limit is not None and attr.raw is not None:
             kind, maximum = limit
             size = len(attr.raw) if kind == "bytes" else len(attr.value)
             if size >= maximum:
                 out.append(
-                    Violation("attribute.text-length", f"{attr.name}: {size} {kind}, must be fewer than {maximum}", spec.rfc, attr.offset)
+                    Violation(
+                        "attribute.text-length",
+                        f"{attr.name}: {size} {kind}, must be fewer than {maximum}",
+                        spec.rfc,
+                        attr.offset,
+                    )
                 )
     return out
 
@@ -117,7 +126,11 @@ def _duplicates(message: Message) -> list[Violation]:
         if count > 1 and attr_type in ATTRIBUTES and attr_type not in _REPEATABLE:
             second = [a for a in message.attributes if a.type == attr_type][1]
             out.append(
-                Violation("attribute.duplicate", f"{second.name} appears {count} times; only the first counts", offset=second.offset)
+                Violation(
+                    "attribute.duplicate",
+                    f"{second.name} appears {count} times; only the first counts",
+                    offset=second.offset,
+                )
             )
     return out
 
@@ -129,13 +142,17 @@ def _positions(message: Message) -> list[Violation]:
         start = types.index(TYPE_MESSAGE_INTEGRITY)
         for attr in message.attributes[start + 1 :]:
             if attr.type not in (TYPE_MESSAGE_INTEGRITY_SHA256, TYPE_FINGERPRINT):
-                out.append(Violation("integrity.position", f"{attr.name} follows MESSAGE-INTEGRITY", offset=attr.offset))
+                out.append(
+                    Violation("integrity.position", f"{attr.name} follows MESSAGE-INTEGRITY", offset=attr.offset)
+                )
     if TYPE_MESSAGE_INTEGRITY_SHA256 in types:
         start = types.index(TYPE_MESSAGE_INTEGRITY_SHA256)
         for attr in message.attributes[start + 1 :]:
             if attr.type != TYPE_FINGERPRINT:
                 out.append(
-                    Violation("integrity-sha256.position", f"{attr.name} follows MESSAGE-INTEGRITY-SHA256", offset=attr.offset)
+                    Violation(
+                        "integrity-sha256.position", f"{attr.name} follows MESSAGE-INTEGRITY-SHA256", offset=attr.offset
+                    )
                 )
     if TYPE_FINGERPRINT in types:
         start = types.index(TYPE_FINGERPRINT)
@@ -150,20 +167,22 @@ def _digests(data: bytes, message: Message, key: bytes | None, sha256_key: bytes
     if fp is not None and not fp.error:
         expected = fingerprint_of(data[: fp.offset])
         if fp.value != expected:
-            out.append(Violation("fingerprint.mismatch", f"0x{fp.value:08x}, computed 0x{expected:08x}", offset=fp.offset))
+            out.append(
+                Violation("fingerprint.mismatch", f"0x{fp.value:08x}, computed 0x{expected:08x}", offset=fp.offset)
+            )
     mi = message.find(TYPE_MESSAGE_INTEGRITY)
     mi256 = message.find(TYPE_MESSAGE_INTEGRITY_SHA256)
     if key is not None and mi is None and mi256 is None:
-        out.append(
-            Violation("integrity.missing", "neither MESSAGE-INTEGRITY nor MESSAGE-INTEGRITY-SHA256 is present")
-        )
+        out.append(Violation("integrity.missing", "neither MESSAGE-INTEGRITY nor MESSAGE-INTEGRITY-SHA256 is present"))
     if key is not None and mi is not None and not mi.error:
         if not hmac.compare_digest(mi.value, integrity_of(data[: mi.offset], key)):
             out.append(Violation("integrity.mismatch", "HMAC-SHA1 does not match the key", offset=mi.offset))
     if sha256_key is not None and mi256 is not None and not mi256.error:
         expected256 = integrity_of(data[: mi256.offset], sha256_key, sha256=True)[: len(mi256.value)]
         if not hmac.compare_digest(mi256.value, expected256):
-            out.append(Violation("integrity-sha256.mismatch", "HMAC-SHA256 does not match the key", offset=mi256.offset))
+            out.append(
+                Violation("integrity-sha256.mismatch", "HMAC-SHA256 does not match the key", offset=mi256.offset)
+            )
     return out
 
 
@@ -183,4 +202,3 @@ def _semantics(message: Message) -> list[Violation]:
     ):
         out.append(Violation("binding.xor-mapped-address", "Binding success response without XOR-MAPPED-ADDRESS"))
     return out
-

@@ -83,7 +83,9 @@ async def request(
         loopback = ipaddress.ip_address(server[0]).is_loopback
         local = (("::1" if v6 else "127.0.0.1") if loopback else ("::" if v6 else "0.0.0.0"), 0)
     udp, collector = await loop.create_datagram_endpoint(
-        lambda: _Collector(transaction_id), local_addr=local, family=family  # type: ignore[arg-type]
+        lambda: _Collector(transaction_id),
+        local_addr=local,
+        family=family,
     )
     try:
         wait = rto

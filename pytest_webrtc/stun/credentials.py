@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import stringprep
 import unicodedata
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 __all__ = [
     "PASSWORD_ALGORITHM_MD5",
@@ -44,9 +45,7 @@ _PROHIBITED: tuple[Callable[[str], bool], ...] = (
 def saslprep(text: str) -> str:
     """RFC 4013 SASLprep (stored-string rules): map, NFKC, prohibit, check bidi."""
     # §2.1 mapping: non-ASCII spaces -> SPACE, "commonly mapped to nothing" -> removed.
-    mapped = "".join(
-        " " if stringprep.in_table_c12(ch) else ch for ch in text if not stringprep.in_table_b1(ch)
-    )
+    mapped = "".join(" " if stringprep.in_table_c12(ch) else ch for ch in text if not stringprep.in_table_b1(ch))
     normalized = unicodedata.normalize("NFKC", mapped)
     for ch in normalized:
         if any(table(ch) for table in _PROHIBITED) or stringprep.in_table_a1(ch):
@@ -89,7 +88,7 @@ def long_term_key(
     prep: Prep = "saslprep",
 ) -> bytes:
     """RFC 8489 §9.2.2: H(username ":" realm ":" password), H being MD5 or SHA-256."""
-    material = f"{username}:{_prepare(realm, prep)}:{_prepare(password, prep)}".encode("utf-8")
+    material = f"{username}:{_prepare(realm, prep)}:{_prepare(password, prep)}".encode()
     if algorithm == PASSWORD_ALGORITHM_MD5:
         return hashlib.md5(material).digest()
     if algorithm == PASSWORD_ALGORITHM_SHA256:
@@ -99,4 +98,4 @@ def long_term_key(
 
 def userhash(username: str, realm: str) -> bytes:
     """RFC 8489 §14.4: SHA-256(OpaqueString(username) ":" OpaqueString(realm))."""
-    return hashlib.sha256(f"{opaque_string(username)}:{opaque_string(realm)}".encode("utf-8")).digest()
+    return hashlib.sha256(f"{opaque_string(username)}:{opaque_string(realm)}".encode()).digest()

@@ -14,8 +14,9 @@ import hmac
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import StunDecodeError
 from .attributes import ATTRIBUTES, ATTRIBUTES_BY_NAME, attribute_name
@@ -233,8 +234,7 @@ class Message:
     def __repr__(self) -> str:
         attrs = ", ".join(f"{a.name}={a.value!r}" for a in self.attributes)
         return (
-            f"Message({method_name(self.method)} {self.message_class.name}, "
-            f"tid={self.transaction_id.hex()}, [{attrs}])"
+            f"Message({method_name(self.method)} {self.message_class.name}, tid={self.transaction_id.hex()}, [{attrs}])"
         )
 
 
@@ -296,7 +296,11 @@ def frame(data: bytes) -> tuple[Message | None, list[Violation]]:
     while offset < end:
         if offset + 4 > end:
             problems.append(
-                Violation("attribute.truncated", f"{end - offset} stray bytes where an attribute header should be", offset=offset)
+                Violation(
+                    "attribute.truncated",
+                    f"{end - offset} stray bytes where an attribute header should be",
+                    offset=offset,
+                )
             )
             break
         attr_type, attr_len = struct.unpack_from("!HH", data, offset)

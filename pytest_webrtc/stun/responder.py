@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .attributes import CHANGE_IP, CHANGE_PORT, is_comprehension_required
-from .auth import AuthResult, Authenticator
+from .auth import Authenticator, AuthResult
 from .message import (
     FINGERPRINT_XOR,
     MAGIC_COOKIE,
@@ -120,8 +120,9 @@ class Responder:
     def __post_init__(self) -> None:
         self.transactions = deque(maxlen=self.log_size)
         encoded = self.software.encode("utf-8")
-        self._software = Attribute(0x8022, self.software, raw=encoded, padding=b"\x00" * (-len(encoded) % 4))
-        software_attr = struct.pack("!HH", 0x8022, len(encoded)) + encoded + self._software.padding
+        padding = b"\x00" * (-len(encoded) % 4)
+        self._software = Attribute(0x8022, self.software, raw=encoded, padding=padding)
+        software_attr = struct.pack("!HH", 0x8022, len(encoded)) + encoded + padding
         self._plain_suffix = software_attr
         self._plain_prefix = struct.pack("!HH", 0x0101, 12 + len(software_attr) + 8)
         self._xored_hosts: dict[str, bytes] = {}
@@ -130,29 +131,57 @@ class Responder:
     def rfc5780(self) -> bool:
         return self.endpoints is not None
 
-    def _record(self, transport: str, client: Address, local: Address, message: Message | None, outcome: str,
-                mapped: Address | None = None, sent_from: Address | None = None) -> None:
+    def _record(
+        self,
+        transport: str,
+        client: Address,
+        local: Address,
+        message: Message | None,
+        outcome: str,
+        mapped: Address | None = None,
+        sent_from: Address | None = None,
+    ) -> None:
         method = method_name(message.method) if message is not None else "-"
         tid = message.transaction_id.hex() if message is not None else "-"
         self._log(transport, client, local, method, tid, outcome, mapped, sent_from)
 
-    def _log(self, transport: str, client: Address, local: Address, method: str, tid: str, outcome: str,
-             mapped: Address | None, sent_from: Address | None) -> None:
+    def _log(
+        self,
+        transport: str,
+        client: Address,
+        local: Address,
+        method: str,
+        tid: str,
+        outcome: str,
+        mapped: Address | None,
+        sent_from: Address | None,
+    ) -> None:
         if self.log_size:
             self.transactions.append(
                 TransactionRecord(time.time(), transport, client, local, method, tid, outcome, mapped, sent_from)
             )
         if log.isEnabledFor(logging.INFO):
             extra = f" mapped={mapped[0]}:{mapped[1]}" if mapped else ""
-            log.info("%s %s:%d -> %s:%d %s %s %s%s", transport, client[0], client[1], local[0], local[1],
-                     method, tid, outcome, extra)
+            log.info(
+                "%s %s:%d -> %s:%d %s %s %s%s",
+                transport,
+                client[0],
+                client[1],
+                local[0],
+                local[1],
+                method,
+                tid,
+                outcome,
+                extra,
+            )
 
     def _drop(self, transport: str, client: Address, local: Address, message: Message | None, why: str) -> None:
         self.stats.dropped += 1
         self._record(transport, client, local, message, f"dropped: {why}")
 
-    def respond(self, data: bytes, client: Address, local: Address, transport: str = "udp",
-                via: tuple[int, int] = (0, 0)) -> Reply | None:
+    def respond(
+        self, data: bytes, client: Address, local: Address, transport: str = "udp", via: tuple[int, int] = (0, 0)
+    ) -> Reply | None:
         """The reply to ``data`` received from ``client`` on ``local``, or None to drop it."""
         client = _unmap(client)
         plain = self.plain_binding(data, client, local, transport)
@@ -188,12 +217,15 @@ class Responder:
             return self._error(message, client, local, transport, via, 400, "Bad Request: unsupported method")
         unknown = self._unknown_required(message)
         if unknown:
-            return self._error(message, client, local, transport, via, 420, "Unknown Attribute",
-                               [("UNKNOWN-ATTRIBUTES", unknown)])
+            return self._error(
+                message, client, local, transport, via, 420, "Unknown Attribute", [("UNKNOWN-ATTRIBUTES", unknown)]
+            )
         broken = next((a for a in message.attributes if a.error), None)
         if broken is not None:
             self.stats.malformed += 1
-            return self._error(message, client, local, transport, via, 400, f"Bad Request: {broken.name} {broken.error}")
+            return self._error(
+                message, client, local, transport, via, 400, f"Bad Request: {broken.name} {broken.error}"
+            )
         result = self.auth.authenticate(message, data) if self.auth is not None else AuthResult()
         if result.error is not None:
             return self._error(message, client, local, transport, via, *result.error, result.attributes)
@@ -211,8 +243,11 @@ class Responder:
         if len(data) == 20:
             if data[:8] != _PLAIN_BINDING:
                 return None
-        elif len(data) != 28 or data[:8] != _FINGERPRINTED_BINDING or data[20:24] != _FINGERPRINT_HEAD or (
-            int.from_bytes(data[24:28], "big") != (zlib.crc32(data[:20]) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+        elif (
+            len(data) != 28
+            or data[:8] != _FINGERPRINTED_BINDING
+            or data[20:24] != _FINGERPRINT_HEAD
+            or (int.from_bytes(data[24:28], "big") != (zlib.crc32(data[:20]) ^ FINGERPRINT_XOR) & 0xFFFFFFFF)
         ):
             return None
         host, port = client[0], client[1]
@@ -225,8 +260,16 @@ class Responder:
             if len(self._xored_hosts) >= 4096:
                 self._xored_hosts.clear()
             self._xored_hosts[host] = xored
-        head = b"".join((self._plain_prefix, data[4:20], _XOR_MAPPED_IPV4_HEAD,
-                         (port ^ 0x2112).to_bytes(2, "big"), xored, self._plain_suffix))
+        head = b"".join(
+            (
+                self._plain_prefix,
+                data[4:20],
+                _XOR_MAPPED_IPV4_HEAD,
+                (port ^ 0x2112).to_bytes(2, "big"),
+                xored,
+                self._plain_suffix,
+            )
+        )
         stats = self.stats
         stats.requests += 1
         stats.responses += 1
@@ -243,8 +286,9 @@ class Responder:
                 unknown.append(attr.type)
         return unknown
 
-    def _success(self, request: Message, client: Address, local: Address, transport: str,
-                 via: tuple[int, int], auth: AuthResult) -> Reply | None:
+    def _success(
+        self, request: Message, client: Address, local: Address, transport: str, via: tuple[int, int], auth: AuthResult
+    ) -> Reply | None:
         response = Message(Method.BINDING, MessageClass.SUCCESS, request.transaction_id, cookie=request.cookie)
         if request.is_classic:
             response.add("MAPPED-ADDRESS", client)  # RFC 8489 §12: what RFC 3489 clients understand
@@ -255,8 +299,15 @@ class Responder:
             change = request.get("CHANGE-REQUEST", 0)
             response_port = request.get("RESPONSE-PORT")
             if transport != "udp" and (change or response_port is not None):
-                return self._error(request, client, local, transport, via, 400,
-                                   "Bad Request: CHANGE-REQUEST and RESPONSE-PORT need UDP")
+                return self._error(
+                    request,
+                    client,
+                    local,
+                    transport,
+                    via,
+                    400,
+                    "Bad Request: CHANGE-REQUEST and RESPONSE-PORT need UDP",
+                )
             reply_via = (via[0] ^ bool(change & CHANGE_IP), via[1] ^ bool(change & CHANGE_PORT))
             if response_port is not None:
                 to = (client[0], response_port)
@@ -273,8 +324,17 @@ class Responder:
         self._record(transport, client, local, request, "success", client, sent_from)
         return Reply(data, to, reply_via)
 
-    def _error(self, request: Message, client: Address, local: Address, transport: str, via: tuple[int, int],
-               code: int, reason: str, attributes: list[tuple[str, Any]] | None = None) -> Reply:
+    def _error(
+        self,
+        request: Message,
+        client: Address,
+        local: Address,
+        transport: str,
+        via: tuple[int, int],
+        code: int,
+        reason: str,
+        attributes: list[tuple[str, Any]] | None = None,
+    ) -> Reply:
         response = Message(request.method, MessageClass.ERROR, request.transaction_id, cookie=request.cookie)
         response.add("ERROR-CODE", (code, reason[:127]))
         for name, value in attributes or []:

@@ -220,9 +220,7 @@ class StunServer:
                 if exc.errno != errno.EADDRINUSE or self.port:
                     raise
                 continue
-            self.responder.endpoints = [
-                [opened[(i, p)].getsockname()[:2] for p in (0, 1)] for i in (0, 1)
-            ]
+            self.responder.endpoints = [[opened[(i, p)].getsockname()[:2] for p in (0, 1)] for i in (0, 1)]
             return opened
         raise OSError(errno.EADDRINUSE, "could not find free port pairs for RFC 5780 mode")
 

@@ -6,7 +6,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-HELPERS = '''
+HELPERS = """
 import socket
 from pytest_webrtc.stun import Message, MessageClass, Method, decode
 
@@ -21,7 +21,7 @@ def ask(address):
         response = decode(data)
         assert response.transaction_id == request.transaction_id
         return response.get("XOR-MAPPED-ADDRESS"), sock.getsockname()[:2]
-'''
+"""
 
 
 INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\naddopts = -p no:benchmark\n"

@@ -53,16 +53,15 @@ BROKEN = {
     "integrity.position": (appended(request().encode(integrity_key=KEY), raw_attr(0x8022, b"late")), {}),
     "integrity.missing": (request().encode(), {"key": KEY}),
     "integrity.mismatch": (request().encode(integrity_key=b"wrong key"), {"key": KEY}),
-    "integrity-sha256.position": (
-        appended(request().encode(integrity_sha256_key=KEY), raw_attr(0x8022, b"late")), {}
-    ),
+    "integrity-sha256.position": (appended(request().encode(integrity_sha256_key=KEY), raw_attr(0x8022, b"late")), {}),
     "integrity-sha256.mismatch": (request().encode(integrity_sha256_key=b"wrong key"), {"key": KEY}),
     "fingerprint.mismatch": (corrupt_last_byte(request().encode(fingerprint=True)), {}),
     "fingerprint.position": (appended(request().encode(fingerprint=True), raw_attr(0x8022, b"late")), {}),
     "fingerprint.missing": (request().encode(), {"require_fingerprint": True}),
     "error-response.error-code": (Message(Method.BINDING, MessageClass.ERROR, TID).encode(), {}),
     "error-420.unknown-attributes": (
-        Message(Method.BINDING, MessageClass.ERROR, TID).add("ERROR-CODE", (420, "Unknown")).encode(), {}
+        Message(Method.BINDING, MessageClass.ERROR, TID).add("ERROR-CODE", (420, "Unknown")).encode(),
+        {},
     ),
     "binding.xor-mapped-address": (Message(Method.BINDING, MessageClass.SUCCESS, TID).encode(), {}),
 }
@@ -83,12 +82,16 @@ def test_rule_fails_on_broken_message(rule: str) -> None:
 
 GOOD = {
     "request": (request().encode(), {}),
-    "signed request": (request().encode(integrity_key=KEY, fingerprint=True), {"key": KEY, "require_fingerprint": True}),
+    "signed request": (
+        request().encode(integrity_key=KEY, fingerprint=True),
+        {"key": KEY, "require_fingerprint": True},
+    ),
     "sha256-signed request": (request().encode(integrity_sha256_key=KEY), {"key": KEY}),
     "both integrities": (request().encode(integrity_key=KEY, integrity_sha256_key=KEY, fingerprint=True), {"key": KEY}),
     "success v4": (success().encode(fingerprint=True), {}),
     "success v6": (
-        Message(Method.BINDING, MessageClass.SUCCESS, TID).add("XOR-MAPPED-ADDRESS", ("2001:db8::1", 1)).encode(), {}
+        Message(Method.BINDING, MessageClass.SUCCESS, TID).add("XOR-MAPPED-ADDRESS", ("2001:db8::1", 1)).encode(),
+        {},
     ),
     "420 error": (
         Message(Method.BINDING, MessageClass.ERROR, TID)

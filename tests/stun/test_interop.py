@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import aioice
 import pytest
@@ -75,7 +75,9 @@ async def _run(*argv: str, timeout: float = 10) -> str:
     return out.decode(errors="replace")
 
 
-@pytest.mark.skipif(shutil.which("turnutils_stunclient") is None, reason="coturn is not installed (apt-get install coturn)")
+@pytest.mark.skipif(
+    shutil.which("turnutils_stunclient") is None, reason="coturn is not installed (apt-get install coturn)"
+)
 async def test_coturn_stunclient_gets_reflexive_address(server: StunServer) -> None:
     assert server.udp_address is not None
     out = await _run("turnutils_stunclient", "-p", str(server.udp_address[1]), "127.0.0.1")

@@ -9,7 +9,7 @@ import pytest
 
 from pytest_webrtc.errors import StunDecodeError
 from pytest_webrtc.stun import Message, MessageClass, Method, decode, looks_like_stun
-from pytest_webrtc.stun.attributes import ATTRIBUTES, ATTRIBUTES_BY_NAME, attribute_name
+from pytest_webrtc.stun.attributes import ATTRIBUTES_BY_NAME, attribute_name
 from pytest_webrtc.stun.message import decode_type, encode_type
 
 TID = bytes(range(12))

@@ -7,7 +7,7 @@ import os
 import random
 import socket
 import struct
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -142,8 +142,9 @@ async def test_rfc5780_response_port_and_padding(rfc5780_server: StunServer) -> 
 
 async def test_rfc5780_change_request_over_tcp_is_refused(rfc5780_server: StunServer) -> None:
     assert rfc5780_server.tcp_address is not None
-    response = await request(binding_request(CHANGE_REQUEST=4).encode(), rfc5780_server.tcp_address,
-                             transport="tcp", **FAST)
+    response = await request(
+        binding_request(CHANGE_REQUEST=4).encode(), rfc5780_server.tcp_address, transport="tcp", **FAST
+    )
     assert response.message.error_code == 400
 
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine (Debian/Ubuntu, Python >= 3.10): system packages the
+# tests need, then this package with its test tools. Safe to run again: it only installs
+# what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages: libpcap0.8 (scapy's kernel BPF capture), coturn (interop tests and the
+# STUN benchmark run coturn's server and C clients beside ours).
+APT_PACKAGES=(libpcap0.8 coturn)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null; then SUDO=(sudo); else SUDO=(); fi
+    if [ "$(id -u)" -ne 0 ] && [ ${#SUDO[@]} -eq 0 ]; then
+        echo "setup.sh: not root and no sudo: install ${missing[*]} yourself; tests needing them will skip" >&2
+    else
+        echo "setup.sh: installing ${missing[*]}"
+        "${SUDO[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # coturn's package starts a system turnserver on 3478; the harness starts its own.
+        if command -v systemctl >/dev/null && systemctl is-active --quiet coturn 2>/dev/null; then
+            "${SUDO[@]}" systemctl stop coturn || true
+        fi
+    fi
+fi
+
+PYTHON=${PYTHON:-$(command -v python || command -v python3)}
+"$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
