@@ -12,23 +12,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .addresses import parse_hostport
 from .errors import HarnessConfigError
 
 __all__ = ["main", "parse_hostport"]
-
-
-def parse_hostport(text: str, default_port: int = 3478) -> tuple[str, int]:
-    """``HOST:PORT``, ``[V6]:PORT``, ``HOST`` or ``V6`` -> (host, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":") or str(default_port)
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, str(default_port)
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
 
 
 def _use_uvloop(enabled: bool) -> str:
@@ -75,11 +62,7 @@ def _cmd_stun_server(args: argparse.Namespace) -> int:
         )
         await server.start()
         print(f"pytest-webrtc STUN server listening: {server.describe()} ({loop_kind})", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await _until_signalled()
         await server.stop()
         print(f"stopped; counters: {server.stats.as_dict()}", flush=True)
 
@@ -97,6 +80,68 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import demo_main
 
     return demo_main(verbose=args.verbose)
+
+
+def _cmd_signaling_server(args: argparse.Namespace) -> int:
+    from .signaling.server import SignalingServer
+
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout
+    )
+
+    async def serve() -> None:
+        server = await SignalingServer(args.host, args.port).start()
+        print(f"pytest-webrtc signaling server listening: {server.url} (protocol v1)", flush=True)
+        await _until_signalled()
+        await server.stop()
+        print(f"stopped; relayed {len(server.relayed)} messages, {server.error_count} errors", flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _cmd_peer(args: argparse.Namespace) -> int:
+    import json
+
+    from .peer.agent import PeerAgent
+    from .peer.process import serve_stdio
+
+    candidates = (
+        args.candidates
+        if "," not in args.candidates and not args.candidates[0].isdigit()
+        else args.candidates.split(",")
+    )
+
+    async def run() -> None:
+        agent = PeerAgent(
+            args.id, args.signaling, args.room, ice_servers=json.loads(args.ice_servers), candidates=candidates
+        )
+        try:
+            await serve_stdio(agent)
+        finally:
+            await agent.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    if args.which == "signaling":
+        from .signaling.protocol import schema
+    else:
+        from .scenario.model import schema
+    print(json.dumps(schema(), indent=2))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +169,33 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--transport", action="append", choices=["udp", "tcp"], help="repeatable (default: both)")
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds to wait per request (default 3)")
     probe.set_defaults(func=_cmd_stun_probe)
+
+    signaling = sub.add_parser("signaling-server", help="run the WebSocket signaling server (protocol v1)")
+    signaling.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    signaling.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 lets the kernel pick)")
+    signaling.add_argument("--quiet", action="store_true", help="do not log each message")
+    signaling.set_defaults(func=_cmd_signaling_server)
+
+    peer = sub.add_parser("peer", help="an aiortc peer controlled by JSON lines on stdin (used by the scenario engine)")
+    peer.add_argument("--signaling", required=True, metavar="URL", help="signaling server, ws://host:port")
+    peer.add_argument("--room", required=True)
+    peer.add_argument("--id", required=True, help="peer id in the room")
+    peer.add_argument(
+        "--ice-servers",
+        default="[]",
+        metavar="JSON",
+        help='RTCIceServer list, e.g. \'[{"urls": "stun:127.0.0.1:3478"}]\' (default: none)',
+    )
+    peer.add_argument(
+        "--candidates",
+        default="loopback",
+        help="host candidates: loopback, loopback6, loopback-dual, all, or comma-separated addresses",
+    )
+    peer.set_defaults(func=_cmd_peer)
+
+    schema = sub.add_parser("schema", help="print a JSON Schema: of scenario files (default) or signaling messages")
+    schema.add_argument("which", nargs="?", choices=["scenario", "signaling"], default="scenario")
+    schema.set_defaults(func=_cmd_schema)
 
     demo = sub.add_parser("demo", help="the main job: our STUN server answering real clients, with a verdict")
     demo.add_argument("-v", "--verbose", action="store_true", help="print the server's transaction log")

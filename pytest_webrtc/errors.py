@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HarnessConfigError",
+    "PeerError",
+    "ScenarioError",
+    "SignalingError",
+    "StepFailure",
     "StunCheckError",
     "StunDecodeError",
     "StunError",
@@ -52,3 +56,30 @@ class StunTransactionError(WebRTCHarnessError):
 
 class HarnessConfigError(WebRTCHarnessError):
     """A user-supplied setting is invalid."""
+
+
+class SignalingError(WebRTCHarnessError):
+    """The signaling server refused a message, closed, or did not answer in time."""
+
+
+class PeerError(WebRTCHarnessError):
+    """A WebRTC peer could not carry out a command."""
+
+
+class ScenarioError(WebRTCHarnessError):
+    """A scenario file is invalid; says where."""
+
+    def __init__(self, message: str, path: str = "", line: int | None = None, column: int | None = None) -> None:
+        self.message, self.path, self.line, self.column = message, path, line, column
+        super().__init__(self.where() + message)
+
+    def where(self) -> str:
+        if not self.path:
+            return ""
+        if self.line is None:
+            return f"{self.path}: "
+        return f"{self.path}:{self.line}:{self.column or 1}: "
+
+
+class StepFailure(ScenarioError):
+    """A scenario step did not do what it expected."""

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from pytest_webrtc.cli import parse_hostport
+from pytest_webrtc.addresses import parse_hostport
 from pytest_webrtc.stun import Message, MessageClass, Method, decode
 
 PY = [sys.executable, "-m", "pytest_webrtc"]

@@ -3,7 +3,9 @@
 This package is the only place that imports pytest; nothing imports it.
 """
 
+from .collection import pytest_collect_file, pytest_runtest_makereport, pytest_terminal_summary
 from .fixtures import (
+    signaling_server,
     stun_server,
     stun_server_factory,
     stun_server_session,
@@ -13,6 +15,10 @@ from .options import pytest_addoption, pytest_configure
 
 __all__ = [
     "pytest_addoption",
+    "pytest_collect_file",
+    "pytest_runtest_makereport",
+    "pytest_terminal_summary",
+    "signaling_server",
     "pytest_configure",
     "stun_server",
     "stun_server_factory",

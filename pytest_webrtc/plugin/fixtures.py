@@ -3,6 +3,7 @@
 ``stun_server``           function-scoped, configured by ``@pytest.mark.webrtc_stun_server(...)``
 ``stun_server_session``   one server for the whole session (default configuration)
 ``stun_server_factory``   ``stun_server_factory(**kwargs)`` starts as many as a test needs
+``signaling_server``      a WebSocket signaling server (protocol v1)
 
 Every server binds port 0, so tests run in parallel (pytest-xdist) without
 colliding, and each is stopped at teardown even when the test fails.
@@ -17,6 +18,7 @@ import pytest
 
 from ..background import BackgroundLoop
 from ..errors import HarnessConfigError
+from ..signaling.server import SignalingServer
 from ..stun.server import StunServer
 from .options import stun_host
 
@@ -75,3 +77,12 @@ def stun_server_session(webrtc_background_loop: BackgroundLoop, pytestconfig: py
     make, stop_all = _factory(webrtc_background_loop, stun_host(pytestconfig))
     yield make()
     stop_all()
+
+
+@pytest.fixture
+def signaling_server(webrtc_background_loop: BackgroundLoop) -> Iterator[SignalingServer]:
+    """A signaling server (WebSocket, protocol v1) on 127.0.0.1, port 0; ``.url``, ``.relayed``, ``.errors``."""
+    server = SignalingServer()
+    webrtc_background_loop.run(server.start())
+    yield server
+    webrtc_background_loop.run(server.stop())

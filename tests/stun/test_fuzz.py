@@ -6,9 +6,9 @@ import json
 import random
 from pathlib import Path
 
+from pytest_webrtc.errors import StunDecodeError
 from pytest_webrtc.stun import Message, MessageClass, Method, check, decode
 from pytest_webrtc.stun.auth import LongTermAuth, ShortTermAuth
-from pytest_webrtc.errors import StunDecodeError
 from pytest_webrtc.stun.responder import Responder
 
 VECTORS = json.loads((Path(__file__).parent.parent / "data" / "rfc5769.json").read_text())["vectors"]

@@ -1,0 +1,381 @@
+"""A WebRTC peer: one aiortc RTCPeerConnection driven step by step, over real signaling.
+
+The agent never shortcuts: SDP and ICE candidates travel through the signaling
+server over a WebSocket.  Candidates are stripped from the SDP it sends and
+trickled as separate ``candidate`` messages (step 6 of the seed flow).  It keeps
+a report: gathered candidates by type, the selected pair, every state change
+with its time, and the data channel messages.  This is the only module that
+imports aiortc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcdatachannel import RTCDataChannel
+from aiortc.sdp import candidate_from_sdp
+
+from ..errors import PeerError
+from ..signaling.client import SignalingClient
+from .hosts import host_addresses
+
+__all__ = ["CANDIDATE_SETS", "PeerAgent", "PeerEvent", "split_candidates"]
+
+# Named host-candidate sets: loopback by default (tests only talk to loopback or their own namespaces).
+CANDIDATE_SETS: dict[str, list[str] | None] = {
+    "loopback": ["127.0.0.1"],
+    "loopback6": ["::1"],
+    "loopback-dual": ["127.0.0.1", "::1"],
+    "all": None,  # aioice's own choice: every interface
+}
+
+
+@dataclass(frozen=True)
+class PeerEvent:
+    time: float
+    kind: str  # "state", "signaling-in", "signaling-out", "candidate", "message", ...
+    detail: str
+
+
+@dataclass(frozen=True)
+class TrickledCandidate:
+    candidate: str  # "candidate:..." without "a="
+    sdp_mid: str | None
+    sdp_mline_index: int
+
+
+def split_candidates(sdp: str) -> tuple[str, list[TrickledCandidate]]:
+    """Remove ``a=candidate`` and ``a=end-of-candidates`` lines; return the rest and the candidates."""
+    kept: list[str] = []
+    found: list[TrickledCandidate] = []
+    mline, mid = -1, None
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            mline, mid = mline + 1, None
+        elif line.startswith("a=mid:"):
+            mid = line[len("a=mid:") :]
+        if line.startswith("a=candidate:"):
+            found.append(TrickledCandidate(line[2:], mid, mline))
+            continue
+        if line.startswith("a=end-of-candidates"):
+            continue
+        kept.append(line)
+    # A candidate line precedes a=mid in some stacks: fill in mids from the m-section index.
+    mids = _mids(sdp)
+    found = [TrickledCandidate(c.candidate, c.sdp_mid or mids.get(c.sdp_mline_index), c.sdp_mline_index) for c in found]
+    return "\r\n".join(kept) + "\r\n", found
+
+
+def _mids(sdp: str) -> dict[int, str]:
+    out, mline = {}, -1
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            mline += 1
+        elif line.startswith("a=mid:"):
+            out[mline] = line[len("a=mid:") :]
+    return out
+
+
+def candidate_type(candidate: str) -> str:
+    fields = candidate.split()
+    return fields[fields.index("typ") + 1] if "typ" in fields else "?"
+
+
+class PeerAgent:
+    """One peer of a scenario."""
+
+    def __init__(
+        self,
+        peer_id: str,
+        signaling_url: str,
+        room: str,
+        *,
+        ice_servers: Sequence[dict[str, Any]] = (),
+        candidates: str | list[str] = "loopback",
+    ) -> None:
+        self.id = peer_id
+        self.signaling = SignalingClient(signaling_url, room, peer_id)
+        # Never aiortc's default public STUN server: an explicit (possibly empty) list.
+        servers = [RTCIceServer(**server) for server in ice_servers]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.host_addresses = CANDIDATE_SETS[candidates] if isinstance(candidates, str) else list(candidates)
+        self.events: list[PeerEvent] = []
+        self.channels: dict[str, RTCDataChannel] = {}
+        self.messages: defaultdict[str, list[str | bytes]] = defaultdict(list)
+        self.local_candidates: list[TrickledCandidate] = []
+        self.remote_candidates: list[str] = []
+        self._changed = asyncio.Condition()
+        self._watch_pc()
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def _event(self, kind: str, detail: str) -> None:
+        self.events.append(PeerEvent(time.time(), kind, detail))
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _watch_pc(self) -> None:
+        for name, attr in (
+            ("connectionstatechange", "connectionState"),
+            ("iceconnectionstatechange", "iceConnectionState"),
+            ("icegatheringstatechange", "iceGatheringState"),
+            ("signalingstatechange", "signalingState"),
+        ):
+            self._on_state(name, attr)
+
+        @self.pc.on("datachannel")
+        def on_datachannel(channel: RTCDataChannel) -> None:
+            self._adopt(channel)
+
+    def _on_state(self, event: str, attr: str) -> None:
+        kind = attr.replace("State", "")
+
+        @self.pc.on(event)
+        async def changed() -> None:
+            self._event("state", f"{kind}={getattr(self.pc, attr)}")
+            await self._notify()
+
+    def _watch_dtls(self) -> None:
+        sctp = self.pc.sctp
+        if sctp is None or getattr(self, "_dtls_watched", False):
+            return
+        self._dtls_watched = True
+
+        @sctp.transport.on("statechange")
+        async def dtls_changed() -> None:
+            self._event("state", f"dtls={sctp.transport.state}")
+            await self._notify()
+
+    def _adopt(self, channel: RTCDataChannel) -> None:
+        self.channels[channel.label] = channel
+        self._event("channel", f"{channel.label} announced")
+
+        @channel.on("open")
+        async def opened() -> None:
+            self._event("channel", f"{channel.label} open")
+            await self._notify()
+
+        @channel.on("close")
+        async def closed() -> None:
+            self._event("channel", f"{channel.label} closed")
+            await self._notify()
+
+        @channel.on("message")
+        async def received(message: str | bytes) -> None:
+            self.messages[channel.label].append(message)
+            size = len(message)
+            self._event("message", f"{channel.label} <- {size} {'chars' if isinstance(message, str) else 'bytes'}")
+            await self._notify()
+
+    async def wait_until(self, predicate: Any, timeout: float, what: str) -> None:
+        """Wait until ``predicate()`` is true; raise PeerError naming ``what`` on timeout."""
+
+        async def waiter() -> None:
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+        try:
+            await asyncio.wait_for(waiter(), timeout)
+        except asyncio.TimeoutError:
+            raise PeerError(f"{self.id}: {what} did not happen within {timeout:g} s") from None
+
+    # -- signaling ---------------------------------------------------------------
+
+    async def join(self, timeout: float = 5.0) -> list[str]:
+        peers = await self.signaling.join(timeout)
+        self._event("signaling-out", f"join {self.signaling.room}")
+        return peers
+
+    async def _send(self, kind: str, to: str, **fields: Any) -> None:
+        await self.signaling.send(kind, to, **fields)
+        self._event("signaling-out", f"{kind} -> {to}")
+
+    async def _receive(self, kind: str, timeout: float) -> dict[str, Any]:
+        message = await self.signaling.next_of(kind, "error", timeout=timeout)
+        if message["type"] == "error":
+            raise PeerError(f"{self.id}: signaling error {message['code']}: {message['reason']}")
+        self._event("signaling-in", f"{kind} <- {message.get('from', 'server')}")
+        return message
+
+    async def wait_peer(self, kind: str, timeout: float) -> str:
+        """Wait for a ``peer-joined`` or ``peer-left`` notice; returns the peer id."""
+        message = await self._receive(kind, timeout)
+        return str(message["peer"])
+
+    # -- SDP -------------------------------------------------------------------------
+
+    def open_channel(
+        self,
+        label: str,
+        *,
+        ordered: bool = True,
+        max_retransmits: int | None = None,
+        max_packet_lifetime: int | None = None,
+    ) -> None:
+        channel = self.pc.createDataChannel(
+            label, ordered=ordered, maxRetransmits=max_retransmits, maxPacketLifeTime=max_packet_lifetime
+        )
+        self._adopt(channel)
+
+    async def _set_local(self, description: RTCSessionDescription) -> str:
+        with host_addresses(self.host_addresses):
+            await self.pc.setLocalDescription(description)
+        self._watch_dtls()
+        sdp, self.local_candidates = split_candidates(self.pc.localDescription.sdp)
+        for candidate in self.local_candidates:
+            self._event("candidate", f"gathered {candidate.candidate}")
+        return sdp
+
+    async def offer(self, to: str, timeout: float = 10.0) -> str:
+        if not self.channels:
+            self.open_channel("data")
+        sdp = await asyncio.wait_for(self._set_local(await self.pc.createOffer()), timeout)
+        await self._send("offer", to, sdp=sdp)
+        return sdp
+
+    async def accept(self, kind: str, timeout: float = 5.0) -> str:
+        """Wait for an offer or answer and apply it; returns who sent it."""
+        message = await self._receive(kind, timeout)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type=kind))
+        self._watch_dtls()
+        self.remote_sdp = message["sdp"]
+        return str(message["from"])
+
+    async def answer(self, to: str, timeout: float = 10.0) -> str:
+        sdp = await asyncio.wait_for(self._set_local(await self.pc.createAnswer()), timeout)
+        await self._send("answer", to, sdp=sdp)
+        return sdp
+
+    # -- trickle ICE ------------------------------------------------------------------
+
+    async def send_candidates(self, to: str) -> list[str]:
+        for candidate in self.local_candidates:
+            await self._send(
+                "candidate",
+                to,
+                candidate=candidate.candidate,
+                sdpMid=candidate.sdp_mid,
+                sdpMLineIndex=candidate.sdp_mline_index,
+            )
+        await self._send("end-of-candidates", to)
+        return [c.candidate for c in self.local_candidates]
+
+    async def receive_candidates(self, timeout: float = 5.0) -> list[str]:
+        """Add every trickled candidate until end-of-candidates."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        received: list[str] = []
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            message = await self.signaling.next_of("candidate", "end-of-candidates", "error", timeout=max(left, 0))
+            if message["type"] == "error":
+                raise PeerError(f"{self.id}: signaling error {message['code']}: {message['reason']}")
+            if message["type"] == "end-of-candidates":
+                self._event("signaling-in", f"end-of-candidates <- {message['from']}")
+                await self.pc.addIceCandidate(None)
+                return received
+            candidate = candidate_from_sdp(message["candidate"].removeprefix("candidate:"))
+            candidate.sdpMid = message.get("sdpMid")
+            candidate.sdpMLineIndex = message.get("sdpMLineIndex")
+            await self.pc.addIceCandidate(candidate)
+            received.append(message["candidate"])
+            self.remote_candidates.append(message["candidate"])
+            self._event("signaling-in", f"candidate <- {message['from']}: {message['candidate']}")
+
+    # -- states and data -----------------------------------------------------------
+
+    def state(self, kind: str) -> str:
+        if kind == "dtls":
+            return self.pc.sctp.transport.state if self.pc.sctp is not None else "new"
+        return str(
+            getattr(
+                self.pc,
+                {"ice": "iceConnectionState", "gathering": "iceGatheringState", "signaling": "signalingState"}.get(
+                    kind, "connectionState"
+                ),
+            )
+        )
+
+    async def wait_state(self, kind: str, states: Sequence[str], timeout: float) -> str:
+        await self.wait_until(lambda: self.state(kind) in states, timeout, f"{kind} state {'/'.join(states)}")
+        return self.state(kind)
+
+    async def wait_channel_open(self, label: str, timeout: float) -> None:
+        await self.wait_until(
+            lambda: label in self.channels and self.channels[label].readyState == "open",
+            timeout,
+            f"data channel {label!r} open",
+        )
+
+    async def send(self, label: str, data: str | bytes, timeout: float = 5.0) -> None:
+        await self.wait_channel_open(label, timeout)
+        self.channels[label].send(data)
+        self._event("message", f"{label} -> {len(data)} {'chars' if isinstance(data, str) else 'bytes'}")
+
+    async def wait_messages(self, label: str, count: int, timeout: float) -> list[str | bytes]:
+        await self.wait_until(
+            lambda: len(self.messages[label]) >= count,
+            timeout,
+            f"{count} message(s) on {label!r} (got {len(self.messages[label])})",
+        )
+        return list(self.messages[label])
+
+    async def bye(self, to: str) -> None:
+        await self._send("bye", to)
+
+    async def wait_bye(self, timeout: float) -> str:
+        return str((await self._receive("bye", timeout))["from"])
+
+    async def add_channel(
+        self,
+        label: str,
+        ordered: bool = True,
+        max_retransmits: int | None = None,
+        max_packet_lifetime: int | None = None,
+    ) -> None:
+        self.open_channel(
+            label, ordered=ordered, max_retransmits=max_retransmits, max_packet_lifetime=max_packet_lifetime
+        )
+
+    async def get_report(self) -> dict[str, Any]:
+        return self.report()
+
+    async def close(self) -> None:
+        await self.pc.close()
+        await self.signaling.close()
+
+    # -- report ------------------------------------------------------------------------
+
+    def selected_pair(self) -> tuple[str, str] | None:
+        """(local candidate type + address, remote ...) of the nominated pair, if any."""
+        sctp = self.pc.sctp
+        if sctp is None:
+            return None
+        connection = getattr(sctp.transport.transport, "_connection", None)
+        nominated = getattr(connection, "_nominated", {}) or {}
+        pair = nominated.get(1)
+        if pair is None:
+            return None
+        local, remote = pair.local_candidate, pair.remote_candidate
+        return f"{local.type} {local.host}:{local.port}", f"{remote.type} {remote.host}:{remote.port}"
+
+    def report(self) -> dict[str, Any]:
+        by_type: defaultdict[str, list[str]] = defaultdict(list)
+        for candidate in self.local_candidates:
+            by_type[candidate_type(candidate.candidate)].append(candidate.candidate)
+        return {
+            "id": self.id,
+            "candidates": dict(by_type),
+            "remote_candidates": list(self.remote_candidates),
+            "selected_pair": self.selected_pair(),
+            "states": {kind: self.state(kind) for kind in ("signaling", "gathering", "ice", "dtls", "connection")},
+            "messages": {label: len(msgs) for label, msgs in self.messages.items()},
+            "events": [(e.time, e.kind, e.detail) for e in self.events],
+        }

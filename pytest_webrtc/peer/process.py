@@ -1,0 +1,225 @@
+"""A peer in a separate process, driven over JSON lines on its stdin/stdout.
+
+The child runs ``python -m pytest_webrtc peer --signaling URL --room R --id ID``
+and serves the :class:`~pytest_webrtc.peer.agent.PeerAgent` methods in
+``METHODS``; :class:`ProcessPeer` is the parent's proxy with the same async
+methods, so the scenario engine does not care where a peer runs.  Later work
+runs such processes inside network namespaces, or replaces them by another
+project's program speaking the same signaling protocol.
+
+Wire format, one JSON object per line:
+    -> {"id": 1, "method": "offer", "args": {"to": "alice"}}
+    <- {"id": 1, "ok": true, "result": "v=0..."}      or {"id": 1, "ok": false, "error": "..."}
+Bytes travel as {"$bytes": "<base64>"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import sys
+import tempfile
+from typing import Any
+
+from ..errors import PeerError
+
+__all__ = ["METHODS", "ProcessPeer", "serve_stdio"]
+
+METHODS = (
+    "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
+    "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "get_report", "close",
+)  # fmt: skip
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$bytes": base64.b64encode(value).decode()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$bytes"}:
+            return base64.b64decode(value["$bytes"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+async def serve_stdio(agent: Any) -> None:
+    """Child side: execute commands from stdin until EOF or ``close``."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout
+    while True:
+        line = await reader.readline()
+        if not line:
+            break
+        request = json.loads(line)
+        reply: dict[str, Any] = {"id": request.get("id")}
+        method = request.get("method")
+        try:
+            if method not in METHODS:
+                raise PeerError(f"unknown method {method!r}")
+            result = await getattr(agent, method)(**_decode(request.get("args", {})))
+            reply.update(ok=True, result=_encode(result))
+        except Exception as exc:  # report every failure to the parent, keep serving
+            reply.update(ok=False, error=f"{type(exc).__name__}: {exc}" if not isinstance(exc, PeerError) else str(exc))
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+        if method == "close":
+            break
+
+
+class ProcessPeer:
+    """Parent side: the same async methods as PeerAgent, executed in a child process."""
+
+    def __init__(
+        self,
+        peer_id: str,
+        signaling_url: str,
+        room: str,
+        *,
+        ice_servers: list[dict[str, Any]],
+        candidates: str | list[str] = "loopback",
+        command: list[str] | None = None,
+    ) -> None:
+        self.id = peer_id
+        self.argv = command or [sys.executable, "-m", "pytest_webrtc", "peer"]
+        self.argv += [
+            "--signaling",
+            signaling_url,
+            "--room",
+            room,
+            "--id",
+            peer_id,
+            "--ice-servers",
+            json.dumps(ice_servers),
+            "--candidates",
+            candidates if isinstance(candidates, str) else ",".join(candidates),
+        ]
+        self._proc: asyncio.subprocess.Process | None = None
+        self._next_id = 0
+        self._stderr = tempfile.TemporaryFile()
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._stderr,
+            start_new_session=True,
+            limit=2**24,
+        )
+
+    def stderr_tail(self, size: int = 2000) -> str:
+        self._stderr.seek(0, os.SEEK_END)
+        length = self._stderr.tell()
+        self._stderr.seek(max(0, length - size))
+        return self._stderr.read().decode(errors="replace")
+
+    async def call(self, method: str, args: dict[str, Any] | None = None, rpc_timeout: float = 30.0) -> Any:
+        if self._proc is None:
+            await self.start()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        async with self._lock:  # one command at a time per process
+            self._next_id += 1
+            request = {"id": self._next_id, "method": method, "args": _encode(args or {})}
+            proc.stdin.write((json.dumps(request) + "\n").encode())
+            try:
+                await proc.stdin.drain()
+                line = await asyncio.wait_for(proc.stdout.readline(), rpc_timeout)
+            except asyncio.TimeoutError:
+                raise PeerError(f"{self.id} (process): no reply to {method} within {rpc_timeout:g} s") from None
+            except (BrokenPipeError, ConnectionResetError):
+                line = b""
+        if not line:
+            raise PeerError(f"{self.id} (process) exited during {method}: {self.stderr_tail()[-500:]}")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise PeerError(str(reply.get("error")))
+        return _decode(reply.get("result"))
+
+    # The PeerAgent surface, forwarded.  The RPC timeout leaves room for the agent's own.
+    async def join(self, timeout: float = 5.0) -> list[str]:
+        return list(await self.call("join", {"timeout": timeout}, timeout + 5))
+
+    async def add_channel(self, label: str, **kwargs: Any) -> None:
+        await self.call("add_channel", {"label": label, **kwargs})
+
+    async def offer(self, to: str, timeout: float = 10.0) -> str:
+        return str(await self.call("offer", {"to": to, "timeout": timeout}, timeout + 5))
+
+    async def accept(self, kind: str, timeout: float = 5.0) -> str:
+        return str(await self.call("accept", {"kind": kind, "timeout": timeout}, timeout + 5))
+
+    async def answer(self, to: str, timeout: float = 10.0) -> str:
+        return str(await self.call("answer", {"to": to, "timeout": timeout}, timeout + 5))
+
+    async def send_candidates(self, to: str) -> list[str]:
+        return list(await self.call("send_candidates", {"to": to}))
+
+    async def receive_candidates(self, timeout: float = 5.0) -> list[str]:
+        return list(await self.call("receive_candidates", {"timeout": timeout}, timeout + 5))
+
+    async def wait_state(self, kind: str, states: list[str], timeout: float) -> str:
+        args = {"kind": kind, "states": list(states), "timeout": timeout}
+        return str(await self.call("wait_state", args, timeout + 5))
+
+    async def wait_channel_open(self, label: str, timeout: float) -> None:
+        await self.call("wait_channel_open", {"label": label, "timeout": timeout}, timeout + 5)
+
+    async def send(self, label: str, data: str | bytes, timeout: float = 5.0) -> None:
+        await self.call("send", {"label": label, "data": data, "timeout": timeout}, timeout + 5)
+
+    async def wait_messages(self, label: str, count: int, timeout: float) -> list[str | bytes]:
+        return list(await self.call("wait_messages", {"label": label, "count": count, "timeout": timeout}, timeout + 5))
+
+    async def bye(self, to: str) -> None:
+        await self.call("bye", {"to": to})
+
+    async def wait_bye(self, timeout: float) -> str:
+        return str(await self.call("wait_bye", {"timeout": timeout}, timeout + 5))
+
+    async def wait_peer(self, kind: str, timeout: float) -> str:
+        return str(await self.call("wait_peer", {"kind": kind, "timeout": timeout}, timeout + 5))
+
+    async def get_report(self) -> dict[str, Any]:
+        report = await self.call("get_report", None)
+        report["process"] = True
+        return dict(report)
+
+    async def close(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            if proc.returncode is None:
+                await self.call("close", None, 10)
+        except PeerError:
+            pass
+        finally:
+            await self._reap(proc)
+            self._stderr.close()
+            self._proc = None
+
+    @staticmethod
+    async def _reap(proc: asyncio.subprocess.Process) -> None:
+        if proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except asyncio.TimeoutError:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()

@@ -1,0 +1,120 @@
+"""Scenario files as pytest items.
+
+Naming rule: a ``.yaml``/``.yml`` file is a scenario when it has a top-level
+``scenario:`` key; other YAML files are left alone.  Each file is one item,
+named after the file (``p2p_datachannel``), carrying the scenario's ``marks``.
+``--webrtc-scenario PATH`` (file or directory, repeatable) runs exactly those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..errors import ScenarioError, StepFailure
+from ..scenario.model import Scenario, is_scenario_file, load_scenario
+
+SECTION = "webrtc scenario"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml") and is_scenario_file(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def scenario_paths(config: pytest.Config, given: list[str]) -> list[str]:
+    """Expand ``--webrtc-scenario`` values into scenario files; refuse what is not one."""
+    out: list[str] = []
+    for value in given:
+        path = Path(value)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and is_scenario_file(p))
+            if not found:
+                raise pytest.UsageError(f"--webrtc-scenario {value}: no scenario files in this directory")
+            out += found
+        elif path.is_file():
+            if not is_scenario_file(path):
+                raise pytest.UsageError(
+                    f"--webrtc-scenario {value}: not a scenario (a .yaml/.yml file with a top-level 'scenario:' key)"
+                )
+            out.append(str(path))
+        else:
+            raise pytest.UsageError(f"--webrtc-scenario {value}: no such file or directory")
+    return out
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            shown = self.path.relative_to(self.config.rootpath)
+        except ValueError:
+            shown = self.path
+        scenario = load_scenario(
+            shown if not shown.is_absolute() and (self.config.rootpath / shown) == self.path else self.path,
+            self.path.read_text(encoding="utf-8"),
+        )
+        item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+        for mark in scenario.marks:
+            item.add_marker(mark)
+        yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
+        if isinstance(excinfo.value, ScenarioError):
+            return f"invalid scenario: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.run_text = ""
+
+    def runtest(self) -> None:
+        from ..scenario.runner import run_scenario
+
+        overrides = self.config.stash.get(OVERRIDES_KEY, {})
+        try:
+            result = asyncio.run(run_scenario(self.scenario, overrides))
+        except StepFailure as failure:
+            run = getattr(failure, "result", None)
+            if run is not None:
+                self.run_text = run.text() + "\n\nladder:\n" + (run.ladder.text() if run.ladder else "")
+            raise
+        self.run_text = result.text() + "\n\nladder:\n" + (result.ladder.text() if result.ladder else "")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ScenarioError):
+            return f"{excinfo.value}\n\n{self.run_text}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"scenario: {self.scenario.title}"
+
+
+OVERRIDES_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    if isinstance(item, ScenarioItem) and call.when == "call" and item.run_text:
+        report = outcome.get_result()
+        report.sections.append((SECTION, item.run_text))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Show each passed scenario's steps when asked for (-v or --webrtc-scenario)."""
+    if not (config.getoption("verbose") > 0 or config.getoption("webrtc_scenario")):
+        return
+    passed = terminalreporter.stats.get("passed", [])
+    texts = [text for report in passed for name, text in report.sections if name == SECTION]
+    if texts:
+        terminalreporter.write_sep("=", "WebRTC scenarios")
+        for text in texts:
+            terminalreporter.write_line(text.split("\n\nladder:")[0] if config.getoption("verbose") < 2 else text)

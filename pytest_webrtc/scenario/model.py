@@ -1,0 +1,197 @@
+"""Scenarios as data: validated against the JSON Schema, every step knowing its file line.
+
+``load_scenario(path)`` reads a YAML file and returns a :class:`Scenario`, or
+raises :class:`ScenarioError` naming the file, line, column and what was
+expected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ..errors import ScenarioError
+from .loader import Located, load_located
+
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "PeerSpec",
+    "Scenario",
+    "Step",
+    "is_scenario_file",
+    "load_scenario",
+    "parse_count",
+    "schema",
+]
+
+DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0}
+DEFAULT_STEP_TIMEOUT = 5.0
+DEFAULT_SCENARIO_TIMEOUT = 60.0
+_SCENARIO_KEY = re.compile(r"^scenario\s*:", re.M)
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files (package data; ``python -m pytest_webrtc schema`` prints it)."""
+    text = resources.files("pytest_webrtc.scenario").joinpath("schema.json").read_text()
+    return dict(json.loads(text))
+
+
+def is_scenario_file(path: Path) -> bool:
+    """The collection rule: a ``.yaml``/``.yml`` file with a top-level ``scenario:`` key."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = f.read(64 * 1024)
+    except OSError:
+        return False
+    return _SCENARIO_KEY.search(head) is not None
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    name: str
+    candidates: str | list[str] = "loopback"
+    process: bool = False
+    stun: bool = True
+    room: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int  # 1-based, as people count
+    kind: str
+    args: dict[str, Any]
+    line: int
+    timeout: float
+    expect_failure: bool | str = False
+
+    def label(self) -> str:
+        return f"step {self.index} ({self.kind}, line {self.line})"
+
+
+@dataclass
+class Scenario:
+    path: str
+    title: str
+    description: str
+    peers: dict[str, PeerSpec]
+    steps: list[Step]
+    room: str
+    timeout: float = DEFAULT_SCENARIO_TIMEOUT
+    marks: list[str] = field(default_factory=list)
+    stun: dict[str, Any] | str = "builtin"
+    signaling: dict[str, Any] | str = "builtin"
+    located: Located | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+
+_COUNT = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(\d+)\s*$")
+
+
+def parse_count(expected: int | str) -> tuple[str, int]:
+    """``3`` -> ("==", 3); ``">=1"`` -> (">=", 1)."""
+    if isinstance(expected, int):
+        return "==", expected
+    match = _COUNT.match(expected)
+    if match is None:
+        raise ValueError(f"not a count: {expected!r}")
+    return match.group(1) or "==", int(match.group(2))
+
+
+def count_matches(expected: int | str, actual: int) -> bool:
+    op, n = parse_count(expected)
+    return {"==": actual == n, ">=": actual >= n, "<=": actual <= n, ">": actual > n, "<": actual < n}[op]
+
+
+def _validate(located: Located) -> None:
+    validator_cls = jsonschema.validators.validator_for(schema())
+    errors = list(validator_cls(schema()).iter_errors(located.data))
+    if not errors:
+        return
+    # The deepest error says the most; among equals, the first in the file.
+    error = max(errors, key=lambda e: (len(e.absolute_path), -located.position(tuple(e.absolute_path))[0]))
+    error = jsonschema.exceptions.best_match([error]) or error
+    node_path = tuple(error.absolute_path)
+    raise located.error(_describe(error, node_path), node_path)
+
+
+def _describe(error: jsonschema.ValidationError, node_path: tuple[Any, ...]) -> str:
+    where = ""
+    if len(node_path) >= 2 and node_path[0] == "steps" and isinstance(node_path[1], int):
+        step = node_path[1] + 1
+        kind = node_path[2] if len(node_path) > 2 else None
+        where = f"step {step}{f' ({kind})' if kind else ''}: "
+        if error.validator == "additionalProperties" and len(node_path) == 2:
+            known = ", ".join(schema()["$defs"]["steps"])
+            return f"{where}unknown step kind; expected one of: {known} ({error.message})"
+    elif node_path:
+        where = ".".join(str(p) for p in node_path) + ": "
+    message = error.message
+    if error.validator == "oneOf" and error.context:
+        message = "; or ".join(sorted({sub.message for sub in error.context}))
+    return f"{where}{message}"
+
+
+def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
+    path = Path(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScenarioError(f"cannot read scenario: {exc.strerror}", str(path)) from None
+    located = load_located(text, str(path))
+    if not isinstance(located.data, dict):
+        raise located.error("a scenario is a YAML mapping with scenario, peers and steps")
+    _validate(located)
+    data = located.data
+    peers = {
+        name: PeerSpec(name, **{k.replace("-", "_"): v for k, v in (spec or {}).items()})
+        for name, spec in data["peers"].items()
+    }
+    steps = []
+    for i, raw in enumerate(data["steps"]):
+        ((kind, args),) = raw.items()
+        if not isinstance(args, dict):
+            args = {"peers": args}  # short forms: "join: [alice, bob]"
+        line = located.position(("steps", i))[0]
+        timeout = float(args.get("timeout", DEFAULT_TIMEOUTS.get(kind, DEFAULT_STEP_TIMEOUT)))
+        step = Step(i + 1, kind, args, line, timeout, args.get("expect-failure", False))
+        _check_peer_names(located, step, peers, i)
+        steps.append(step)
+    return Scenario(
+        path=str(path),
+        title=data["scenario"],
+        description=data.get("description", ""),
+        peers=peers,
+        steps=steps,
+        room=data.get("room", path.stem),
+        timeout=float(data.get("timeout", DEFAULT_SCENARIO_TIMEOUT)),
+        marks=list(data.get("marks", [])),
+        stun=data.get("servers", {}).get("stun", "builtin"),
+        signaling=data.get("servers", {}).get("signaling", "builtin"),
+        located=located,
+    )
+
+
+def _check_peer_names(located: Located, step: Step, peers: dict[str, PeerSpec], index: int) -> None:
+    for key in ("from", "to", "peer", "peers", "between"):
+        value = step.args.get(key)
+        names = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+        for name in names:
+            if name not in peers:
+                node = ("steps", index, step.kind, key) if key in step.args else ("steps", index)
+                raise located.error(
+                    f"step {step.index} ({step.kind}): unknown peer {name!r}; declared peers: {', '.join(peers)}", node
+                )

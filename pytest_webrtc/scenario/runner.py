@@ -1,0 +1,186 @@
+"""Run a scenario: start its servers and peers, execute the steps in order, clean everything up.
+
+``await run_scenario(scenario)`` returns a :class:`RunResult` with one line per
+step; a failing step raises :class:`StepFailure` carrying the file, line, what
+was expected and what happened, with the result so far attached (``.result``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..addresses import parse_hostport
+from ..errors import PeerError, SignalingError, StepFailure, WebRTCHarnessError
+from ..signaling.server import SignalingServer
+from ..stun.server import StunServer
+from .ladder import Ladder, build_ladder
+from .model import Scenario, Step
+from .steps import STEPS, Expectation
+
+__all__ = ["Context", "RunResult", "StepResult", "run_scenario"]
+
+
+@dataclass
+class StepResult:
+    step: Step
+    ok: bool
+    summary: str
+    seconds: float
+
+    def line(self) -> str:
+        mark = "PASS" if self.ok else "FAIL"
+        return f"{mark} {self.step.label()}: {self.summary}"
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    steps: list[StepResult] = field(default_factory=list)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ladder: Ladder | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.steps) and len(self.steps) == len(self.scenario.steps)
+
+    def text(self) -> str:
+        lines = [f"{self.scenario.path}: {self.scenario.title}"]
+        lines += [f"  {r.line()}" for r in self.steps]
+        lines.append(f"  ({len(self.steps)}/{len(self.scenario.steps)} steps in {self.seconds:.2f} s)")
+        return "\n".join(lines)
+
+
+@dataclass
+class Context:
+    scenario: Scenario
+    peers: dict[str, Any] = field(default_factory=dict)  # PeerAgent or ProcessPeer
+    stun_server: StunServer | None = None
+    stun_address: tuple[str, int] | None = None
+    signaling_server: SignalingServer | None = None
+    signaling_url: str = ""
+    joined: dict[str, list[str]] = field(default_factory=dict)
+    closed: set[str] = field(default_factory=set)
+    sdp: dict[str, str] = field(default_factory=dict)
+    channel_ordered: dict[str, bool] = field(default_factory=dict)
+    final_reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # of peers that left
+
+    def room_of(self, peer: str) -> str:
+        return self.scenario.peers[peer].room or self.scenario.room
+
+
+async def _start_servers(ctx: Context, overrides: dict[str, Any]) -> None:
+    scenario = ctx.scenario
+    stun = overrides.get("stun") or scenario.stun
+    if stun == "builtin" or (isinstance(stun, dict) and "address" not in stun):
+        options = stun if isinstance(stun, dict) else {}
+        ctx.stun_server = await StunServer(
+            options.get("host", "127.0.0.1"), other_host=options.get("other-host")
+        ).start()
+        ctx.stun_address = ctx.stun_server.udp_address
+    elif isinstance(stun, dict):
+        ctx.stun_address = parse_hostport(stun["address"])
+    signaling = overrides.get("signaling") or scenario.signaling
+    if isinstance(signaling, dict) and "url" in signaling:
+        ctx.signaling_url = signaling["url"]
+    else:
+        host = signaling.get("host", "127.0.0.1") if isinstance(signaling, dict) else "127.0.0.1"
+        ctx.signaling_server = await SignalingServer(host).start()
+        ctx.signaling_url = ctx.signaling_server.url
+
+
+async def _start_peers(ctx: Context) -> None:
+    from ..peer.agent import PeerAgent
+    from ..peer.process import ProcessPeer
+
+    for name, spec in ctx.scenario.peers.items():
+        ice_servers = []
+        if spec.stun and ctx.stun_address is not None:
+            host, port = ctx.stun_address
+            ice_servers.append({"urls": f"stun:[{host}]:{port}" if ":" in host else f"stun:{host}:{port}"})
+        room = ctx.room_of(name)
+        if spec.process:
+            peer: Any = ProcessPeer(name, ctx.signaling_url, room, ice_servers=ice_servers, candidates=spec.candidates)
+            await peer.start()
+        else:
+            peer = PeerAgent(name, ctx.signaling_url, room, ice_servers=ice_servers, candidates=spec.candidates)
+        ctx.peers[name] = peer
+
+
+async def _cleanup(ctx: Context) -> None:
+    for name, peer in ctx.peers.items():
+        if name not in ctx.closed:
+            try:
+                await asyncio.wait_for(peer.close(), 10)
+            except (Exception, asyncio.TimeoutError):  # cleanup must go on for the others
+                pass
+    if ctx.signaling_server is not None:
+        await ctx.signaling_server.stop()
+    if ctx.stun_server is not None:
+        await ctx.stun_server.stop()
+
+
+async def _run_step(ctx: Context, step: Step) -> StepResult:
+    started = time.perf_counter()
+    function = STEPS[step.kind]
+    try:
+        # Peers apply their own timeouts; this outer bound catches anything that would hang.
+        summary = await asyncio.wait_for(function(ctx, step), step.timeout * 2 + 5)
+        failure = None
+    except (Expectation, PeerError, SignalingError, WebRTCHarnessError) as exc:
+        failure = str(exc)
+    except asyncio.TimeoutError:
+        failure = f"did not finish within {step.timeout * 2 + 5:g} s"
+    seconds = time.perf_counter() - started
+    if step.expect_failure:
+        if failure is None:
+            return StepResult(step, False, "expected this step to fail, but it passed: " + summary, seconds)
+        pattern = step.expect_failure if isinstance(step.expect_failure, str) else ""
+        if pattern and not re.search(pattern, failure):
+            return StepResult(step, False, f"failed, but not as expected (/{pattern}/): {failure}", seconds)
+        return StepResult(step, True, f"failed as expected: {failure}", seconds)
+    if failure is not None:
+        return StepResult(step, False, failure, seconds)
+    return StepResult(step, True, summary, seconds)
+
+
+async def run_scenario(scenario: Scenario, overrides: dict[str, Any] | None = None) -> RunResult:
+    """Run every step; raise StepFailure at the first failing one (after cleaning up)."""
+    ctx = Context(scenario)
+    result = RunResult(scenario)
+    started = time.perf_counter()
+    failed: StepResult | None = None
+    try:
+        await _start_servers(ctx, overrides or {})
+        await _start_peers(ctx)
+        deadline = started + scenario.timeout
+        for step in scenario.steps:
+            if time.perf_counter() > deadline:
+                failed = StepResult(step, False, f"scenario timeout of {scenario.timeout:g} s reached", 0.0)
+            else:
+                failed = await _run_step(ctx, step)
+            result.steps.append(failed)
+            if not failed.ok:
+                break
+            failed = None
+        result.reports.update(ctx.final_reports)
+        for name, peer in ctx.peers.items():
+            if name not in ctx.closed:
+                try:
+                    result.reports[name] = await asyncio.wait_for(peer.get_report(), 10)
+                except (PeerError, asyncio.TimeoutError):
+                    pass
+    finally:
+        result.ladder = build_ladder(ctx, result.reports)
+        await _cleanup(ctx)
+        result.seconds = time.perf_counter() - started
+    if failed is not None:
+        error = StepFailure(f"{failed.step.label()}: {failed.summary}", scenario.path, failed.step.line)
+        error.result = result  # type: ignore[attr-defined]
+        error.step = failed.step  # type: ignore[attr-defined]
+        raise error
+    return result

@@ -1,0 +1,319 @@
+"""The step vocabulary: one registered coroutine per step kind.
+
+A step function gets the run context and the step; it returns a one-line
+summary of what it did and checked, or raises :class:`Expectation` (or a
+PeerError/SignalingError) saying what was expected and what happened.
+Adding a step kind is one function here plus its entry in ``schema.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .model import Step, count_matches
+
+if TYPE_CHECKING:
+    from .runner import Context
+
+__all__ = ["STEPS", "Expectation", "step"]
+
+StepFunction = Callable[["Context", Step], Awaitable[str]]
+STEPS: dict[str, StepFunction] = {}
+
+
+class Expectation(Exception):
+    """A step's check did not hold: the message says what was expected and what happened."""
+
+
+def step(kind: str) -> Callable[[StepFunction], StepFunction]:
+    def register(fn: StepFunction) -> StepFunction:
+        STEPS[kind] = fn
+        return fn
+
+    return register
+
+
+def _names(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _expect_count(what: str, expected: int | str, actual: int) -> None:
+    if not count_matches(expected, actual):
+        raise Expectation(f"expected {what} {expected}, got {actual}")
+
+
+def _address(candidate: str) -> tuple[str, int]:
+    fields = candidate.split()
+    return fields[4], int(fields[5])
+
+
+def _by_type(report: dict[str, Any]) -> dict[str, list[str]]:
+    return dict(report["candidates"])
+
+
+@step("join")
+async def join(ctx: Context, s: Step) -> str:
+    lines = []
+    for name in _names(s.args["peers"]):
+        room = ctx.room_of(name)
+        already = list(ctx.joined.setdefault(room, []))
+        peers_seen = await ctx.peers[name].join(timeout=s.timeout)
+        if sorted(peers_seen) != sorted(already):
+            raise Expectation(f"{name} joined room {room!r} expecting peers {already}, server listed {peers_seen}")
+        for earlier in already:  # everyone already there is told about the newcomer
+            notified = await ctx.peers[earlier].wait_peer("peer-joined", timeout=s.timeout)
+            if notified != name:
+                raise Expectation(f"{earlier} expected peer-joined {name}, got peer-joined {notified}")
+        ctx.joined[room].append(name)
+        lines.append(f"{name} joined room {room!r}" + (f" (notified: {', '.join(already)})" if already else ""))
+    return "; ".join(lines)
+
+
+@step("channel")
+async def channel(ctx: Context, s: Step) -> str:
+    label = s.args.get("label", "data")
+    await ctx.peers[s.args["peer"]].add_channel(
+        label,
+        ordered=s.args.get("ordered", True),
+        max_retransmits=s.args.get("max-retransmits"),
+        max_packet_lifetime=s.args.get("max-packet-lifetime"),
+    )
+    ctx.channel_ordered[label] = bool(s.args.get("ordered", True))
+    return f"{s.args['peer']} opened data channel {label!r}"
+
+
+def _check_no_candidates(sdp: str, who: str, kind: str) -> None:
+    if "a=candidate:" in sdp:
+        raise Expectation(f"the {kind} {who} sent still carries a=candidate lines (they must trickle separately)")
+
+
+@step("offer")
+async def offer(ctx: Context, s: Step) -> str:
+    sender, receiver = s.args["from"], s.args["to"]
+    sdp = await ctx.peers[sender].offer(receiver, timeout=s.timeout)
+    _check_no_candidates(sdp, sender, "offer")
+    origin = await ctx.peers[receiver].accept("offer", timeout=s.timeout)
+    if origin != sender:
+        raise Expectation(f"{receiver} expected an offer from {sender}, got one from {origin}")
+    ctx.sdp[sender] = sdp
+    media = [line.split()[0][2:] for line in sdp.splitlines() if line.startswith("m=")]
+    return f"{sender} -> {receiver}: offer ({', '.join(media)}; no candidates inside) applied by {receiver}"
+
+
+@step("answer")
+async def answer(ctx: Context, s: Step) -> str:
+    sender, receiver = s.args["from"], s.args["to"]
+    sdp = await ctx.peers[sender].answer(receiver, timeout=s.timeout)
+    _check_no_candidates(sdp, sender, "answer")
+    origin = await ctx.peers[receiver].accept("answer", timeout=s.timeout)
+    if origin != sender:
+        raise Expectation(f"{receiver} expected an answer from {sender}, got one from {origin}")
+    ctx.sdp[sender] = sdp
+    return f"{sender} -> {receiver}: answer applied by {receiver}"
+
+
+@step("stun")
+async def stun(ctx: Context, s: Step) -> str:
+    expected = s.args.get("expect", "srflx")
+    lines = []
+    for name in _names(s.args["peers"]):
+        report = await ctx.peers[name].get_report()
+        candidates = _by_type(report)
+        srflx = candidates.get("srflx", [])
+        if expected == "none":
+            if srflx:
+                raise Expectation(f"{name} should have no srflx candidate, has {srflx}")
+            lines.append(f"{name}: no srflx candidate, as expected")
+            continue
+        if not srflx:
+            raise Expectation(
+                f"{name} has no srflx candidate: the STUN server did not answer it "
+                f"(candidates: {', '.join(candidates) or 'none'})"
+            )
+        hosts = {_address(c) for c in candidates.get("host", [])}
+        for candidate in srflx:
+            mapped = _address(candidate)
+            if ctx.stun_server is None:
+                lines.append(f"{name}: srflx {mapped[0]}:{mapped[1]} from an external STUN server")
+                continue
+            answered = [
+                t
+                for t in ctx.stun_server.transactions
+                if t.outcome == "success" and t.client in hosts and t.mapped == mapped
+            ]
+            if not answered:
+                raise Expectation(
+                    f"{name}'s srflx {mapped[0]}:{mapped[1]} matches no Binding request the STUN "
+                    f"server answered from its host candidates {sorted(hosts)}"
+                )
+            t = answered[0]
+            lines.append(
+                f"{name} asked STUN from {t.client[0]}:{t.client[1]}, got {mapped[0]}:{mapped[1]} back (srflx)"
+            )
+    return "; ".join(lines)
+
+
+@step("candidates")
+async def candidates(ctx: Context, s: Step) -> str:
+    a, b = s.args["between"]
+    sent_a = await ctx.peers[a].send_candidates(b)
+    sent_b = await ctx.peers[b].send_candidates(a)
+    got_b, got_a = await asyncio.gather(
+        ctx.peers[b].receive_candidates(timeout=s.timeout), ctx.peers[a].receive_candidates(timeout=s.timeout)
+    )
+    for sender, sent, receiver, got in ((a, sent_a, b, got_b), (b, sent_b, a, got_a)):
+        if got != sent:
+            raise Expectation(f"{receiver} received {len(got)} candidates, {sender} sent {len(sent)}")
+    summary = []
+    for name, sent in ((a, sent_a), (b, sent_b)):
+        types = Counter(c.split()[c.split().index("typ") + 1] for c in sent)
+        for kind, expected in s.args.get("expect", {}).get(name, {}).items():
+            actual = len(sent) if kind == "total" else types.get(kind, 0)
+            _expect_count(f"{name} to trickle {kind} candidates:", expected, actual)
+        summary.append(f"{name} trickled {len(sent)} ({', '.join(f'{n} {k}' for k, n in sorted(types.items()))})")
+    return "; ".join(summary) + ", each as its own candidate message, then end-of-candidates"
+
+
+@step("wait")
+async def wait(ctx: Context, s: Step) -> str:
+    reached = []
+    for name in _names(s.args["peers"]):
+        for kind in ("ice", "dtls", "connection"):
+            if kind in s.args:
+                state = await ctx.peers[name].wait_state(kind, _names(s.args[kind]), timeout=s.timeout)
+                reached.append(f"{name} {kind}={state}")
+    return ", ".join(reached)
+
+
+def _payloads(s: Step, sender: str) -> list[str | bytes]:
+    send = s.args.get("send", f"hello from {sender}")
+    count = int(s.args.get("count", 1))
+    out: list[str | bytes] = []
+    for i in range(count):
+        if isinstance(send, str):
+            out.append(send if count == 1 else f"{send} #{i}")
+        elif "binary" in send:
+            out.append(bytes((j + i) % 256 for j in range(send["binary"])))
+        else:
+            out.append("".join(chr(0x61 + (j + i) % 26) for j in range(send["text"])))
+    return out
+
+
+@step("data")
+async def data(ctx: Context, s: Step) -> str:
+    sender, receiver = s.args["from"], s.args["to"]
+    label = s.args.get("channel", "data")
+    payloads = _payloads(s, sender)
+    before = (await ctx.peers[receiver].get_report())["messages"].get(label, 0)
+    for payload in payloads:
+        await ctx.peers[sender].send(label, payload, timeout=s.timeout)
+    received = (await ctx.peers[receiver].wait_messages(label, before + len(payloads), timeout=s.timeout))[before:]
+    ordered = ctx.channel_ordered.get(label, True)
+    same = received == payloads if ordered else sorted(map(repr, received)) == sorted(map(repr, payloads))
+    if not same:
+        raise Expectation(
+            f"{receiver} received different data on {label!r} than {sender} sent "
+            f"({len(received)} messages; first differs: {_first_difference(payloads, received)})"
+        )
+    size = sum(len(p) for p in payloads)
+    kind = "binary" if isinstance(payloads[0], bytes) else "text"
+    return f"{sender} -> {receiver} over {label!r}: {len(payloads)} {kind} message(s), {size} bytes, intact"
+
+
+def _first_difference(sent: list[Any], got: list[Any]) -> str:
+    for i, (a, b) in enumerate(zip(sent, got, strict=False)):
+        if a != b:
+            return f"#{i}: sent {a!r:.40} got {b!r:.40}"
+    return f"sent {len(sent)}, got {len(got)}"
+
+
+@step("bye")
+async def bye(ctx: Context, s: Step) -> str:
+    sender, receiver = s.args["from"], s.args["to"]
+    await ctx.peers[sender].bye(receiver)
+    origin = await ctx.peers[receiver].wait_bye(timeout=s.timeout)
+    if origin != sender:
+        raise Expectation(f"{receiver} expected bye from {sender}, got bye from {origin}")
+    return f"{sender} -> {receiver}: bye delivered"
+
+
+@step("leave")
+async def leave(ctx: Context, s: Step) -> str:
+    lines = []
+    for name in _names(s.args["peers"]):
+        room = ctx.room_of(name)
+        ctx.final_reports[name] = await ctx.peers[name].get_report()
+        await ctx.peers[name].close()
+        ctx.closed.add(name)
+        members = ctx.joined.get(room, [])
+        if name in members:
+            members.remove(name)
+        for other in members:
+            gone = await ctx.peers[other].wait_peer("peer-left", timeout=s.timeout)
+            if gone != name:
+                raise Expectation(f"{other} expected peer-left {name}, got peer-left {gone}")
+        lines.append(f"{name} closed and left" + (f" ({', '.join(members)} notified)" if members else ""))
+    return "; ".join(lines)
+
+
+@step("expect-signaling")
+async def expect_signaling(ctx: Context, s: Step) -> str:
+    server = ctx.signaling_server
+    if server is None:
+        raise Expectation("expect-signaling needs the built-in signaling server")
+    relayed = Counter(r.type for r in server.relayed if r.sender != "server")
+    for kind, expected in s.args.get("relayed", {}).items():
+        _expect_count(f"{kind} messages relayed:", expected, relayed.get(kind, 0))
+    if "errors" in s.args:
+        _expect_count("signaling errors:", s.args["errors"], server.error_count)
+    for code, expected in s.args.get("error-codes", {}).items():
+        _expect_count(f"signaling errors {code!r}:", expected, server.errors.get(code, 0))
+    return (
+        "signaling relayed "
+        + ", ".join(f"{n} {k}" for k, n in sorted(relayed.items()))
+        + f"; {server.error_count} error(s)"
+    )
+
+
+@step("expect-stun")
+async def expect_stun(ctx: Context, s: Step) -> str:
+    server = ctx.stun_server
+    if server is None:
+        raise Expectation("expect-stun needs the built-in STUN server")
+    stats = server.stats.as_dict()
+    for key in ("requests", "responses", "errors", "dropped"):
+        if key in s.args:
+            _expect_count(f"STUN {key}:", s.args[key], stats[key])
+    return "STUN server: " + ", ".join(f"{k} {v}" for k, v in stats.items())
+
+
+@step("expect-peer")
+async def expect_peer(ctx: Context, s: Step) -> str:
+    name = s.args["peer"]
+    report = await ctx.peers[name].get_report()
+    found = []
+    pair = report.get("selected_pair")
+    if "selected-pair" in s.args:
+        if pair is None:
+            raise Expectation(f"{name} has no selected candidate pair")
+        local_type, remote_type = pair[0].split()[0], pair[1].split()[0]
+        for side, actual in (("local", local_type), ("remote", remote_type)):
+            wanted = s.args["selected-pair"].get(side)
+            if wanted is not None and wanted != actual:
+                raise Expectation(
+                    f"{name}'s selected pair {pair[0]} -> {pair[1]}: expected {side} {wanted}, got {actual}"
+                )
+        found.append(f"selected pair {pair[0]} -> {pair[1]}")
+    candidates_by_type = _by_type(report)
+    for kind, expected in s.args.get("candidates", {}).items():
+        actual = (
+            sum(map(len, candidates_by_type.values())) if kind == "total" else len(candidates_by_type.get(kind, []))
+        )
+        _expect_count(f"{name} {kind} candidates:", expected, actual)
+    for label, expected in s.args.get("messages", {}).items():
+        _expect_count(f"{name} messages on {label!r}:", expected, report["messages"].get(label, 0))
+    found.append("states " + ", ".join(f"{k}={v}" for k, v in report["states"].items()))
+    return f"{name}: " + "; ".join(found)
