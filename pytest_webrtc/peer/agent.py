@@ -132,8 +132,10 @@ class PeerAgent:
             self._on_state(name, attr)
 
         @self.pc.on("datachannel")
-        def on_datachannel(channel: RTCDataChannel) -> None:
+        async def on_datachannel(channel: RTCDataChannel) -> None:
+            # A channel the remote opened arrives already open (no "open" event): wake waiters now.
             self._adopt(channel)
+            await self._notify()
 
     def _on_state(self, event: str, attr: str) -> None:
         kind = attr.replace("State", "")
@@ -205,6 +207,10 @@ class PeerAgent:
         self._event("signaling-in", f"{kind} <- {message.get('from', 'server')}")
         return message
 
+    async def wait_error(self, timeout: float) -> dict[str, Any]:
+        """The next error the signaling server sent this peer (e.g. a refused relay)."""
+        return await self.signaling.next_of("error", timeout=timeout)
+
     async def wait_peer(self, kind: str, timeout: float) -> str:
         """Wait for a ``peer-joined`` or ``peer-left`` notice; returns the peer id."""
         message = await self._receive(kind, timeout)
@@ -235,6 +241,8 @@ class PeerAgent:
         return sdp
 
     async def offer(self, to: str, timeout: float = 10.0) -> str:
+        if self.pc.connectionState == "closed":
+            raise PeerError(f"{self.id}: cannot offer, its connection is closed")
         if not self.channels:
             self.open_channel("data")
         sdp = await asyncio.wait_for(self._set_local(await self.pc.createOffer()), timeout)

@@ -7,9 +7,10 @@ methods, so the scenario engine does not care where a peer runs.  Later work
 runs such processes inside network namespaces, or replaces them by another
 project's program speaking the same signaling protocol.
 
-Wire format, one JSON object per line:
+Wire format, one JSON object per line; several requests may be in flight:
     -> {"id": 1, "method": "offer", "args": {"to": "alice"}}
     <- {"id": 1, "ok": true, "result": "v=0..."}      or {"id": 1, "ok": false, "error": "..."}
+    -> {"cancel": 1}                                   (the parent gave up waiting)
 Bytes travel as {"$bytes": "<base64>"}.
 """
 
@@ -30,7 +31,8 @@ __all__ = ["METHODS", "ProcessPeer", "serve_stdio"]
 
 METHODS = (
     "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
-    "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "get_report", "close",
+    "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "wait_error",
+    "get_report", "close",
 )  # fmt: skip
 
 
@@ -55,29 +57,50 @@ def _decode(value: Any) -> Any:
 
 
 async def serve_stdio(agent: Any) -> None:
-    """Child side: execute commands from stdin until EOF or ``close``."""
+    """Child side: run commands from stdin concurrently (a reply per id) until EOF or ``close``."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout
+    tasks: dict[Any, asyncio.Task[None]] = {}
+
+    def reply(message: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")  # one write per line: replies never interleave
+        sys.stdout.flush()
+
+    async def execute(request_id: Any, method: Any, args: dict[str, Any]) -> None:
+        try:
+            if method not in METHODS:
+                raise PeerError(f"unknown method {method!r}")
+            result = await getattr(agent, method)(**_decode(args))
+            reply({"id": request_id, "ok": True, "result": _encode(result)})
+        except asyncio.CancelledError:
+            reply({"id": request_id, "ok": False, "error": "cancelled"})
+        except Exception as exc:  # report every failure to the parent, keep serving
+            text = str(exc) if isinstance(exc, PeerError) else f"{type(exc).__name__}: {exc}"
+            reply({"id": request_id, "ok": False, "error": text})
+        finally:
+            tasks.pop(request_id, None)
+
     while True:
         line = await reader.readline()
         if not line:
             break
         request = json.loads(line)
-        reply: dict[str, Any] = {"id": request.get("id")}
-        method = request.get("method")
-        try:
-            if method not in METHODS:
-                raise PeerError(f"unknown method {method!r}")
-            result = await getattr(agent, method)(**_decode(request.get("args", {})))
-            reply.update(ok=True, result=_encode(result))
-        except Exception as exc:  # report every failure to the parent, keep serving
-            reply.update(ok=False, error=f"{type(exc).__name__}: {exc}" if not isinstance(exc, PeerError) else str(exc))
-        out.write(json.dumps(reply) + "\n")
-        out.flush()
-        if method == "close":
+        if "cancel" in request:
+            task = tasks.get(request["cancel"])
+            if task is not None:
+                task.cancel()
+            continue
+        if request.get("method") == "close":
+            for task in list(tasks.values()):
+                task.cancel()
+            await execute(request.get("id"), "close", {})
             break
+        tasks[request.get("id")] = asyncio.create_task(
+            execute(request.get("id"), request.get("method"), request.get("args", {}))
+        )
+    for task in list(tasks.values()):
+        task.cancel()
 
 
 class ProcessPeer:
@@ -110,7 +133,8 @@ class ProcessPeer:
         self._proc: asyncio.subprocess.Process | None = None
         self._next_id = 0
         self._stderr = tempfile.TemporaryFile()
-        self._lock = asyncio.Lock()
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(
@@ -129,27 +153,56 @@ class ProcessPeer:
         return self._stderr.read().decode(errors="replace")
 
     async def call(self, method: str, args: dict[str, Any] | None = None, rpc_timeout: float = 30.0) -> Any:
+        """Run ``method`` in the child; several calls may be in flight (replies matched by id)."""
         if self._proc is None:
             await self.start()
         proc = self._proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
-        async with self._lock:  # one command at a time per process
-            self._next_id += 1
-            request = {"id": self._next_id, "method": method, "args": _encode(args or {})}
-            proc.stdin.write((json.dumps(request) + "\n").encode())
-            try:
-                await proc.stdin.drain()
-                line = await asyncio.wait_for(proc.stdout.readline(), rpc_timeout)
-            except asyncio.TimeoutError:
-                raise PeerError(f"{self.id} (process): no reply to {method} within {rpc_timeout:g} s") from None
-            except (BrokenPipeError, ConnectionResetError):
-                line = b""
-        if not line:
+        assert proc is not None and proc.stdin is not None
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_replies(), name=f"peer-{self.id}-replies")
+        self._next_id += 1
+        request_id = self._next_id
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            proc.stdin.write((json.dumps({"id": request_id, "method": method, "args": _encode(args or {})}) + "\n").encode())
+            await proc.stdin.drain()
+            reply = await asyncio.wait_for(asyncio.shield(future), rpc_timeout)
+        except asyncio.TimeoutError:
+            self._cancel_remote(request_id)
+            raise PeerError(f"{self.id} (process): no reply to {method} within {rpc_timeout:g} s") from None
+        except asyncio.CancelledError:
+            self._cancel_remote(request_id)
+            raise
+        except (BrokenPipeError, ConnectionResetError):
+            raise PeerError(f"{self.id} (process) exited during {method}: {self.stderr_tail()[-500:]}") from None
+        finally:
+            self._pending.pop(request_id, None)
+        if reply.get("exited"):
             raise PeerError(f"{self.id} (process) exited during {method}: {self.stderr_tail()[-500:]}")
-        reply = json.loads(line)
         if not reply.get("ok"):
             raise PeerError(str(reply.get("error")))
         return _decode(reply.get("result"))
+
+    def _cancel_remote(self, request_id: int) -> None:
+        proc = self._proc
+        if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.write((json.dumps({"cancel": request_id}) + "\n").encode())
+
+    async def _read_replies(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                break
+            reply = json.loads(line)
+            future = self._pending.get(reply.get("id"))
+            if future is not None and not future.done():
+                future.set_result(reply)
+        for future in self._pending.values():  # the child is gone: fail whatever waits
+            if not future.done():
+                future.set_result({"ok": False, "exited": True})
 
     # The PeerAgent surface, forwarded.  The RPC timeout leaves room for the agent's own.
     async def join(self, timeout: float = 5.0) -> list[str]:
@@ -195,6 +248,9 @@ class ProcessPeer:
     async def wait_peer(self, kind: str, timeout: float) -> str:
         return str(await self.call("wait_peer", {"kind": kind, "timeout": timeout}, timeout + 5))
 
+    async def wait_error(self, timeout: float) -> dict[str, Any]:
+        return dict(await self.call("wait_error", {"timeout": timeout}, timeout + 5))
+
     async def get_report(self) -> dict[str, Any]:
         report = await self.call("get_report", None)
         report["process"] = True
@@ -211,6 +267,8 @@ class ProcessPeer:
             pass
         finally:
             await self._reap(proc)
+            if self._reader is not None:
+                await asyncio.gather(self._reader, return_exceptions=True)
             self._stderr.close()
             self._proc = None
 

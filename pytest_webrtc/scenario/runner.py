@@ -135,6 +135,8 @@ async def _run_step(ctx: Context, step: Step) -> StepResult:
         failure = str(exc)
     except asyncio.TimeoutError:
         failure = f"did not finish within {step.timeout * 2 + 5:g} s"
+    except Exception as exc:  # e.g. aiortc refusing an operation: a step failure, not a crash
+        failure = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - started
     if step.expect_failure:
         if failure is None:

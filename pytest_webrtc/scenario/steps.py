@@ -90,12 +90,32 @@ def _check_no_candidates(sdp: str, who: str, kind: str) -> None:
         raise Expectation(f"the {kind} {who} sent still carries a=candidate lines (they must trickle separately)")
 
 
+async def _delivered(ctx: Context, sender: str, receiver: str, kind: str, timeout: float) -> str:
+    """Wait until ``receiver`` got (and applied) the message, or signaling refused it to ``sender``."""
+    peer = ctx.peers[receiver]
+    receipt = peer.wait_bye(timeout=timeout) if kind == "bye" else peer.accept(kind, timeout=timeout)
+    accepted = asyncio.create_task(receipt)
+    refused = asyncio.create_task(ctx.peers[sender].wait_error(timeout=timeout))
+    try:
+        await asyncio.wait({accepted, refused}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (accepted, refused):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(accepted, refused, return_exceptions=True)
+    if not accepted.done() or accepted.cancelled() or accepted.exception() is not None:
+        if refused.done() and not refused.cancelled() and refused.exception() is None:
+            error = refused.result()
+            raise Expectation(f"signaling refused {sender}'s {kind} to {receiver}: {error['code']}: {error['reason']}")
+    return str(accepted.result())
+
+
 @step("offer")
 async def offer(ctx: Context, s: Step) -> str:
     sender, receiver = s.args["from"], s.args["to"]
     sdp = await ctx.peers[sender].offer(receiver, timeout=s.timeout)
     _check_no_candidates(sdp, sender, "offer")
-    origin = await ctx.peers[receiver].accept("offer", timeout=s.timeout)
+    origin = await _delivered(ctx, sender, receiver, "offer", s.timeout)
     if origin != sender:
         raise Expectation(f"{receiver} expected an offer from {sender}, got one from {origin}")
     ctx.sdp[sender] = sdp
@@ -108,7 +128,7 @@ async def answer(ctx: Context, s: Step) -> str:
     sender, receiver = s.args["from"], s.args["to"]
     sdp = await ctx.peers[sender].answer(receiver, timeout=s.timeout)
     _check_no_candidates(sdp, sender, "answer")
-    origin = await ctx.peers[receiver].accept("answer", timeout=s.timeout)
+    origin = await _delivered(ctx, sender, receiver, "answer", s.timeout)
     if origin != sender:
         raise Expectation(f"{receiver} expected an answer from {sender}, got one from {origin}")
     ctx.sdp[sender] = sdp
@@ -234,7 +254,7 @@ def _first_difference(sent: list[Any], got: list[Any]) -> str:
 async def bye(ctx: Context, s: Step) -> str:
     sender, receiver = s.args["from"], s.args["to"]
     await ctx.peers[sender].bye(receiver)
-    origin = await ctx.peers[receiver].wait_bye(timeout=s.timeout)
+    origin = await _delivered(ctx, sender, receiver, "bye", s.timeout)
     if origin != sender:
         raise Expectation(f"{receiver} expected bye from {sender}, got bye from {origin}")
     return f"{sender} -> {receiver}: bye delivered"
