@@ -165,7 +165,9 @@ class ProcessPeer:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            proc.stdin.write((json.dumps({"id": request_id, "method": method, "args": _encode(args or {})}) + "\n").encode())
+            proc.stdin.write(
+                (json.dumps({"id": request_id, "method": method, "args": _encode(args or {})}) + "\n").encode()
+            )
             await proc.stdin.drain()
             reply = await asyncio.wait_for(asyncio.shield(future), rpc_timeout)
         except asyncio.TimeoutError:

@@ -141,7 +141,27 @@ def _describe(error: jsonschema.ValidationError, node_path: tuple[Any, ...]) -> 
     message = error.message
     if error.validator == "oneOf" and error.context:
         message = "; or ".join(sorted({sub.message for sub in error.context}))
+    if error.validator == "pattern":
+        # A regular expression helps nobody: say what the value should look like.
+        described = next(
+            (
+                e.schema.get("description")
+                for e in _ancestors(error)
+                if isinstance(e.schema, dict) and e.schema.get("description")
+            ),
+            None,
+        )
+        message = f"{error.instance!r} is not valid" + (f"; expected {described}" if described else "")
     return f"{where}{message}"
+
+
+def _ancestors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+    out = []
+    parent = error.parent
+    while parent is not None:
+        out.append(parent)
+        parent = parent.parent
+    return out
 
 
 def load_scenario(path: str | Path, text: str | None = None) -> Scenario:

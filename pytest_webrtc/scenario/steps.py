@@ -284,7 +284,7 @@ async def expect_signaling(ctx: Context, s: Step) -> str:
     server = ctx.signaling_server
     if server is None:
         raise Expectation("expect-signaling needs the built-in signaling server")
-    relayed = Counter(r.type for r in server.relayed if r.sender != "server")
+    relayed = Counter(r.type for r in server.relayed if "server" not in (r.sender, r.recipient))
     for kind, expected in s.args.get("relayed", {}).items():
         _expect_count(f"{kind} messages relayed:", expected, relayed.get(kind, 0))
     if "errors" in s.args:
