@@ -31,6 +31,6 @@ def test_readme_fixture_example_runs(pytester: pytest.Pytester) -> None:
 def test_readme_gives_the_two_commands_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "./setup.sh && python -m pytest_webrtc demo" in readme
+    assert "./setup.sh && python -m pytest --webrtc-scenario scenarios/p2p_datachannel.yaml" in readme
     assert "./setup.sh && python -m pytest -n 2" in readme
     assert "./setup.sh && python -m pytest -n 2" in ci

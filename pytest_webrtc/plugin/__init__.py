@@ -13,6 +13,11 @@ from .fixtures import (
 )
 from .options import pytest_addoption, pytest_configure
 
+try:
+    from .fixtures import webrtc_peer  # noqa: F401  (defined when pytest-asyncio is installed)
+except ImportError:  # pragma: no cover
+    pass
+
 __all__ = [
     "pytest_addoption",
     "pytest_collect_file",

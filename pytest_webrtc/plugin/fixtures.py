@@ -4,6 +4,8 @@
 ``stun_server_session``   one server for the whole session (default configuration)
 ``stun_server_factory``   ``stun_server_factory(**kwargs)`` starts as many as a test needs
 ``signaling_server``      a WebSocket signaling server (protocol v1)
+``webrtc_peer``           ``await webrtc_peer("alice")``: aiortc peers wired to those two servers
+                          (needs pytest-asyncio; async tests only)
 
 Every server binds port 0, so tests run in parallel (pytest-xdist) without
 colliding, and each is stopped at teardown even when the test fails.
@@ -11,7 +13,7 @@ colliding, and each is stopped at teardown even when the test fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -86,3 +88,46 @@ def signaling_server(webrtc_background_loop: BackgroundLoop) -> Iterator[Signali
     webrtc_background_loop.run(server.start())
     yield server
     webrtc_background_loop.run(server.stop())
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - the fixture needs an event loop in the test
+    pytest_asyncio = None
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture
+    async def webrtc_peer(signaling_server: SignalingServer, stun_server: StunServer) -> AsyncIterator[Any]:
+        """Factory of peers: ``await webrtc_peer("alice", room="room", candidates="loopback", process=False)``.
+
+        Each peer talks to ``signaling_server`` over a real WebSocket and has ``stun_server`` in its
+        ICE configuration; all are closed at teardown.
+        """
+        from ..peer.agent import PeerAgent
+        from ..peer.process import ProcessPeer
+
+        made: list[Any] = []
+        assert stun_server.udp_address is not None
+        host, port = stun_server.udp_address
+        ice_servers = [{"urls": f"stun:{host}:{port}"}] if ":" not in host else []
+
+        async def make(
+            peer_id: str,
+            room: str = "room",
+            candidates: str | list[str] = "loopback",
+            process: bool = False,
+            stun: bool = True,
+        ) -> Any:
+            servers = ice_servers if stun else []
+            if process:
+                peer: Any = ProcessPeer(peer_id, signaling_server.url, room, ice_servers=servers, candidates=candidates)
+                await peer.start()
+            else:
+                peer = PeerAgent(peer_id, signaling_server.url, room, ice_servers=servers, candidates=candidates)
+            made.append(peer)
+            return peer
+
+        yield make
+        for peer in made:
+            await peer.close()

@@ -171,3 +171,31 @@ def test_fixtures_work_under_xdist(suite: pytest.Pytester) -> None:
 def test_plugin_is_registered_by_entry_point(suite: pytest.Pytester) -> None:
     result = suite.runpytest("--help")
     result.stdout.fnmatch_lines(["*WebRTC conformance harness (pytest-webrtc)*", "*--webrtc-stun-host*"])
+
+
+def test_webrtc_peer_factory_connects_two_peers(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_two_peers(webrtc_peer, signaling_server, stun_server):
+            alice = await webrtc_peer("alice")
+            bob = await webrtc_peer("bob", process=True)
+            await alice.join()
+            await bob.join()
+            await alice.offer("bob")
+            await bob.accept("offer")
+            await bob.answer("alice")
+            await alice.accept("answer")
+            await alice.send_candidates("bob")
+            await bob.send_candidates("alice")
+            await bob.receive_candidates()
+            await alice.receive_candidates()
+            await alice.send("data", "hi")
+            assert await bob.wait_messages("data", 1, 5) == ["hi"]
+            assert [r.type for r in signaling_server.relayed].count("candidate") == 4
+            assert stun_server.stats.requests == 2
+        """
+    )
+    suite.runpytest().assert_outcomes(passed=1)
