@@ -93,7 +93,7 @@ def signaling_server(webrtc_background_loop: BackgroundLoop) -> Iterator[Signali
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - the fixture needs an event loop in the test
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 if pytest_asyncio is not None:
 
