@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .errors import StunDecodeError, StunTransactionError
 from .stun.checks import check
 from .stun.client import StunResponse, binding_request, request
-from .stun.message import MessageClass
+from .stun.message import Message, MessageClass
 
 __all__ = ["Finding", "probe", "probe_main"]
 
@@ -36,15 +36,22 @@ def _violations(response: StunResponse) -> list[str]:
     return [str(v) for v in check(response.data)]
 
 
-async def _binding(server: Address, transport: str, timeout: float) -> Finding:
-    name = f"{transport} Binding request -> success with XOR-MAPPED-ADDRESS"
-    sent = binding_request(SOFTWARE="pytest-webrtc probe")
+async def _ask(name: str, sent: Message, server: Address, transport: str, timeout: float) -> StunResponse | Finding:
+    """The response to ``sent``, or a failed Finding saying why there is none."""
     try:
-        response = await request(
+        return await request(
             sent.encode(fingerprint=True), server, transport=transport, rto=timeout / 4, transmissions=3, final_wait=2
         )
     except (StunTransactionError, StunDecodeError) as exc:
         return Finding(name, False, str(exc))
+
+
+async def _binding(server: Address, transport: str, timeout: float) -> Finding:
+    name = f"{transport} Binding request -> success with XOR-MAPPED-ADDRESS"
+    sent = binding_request(SOFTWARE="pytest-webrtc probe")
+    response = await _ask(name, sent, server, transport, timeout)
+    if isinstance(response, Finding):
+        return response
     message = response.message
     problems = _violations(response)
     if message.transaction_id != sent.transaction_id:
@@ -68,12 +75,9 @@ async def _binding(server: Address, transport: str, timeout: float) -> Finding:
 async def _unknown_attribute(server: Address, transport: str, timeout: float) -> Finding:
     name = f"{transport} unknown comprehension-required attribute -> 420 UNKNOWN-ATTRIBUTES"
     sent = binding_request().add_raw(UNKNOWN_REQUIRED_TYPE, b"\x00\x00\x00\x00")
-    try:
-        response = await request(
-            sent.encode(fingerprint=True), server, transport=transport, rto=timeout / 4, transmissions=3, final_wait=2
-        )
-    except (StunTransactionError, StunDecodeError) as exc:
-        return Finding(name, False, str(exc))
+    response = await _ask(name, sent, server, transport, timeout)
+    if isinstance(response, Finding):
+        return response
     message = response.message
     problems = _violations(response)
     if message.error_code != 420:

@@ -341,16 +341,9 @@ class PeerAgent:
     async def wait_bye(self, timeout: float) -> str:
         return str((await self._receive("bye", timeout))["from"])
 
-    async def add_channel(
-        self,
-        label: str,
-        ordered: bool = True,
-        max_retransmits: int | None = None,
-        max_packet_lifetime: int | None = None,
-    ) -> None:
-        self.open_channel(
-            label, ordered=ordered, max_retransmits=max_retransmits, max_packet_lifetime=max_packet_lifetime
-        )
+    async def add_channel(self, label: str, **options: Any) -> None:
+        """``open_channel`` for callers that drive the peer asynchronously (the process RPC, the engine)."""
+        self.open_channel(label, **options)
 
     async def get_report(self) -> dict[str, Any]:
         return self.report()

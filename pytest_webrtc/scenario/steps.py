@@ -110,29 +110,28 @@ async def _delivered(ctx: Context, sender: str, receiver: str, kind: str, timeou
     return str(accepted.result())
 
 
-@step("offer")
-async def offer(ctx: Context, s: Step) -> str:
+async def _negotiate(ctx: Context, s: Step, kind: str) -> str:
+    """``from`` creates the offer or answer, sends it without candidates; ``to`` applies it."""
     sender, receiver = s.args["from"], s.args["to"]
-    sdp = await ctx.peers[sender].offer(receiver, timeout=s.timeout)
-    _check_no_candidates(sdp, sender, "offer")
-    origin = await _delivered(ctx, sender, receiver, "offer", s.timeout)
+    create = ctx.peers[sender].offer if kind == "offer" else ctx.peers[sender].answer
+    sdp = await create(receiver, timeout=s.timeout)
+    _check_no_candidates(sdp, sender, kind)
+    origin = await _delivered(ctx, sender, receiver, kind, s.timeout)
     if origin != sender:
-        raise Expectation(f"{receiver} expected an offer from {sender}, got one from {origin}")
+        raise Expectation(f"{receiver} expected an {kind} from {sender}, got one from {origin}")
     ctx.sdp[sender] = sdp
     media = [line.split()[0][2:] for line in sdp.splitlines() if line.startswith("m=")]
-    return f"{sender} -> {receiver}: offer ({', '.join(media)}; no candidates inside) applied by {receiver}"
+    return f"{sender} -> {receiver}: {kind} ({', '.join(media)}; no candidates inside) applied by {receiver}"
+
+
+@step("offer")
+async def offer(ctx: Context, s: Step) -> str:
+    return await _negotiate(ctx, s, "offer")
 
 
 @step("answer")
 async def answer(ctx: Context, s: Step) -> str:
-    sender, receiver = s.args["from"], s.args["to"]
-    sdp = await ctx.peers[sender].answer(receiver, timeout=s.timeout)
-    _check_no_candidates(sdp, sender, "answer")
-    origin = await _delivered(ctx, sender, receiver, "answer", s.timeout)
-    if origin != sender:
-        raise Expectation(f"{receiver} expected an answer from {sender}, got one from {origin}")
-    ctx.sdp[sender] = sdp
-    return f"{sender} -> {receiver}: answer applied by {receiver}"
+    return await _negotiate(ctx, s, "answer")
 
 
 @step("stun")

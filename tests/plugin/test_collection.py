@@ -129,7 +129,7 @@ def test_failing_step_reports_file_line_step_log_and_ladder(project: pytest.Pyte
         [
             "scenarios/fails.yaml:9:1: step 4 (wait, line 9): alice: connection state connected did not happen "
             "within 0.5 s",
-            "*PASS step 3 (answer, line 8): bob -> alice: answer applied by alice",
+            "*PASS step 3 (answer, line 8): bob -> alice: answer (application; no candidates inside) applied by alice",
             "*FAIL step 4 (wait, line 9): alice: connection state connected did not happen within 0.5 s",
             "ladder:",
             "*alice*signaling*STUN*bob*",
