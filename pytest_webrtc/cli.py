@@ -144,6 +144,26 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .inspect import inspect_capture, render_html, render_json, render_text
+
+    try:
+        inspection = inspect_capture(Path(args.file), host=args.host, port=args.port, transaction=args.transaction)
+    except (ValueError, OSError) as exc:
+        print(f"inspect: {exc}", file=sys.stderr)
+        return 2
+    render = {"text": render_text, "json": render_json, "html": render_html}[args.format]
+    output = render(inspection)
+    if args.output:
+        Path(args.output).write_text(output)
+        print(f"wrote {args.output}")
+    else:
+        print(output)
+    return 0 if inspection.verdict.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_webrtc",
@@ -196,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print a JSON Schema: of scenario files (default) or signaling messages")
     schema.add_argument("which", nargs="?", choices=["scenario", "signaling"], default="scenario")
     schema.set_defaults(func=_cmd_schema)
+
+    inspect = sub.add_parser("inspect", help="list, judge and draw the STUN exchanges of a pcap/pcapng file")
+    inspect.add_argument("file", help="capture file (ours, or from tshark, tcpdump, Wireshark)")
+    inspect.add_argument("--format", choices=["text", "json", "html"], default="text")
+    inspect.add_argument("-o", "--output", help="write to this file instead of standard output")
+    inspect.add_argument("--host", help="only messages from or to this address")
+    inspect.add_argument("--port", type=int, help="only messages from or to this port")
+    inspect.add_argument("--transaction", help="only messages whose transaction id starts with this hex")
+    inspect.set_defaults(func=_cmd_inspect)
 
     demo = sub.add_parser("demo", help="the main job: our STUN server answering real clients, with a verdict")
     demo.add_argument("-v", "--verbose", action="store_true", help="print the server's transaction log")

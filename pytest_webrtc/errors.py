@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .stun.violations import Violation
 
 __all__ = [
+    "CaptureUnavailable",
     "HarnessConfigError",
     "PeerError",
     "ScenarioError",
@@ -83,3 +84,7 @@ class ScenarioError(WebRTCHarnessError):
 
 class StepFailure(ScenarioError):
     """A scenario step did not do what it expected."""
+
+
+class CaptureUnavailable(WebRTCHarnessError):
+    """Packets cannot be captured here; the message says why (privilege, libpcap)."""

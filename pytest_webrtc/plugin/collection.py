@@ -9,6 +9,7 @@ named after the file (``p2p_datachannel``), carrying the scenario's ``marks``.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,18 +75,23 @@ class ScenarioItem(pytest.Item):
         super().__init__(**kwargs)
         self.scenario = scenario
         self.run_text = ""
+        self.run: Any = None
 
     def runtest(self) -> None:
         from ..scenario.runner import run_scenario
 
-        overrides = self.config.stash.get(OVERRIDES_KEY, {})
+        overrides: dict[str, Any] = dict(self.config.stash[OVERRIDES_KEY]) if OVERRIDES_KEY in self.config.stash else {}
+        if not overrides.get("capture_dir"):
+            overrides["capture_dir"] = _basetemp(self.config) / "webrtc-captures"
+        overrides["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.nodeid).strip("_")
         try:
             result = asyncio.run(run_scenario(self.scenario, overrides))
         except StepFailure as failure:
-            run = getattr(failure, "result", None)
-            if run is not None:
-                self.run_text = run.text() + "\n\nladder:\n" + (run.ladder.text() if run.ladder else "")
+            self.run = getattr(failure, "result", None)
+            if self.run is not None:
+                self.run_text = self.run.text() + "\n\nladder:\n" + (self.run.ladder.text() if self.run.ladder else "")
             raise
+        self.run = result
         self.run_text = result.text() + "\n\nladder:\n" + (result.ladder.text() if result.ladder else "")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
@@ -106,6 +112,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if isinstance(item, ScenarioItem) and call.when == "call" and item.run_text:
         report = outcome.get_result()
         report.sections.append((SECTION, item.run_text))
+        _attach_html(item, report)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -118,3 +125,25 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_sep("=", "WebRTC scenarios")
         for text in texts:
             terminalreporter.write_line(text.split("\n\nladder:")[0] if config.getoption("verbose") < 2 else text)
+
+
+def _basetemp(config: pytest.Config) -> Path:
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        return Path(factory.getbasetemp())
+    import tempfile
+
+    return Path(tempfile.gettempdir())
+
+
+def _attach_html(item: ScenarioItem, report: Any) -> None:
+    """With pytest-html installed, put the ladder (SVG) of a scenario into the HTML report."""
+    if not item.config.pluginmanager.hasplugin("html") or item.run is None or item.run.ladder is None:
+        return
+    try:
+        from pytest_html import extras
+    except ImportError:
+        return
+    from ..inspect import render_svg
+
+    report.extras = [*getattr(report, "extras", []), extras.html(render_svg(item.run.ladder))]

@@ -23,6 +23,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("webrtc_stun_host", "address the built-in STUN server fixtures bind to", default="127.0.0.1")
     group.addoption(
+        "--webrtc-capture-dir",
+        dest="webrtc_capture_dir",
+        default=None,
+        metavar="DIR",
+        help="where scenario captures (pcap + .pcap.json) are written (default: <basetemp>/webrtc-captures)",
+    )
+    parser.addini("webrtc_capture_dir", "where scenario captures are written", default="")
+    group.addoption(
+        "--webrtc-keep-captures",
+        dest="webrtc_keep_captures",
+        default=None,
+        choices=["always", "failed", "never"],
+        help="which scenario captures to keep (default: failed)",
+    )
+    parser.addini("webrtc_keep_captures", "which scenario captures to keep: always, failed, never", default="failed")
+    group.addoption(
         "--webrtc-scenario",
         dest="webrtc_scenario",
         action="append",
@@ -37,7 +53,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", text if text.startswith(name) else f"{name}: {text}")
-    config.stash[OVERRIDES_KEY] = {}
+    keep = config.getoption("webrtc_keep_captures") or config.getini("webrtc_keep_captures")
+    if keep not in ("always", "failed", "never"):
+        raise pytest.UsageError(f"webrtc_keep_captures must be always, failed or never, not {keep!r}")
+    capture_dir = config.getoption("webrtc_capture_dir") or config.getini("webrtc_capture_dir") or None
+    config.stash[OVERRIDES_KEY] = {"keep": keep, "capture_dir": capture_dir}
     given = config.getoption("webrtc_scenario")
     if given:
         # Collect exactly these files, whatever testpaths or positional arguments say.

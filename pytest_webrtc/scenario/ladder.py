@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..capture.verify import Verdict, WireContext
     from .runner import Context
 
 __all__ = ["Ladder", "LadderRow", "build_ladder"]
@@ -36,14 +37,17 @@ class Ladder:
         if not self.rows:
             return "(no events)"
         start = min(r.time for r in self.rows)
-        col = {actor: i for i, actor in enumerate(self.actors)}
-        header = " " * 10 + "".join(actor.center(width) for actor in self.actors)
+        actors = list(self.actors)
+        for row in self.rows:  # an address nobody named still gets a column
+            actors += [a for a in (row.src, row.dst) if a not in actors]
+        col = {actor: i for i, actor in enumerate(actors)}
+        header = " " * 10 + "".join(actor.center(width) for actor in actors)
         lines = [header.rstrip()]
         rows = sorted(self.rows, key=lambda r: r.time)
         shown = rows if len(rows) <= max_rows else rows[: max_rows // 2] + rows[-max_rows // 2 :]
         for row in shown:
-            cells = [" "] * (width * len(self.actors))
-            for actor in self.actors:
+            cells = [" "] * (width * len(actors))
+            for actor in actors:
                 cells[col[actor] * width + width // 2] = "|"
             a, b = col[row.src] * width + width // 2, col[row.dst] * width + width // 2
             if a == b:
@@ -67,6 +71,37 @@ class Ladder:
         return {"actors": self.actors, "rows": [r.__dict__ for r in sorted(self.rows, key=lambda r: r.time)]}
 
 
+def wire_rows(verdict: Verdict, context: WireContext | None, stun_actor: str = STUN) -> list[LadderRow]:
+    """Ladder rows for the STUN messages seen on the wire (Binding with the server, ICE checks)."""
+    names: dict[tuple[str, int], str] = {}
+    if context is not None:
+        for peer in context.peers:
+            names.update({address: peer.name for address in peer.addresses})
+        names.update({address: stun_actor for address in context.stun_servers})
+    rows = []
+    for record in verdict.records:
+        d = record.datagram
+        src, dst = names.get(d.src, _fmt(d.src)), names.get(d.dst, _fmt(d.dst))
+        label = f"#{d.number} " + record.summary().split(" [")[0]
+        m = record.message
+        if m is not None:
+            mapped = m.get("XOR-MAPPED-ADDRESS")
+            if mapped is not None:
+                label += f" {mapped[0]}:{mapped[1]}"
+            if record.role == "ice-check":
+                label = label.replace("BINDING", "check")
+            if "USE-CANDIDATE" in m:
+                label += " USE-CAND"
+        if not record.valid:
+            label += " !"
+        rows.append(LadderRow(d.time, src, dst, label))
+    return rows
+
+
+def _fmt(address: tuple[str, int]) -> str:
+    return f"[{address[0]}]:{address[1]}" if ":" in address[0] else f"{address[0]}:{address[1]}"
+
+
 def _host_addresses(report: dict[str, Any]) -> set[tuple[str, int]]:
     out = set()
     for line in report.get("candidates", {}).get("host", []):
@@ -77,7 +112,8 @@ def _host_addresses(report: dict[str, Any]) -> set[tuple[str, int]]:
 
 def build_ladder(ctx: Context, reports: dict[str, dict[str, Any]]) -> Ladder:
     peers = list(ctx.scenario.peers)
-    actors = [peers[0], SIGNALING] + ([STUN] if ctx.stun_server is not None else []) + peers[1:]
+    has_stun = ctx.stun_server is not None or ctx.stun_address is not None
+    actors = [peers[0], SIGNALING] + ([STUN] if has_stun else []) + peers[1:]
     ladder = Ladder(actors)
     rows = ladder.rows
     if ctx.signaling_server is not None:
@@ -93,7 +129,10 @@ def build_ladder(ctx: Context, reports: dict[str, dict[str, Any]]) -> Ladder:
                     if "typ" in fields:
                         label = f"candidate {fields[fields.index('typ') + 1]} {fields[5]}"
                 rows.append(LadderRow(record.time, record.sender, record.recipient, label))
-    if ctx.stun_server is not None:
+    verdict = ctx.wire.verdict if ctx.wire is not None else None
+    if verdict is not None:
+        rows += wire_rows(verdict, ctx.wire.context(ctx, reports) if ctx.wire else None, STUN)
+    elif ctx.stun_server is not None:
         owners = {addr: name for name, report in reports.items() for addr in _host_addresses(report)}
         for t in ctx.stun_server.transactions:
             who = owners.get(t.client)

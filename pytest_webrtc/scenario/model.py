@@ -90,6 +90,7 @@ class Scenario:
     marks: list[str] = field(default_factory=list)
     stun: dict[str, Any] | str = "builtin"
     signaling: dict[str, Any] | str = "builtin"
+    capture: bool = True
     located: Located | None = None
 
     @property
@@ -201,6 +202,7 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         marks=list(data.get("marks", [])),
         stun=data.get("servers", {}).get("stun", "builtin"),
         signaling=data.get("servers", {}).get("signaling", "builtin"),
+        capture=bool(data.get("capture", True)),
         located=located,
     )
 

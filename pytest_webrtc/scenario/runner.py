@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..addresses import parse_hostport
 from ..errors import PeerError, SignalingError, StepFailure, WebRTCHarnessError
@@ -20,6 +22,10 @@ from ..stun.server import StunServer
 from .ladder import Ladder, build_ladder
 from .model import Scenario, Step
 from .steps import STEPS, Expectation
+from .wire import WireRecorder
+
+if TYPE_CHECKING:
+    from ..capture.verify import Verdict
 
 __all__ = ["Context", "RunResult", "StepResult", "run_scenario"]
 
@@ -43,15 +49,25 @@ class RunResult:
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     ladder: Ladder | None = None
     seconds: float = 0.0
+    wire: Verdict | None = None
+    wire_note: str = ""  # why there is no wire verdict, or what it found
+    pcap: Path | None = None
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.steps) and len(self.steps) == len(self.scenario.steps)
+        steps_ok = all(r.ok for r in self.steps) and len(self.steps) == len(self.scenario.steps)
+        return steps_ok and (self.wire is None or self.wire.ok)
 
     def text(self) -> str:
         lines = [f"{self.scenario.path}: {self.scenario.title}"]
         lines += [f"  {r.line()}" for r in self.steps]
         lines.append(f"  ({len(self.steps)}/{len(self.scenario.steps)} steps in {self.seconds:.2f} s)")
+        if self.wire_note:
+            lines.append(f"  {self.wire_note}")
+        for finding in self.wire.findings if self.wire else []:
+            lines.append(f"    {'FAIL' if finding.severity == 'error' else 'note'} {finding}")
+        if self.pcap is not None:
+            lines.append(f"  capture: {self.pcap}")
         return "\n".join(lines)
 
 
@@ -68,6 +84,18 @@ class Context:
     sdp: dict[str, str] = field(default_factory=dict)
     channel_ordered: dict[str, bool] = field(default_factory=dict)
     final_reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # of peers that left
+    wire: WireRecorder | None = None
+
+    async def reports(self) -> dict[str, dict[str, Any]]:
+        """Every peer's report: final ones for peers that left, fresh ones for the others."""
+        out = dict(self.final_reports)
+        for name, peer in self.peers.items():
+            if name not in self.closed:
+                try:
+                    out[name] = await asyncio.wait_for(peer.get_report(), 10)
+                except (PeerError, asyncio.TimeoutError):
+                    pass
+        return out
 
     def room_of(self, peer: str) -> str:
         return self.scenario.peers[peer].room or self.scenario.room
@@ -150,14 +178,48 @@ async def _run_step(ctx: Context, step: Step) -> StepResult:
     return StepResult(step, True, summary, seconds)
 
 
+async def _wire_verdict(ctx: Context, result: RunResult) -> str | None:
+    """Judge the capture at the end; returns a failure text if the wire broke a rule."""
+    if ctx.wire is None:
+        return None
+    if ctx.wire.capture is None:
+        result.wire_note = f"wire: not verified ({ctx.wire.unavailable})"
+        return None
+    verdict = await ctx.wire.judge(ctx, result.reports)
+    result.wire = verdict
+    stun = len(verdict.records)
+    valid = sum(r.valid for r in verdict.records)
+    result.wire_note = (
+        f"wire: {stun} STUN messages, {valid} valid, {len(verdict.errors)} violation(s); "
+        f"packets by kind: {', '.join(f'{k} {n}' for k, n in sorted(verdict.kinds.items()))}"
+    )
+    if verdict.errors:
+        return f"wire verification: {len(verdict.errors)} violation(s), first: {verdict.errors[0]}"
+    return None
+
+
+def _keep_capture(ctx: Context, result: RunResult, overrides: dict[str, Any], failed: bool) -> None:
+    keep = overrides.get("keep", "failed")
+    if ctx.wire is None or not ctx.wire.frames or keep == "never" or (keep == "failed" and not failed):
+        return
+    directory = Path(overrides.get("capture_dir") or Path(tempfile.gettempdir()) / "pytest-webrtc-captures")
+    name = overrides.get("name") or ctx.scenario.name
+    result.pcap = ctx.wire.save(directory / f"{name}.pcap", ctx, result.reports)
+
+
 async def run_scenario(scenario: Scenario, overrides: dict[str, Any] | None = None) -> RunResult:
     """Run every step; raise StepFailure at the first failing one (after cleaning up)."""
+    overrides = overrides or {}
     ctx = Context(scenario)
     result = RunResult(scenario)
     started = time.perf_counter()
     failed: StepResult | None = None
+    wire_failure: str | None = None
     try:
-        await _start_servers(ctx, overrides or {})
+        if scenario.capture and overrides.get("capture", True):
+            ctx.wire = WireRecorder()
+            await asyncio.to_thread(ctx.wire.start)  # capturing before the first packet can be sent
+        await _start_servers(ctx, overrides)
         await _start_peers(ctx)
         deadline = started + scenario.timeout
         for step in scenario.steps:
@@ -169,20 +231,20 @@ async def run_scenario(scenario: Scenario, overrides: dict[str, Any] | None = No
             if not failed.ok:
                 break
             failed = None
-        result.reports.update(ctx.final_reports)
-        for name, peer in ctx.peers.items():
-            if name not in ctx.closed:
-                try:
-                    result.reports[name] = await asyncio.wait_for(peer.get_report(), 10)
-                except (PeerError, asyncio.TimeoutError):
-                    pass
+        result.reports = await ctx.reports()
+        wire_failure = await _wire_verdict(ctx, result)
     finally:
         result.ladder = build_ladder(ctx, result.reports)
+        if ctx.wire is not None:
+            await ctx.wire.stop()
         await _cleanup(ctx)
+        _keep_capture(ctx, result, overrides, failed is not None or wire_failure is not None)
         result.seconds = time.perf_counter() - started
-    if failed is not None:
-        error = StepFailure(f"{failed.step.label()}: {failed.summary}", scenario.path, failed.step.line)
+    if failed is not None or wire_failure is not None:
+        if failed is not None:
+            error = StepFailure(f"{failed.step.label()}: {failed.summary}", scenario.path, failed.step.line)
+        else:
+            error = StepFailure(str(wire_failure), scenario.path, 1)
         error.result = result  # type: ignore[attr-defined]
-        error.step = failed.step  # type: ignore[attr-defined]
         raise error
     return result

@@ -336,3 +336,68 @@ async def expect_peer(ctx: Context, s: Step) -> str:
         _expect_count(f"{name} messages on {label!r}:", expected, report["messages"].get(label, 0))
     found.append("states " + ", ".join(f"{k}={v}" for k, v in report["states"].items()))
     return f"{name}: " + "; ".join(found)
+
+
+@step("expect-wire")
+async def expect_wire(ctx: Context, s: Step) -> str:
+    if ctx.wire is None:
+        raise Expectation("expect-wire needs packet capture, and this scenario has capture: false")
+    if ctx.wire.capture is None:
+        return f"SKIPPED: cannot capture here ({ctx.wire.unavailable})"
+    reports = await ctx.reports()
+    verdict = await ctx.wire.judge(ctx, reports)
+    wire = ctx.wire.context(ctx, reports)
+    owner = {address: peer.name for peer in wire.peers for address in peer.addresses}
+    summary = []
+    for name, expected in s.args.get("stun-requests", {}).items():
+        sent = [
+            r
+            for r in verdict.records
+            if r.role == "binding"
+            and r.message is not None
+            and r.message.message_class.name == "REQUEST"
+            and r.datagram.dst in wire.stun_servers
+            and owner.get(r.datagram.src) == name
+        ]
+        _expect_count(f"Binding requests from {name} to the STUN server on the wire:", expected, len(sent))
+        summary.append(f"{name} sent {len(sent)} Binding request(s) to STUN")
+    if s.args.get("checks-succeeded"):
+        for name, report in reports.items():
+            pair = report.get("selected_pair")
+            if pair is None:
+                raise Expectation(f"{name} has no selected pair to look for on the wire")
+            host, _, port = pair[0].split(" ", 1)[1].rpartition(":")
+            local = (host, int(port))
+            answered = [
+                e
+                for e in verdict.exchanges
+                if e.request.role == "ice-check"
+                and e.response is not None
+                and e.request.datagram.src == local
+                and e.response.message is not None
+                and e.response.message.message_class.name == "SUCCESS"
+            ]
+            if not answered:
+                raise Expectation(
+                    f"no successful connectivity check from {name}'s selected local candidate "
+                    f"{local[0]}:{local[1]} on the wire"
+                )
+        summary.append("connectivity checks succeeded on the selected pairs")
+    errors = verdict.errors
+    if "violations" in s.args:
+        _expect_count("wire violations:", s.args["violations"], len(errors))
+    if "integrity-failures" in s.args:
+        failures = [f for f in verdict.findings if f.rule.startswith("integrity")]
+        _expect_count("integrity failures on the wire:", s.args["integrity-failures"], len(failures))
+    if "unanswered" in s.args:
+        unanswered = [f for f in verdict.findings if f.rule == "stun.unanswered"]
+        _expect_count("unanswered STUN requests:", s.args["unanswered"], len(unanswered))
+    for kind, expected in s.args.get("packets", {}).items():
+        _expect_count(f"{kind} datagrams on the wire:", expected, verdict.kinds.get(kind, 0))
+    summary.append(
+        f"{len(verdict.records)} STUN messages, {len(errors)} violation(s), "
+        + ", ".join(f"{k} {n}" for k, n in sorted(verdict.kinds.items()))
+    )
+    if errors and "violations" not in s.args:
+        raise Expectation(f"{len(errors)} wire violation(s): " + "; ".join(str(f) for f in errors[:5]))
+    return "; ".join(summary)

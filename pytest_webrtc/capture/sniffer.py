@@ -1,0 +1,213 @@
+"""Packet capture through scapy's libpcap binding, with a kernel BPF filter (the only module importing scapy).
+
+    capture = Capture("lo", "udp")
+    capture.start()      # returns once a sentinel datagram sent after opening has been seen
+    ...                  # traffic
+    capture.flush()      # returns once everything sent before it has been captured
+    capture.stop()
+    capture.frames       # [(timestamp, raw link-layer bytes)], sentinels removed
+
+Why libpcap: measured here, scapy's plain socket capture kept ~11 % of a 20k req/s burst on
+``lo``, a kernel BPF filter through libpcap kept 100 %.  Why sentinels: opening a capture and
+seeing packets are not the same moment; a datagram sent after opening and seen by the reader
+proves the capture is live (start), and one sent last proves all earlier ones were read (stop).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import CaptureUnavailable
+
+__all__ = ["Capture", "CaptureStats", "capture_available", "read_pcap", "write_pcap"]
+
+_SENTINEL_PREFIX = b"pytest-webrtc capture sentinel "
+DLT_EN10MB = 1
+
+
+@dataclass(frozen=True)
+class CaptureStats:
+    received: int  # packets the kernel passed the filter (libpcap ps_recv)
+    dropped: int  # dropped for lack of buffer space (ps_drop): loss in the capture itself
+    interface_dropped: int  # dropped by the interface or driver (ps_ifdrop)
+
+
+def _libpcap() -> Any:
+    from scapy.config import conf
+
+    conf.use_pcap = True
+    if not conf.use_pcap:
+        raise CaptureUnavailable("libpcap is not available to scapy (apt-get install libpcap0.8)")
+    from scapy.arch.libpcap import open_pcap
+
+    return open_pcap
+
+
+def capture_available(iface: str = "lo") -> str | None:
+    """None if we can capture on ``iface``; otherwise the reason why not."""
+    try:
+        handle = _libpcap()(device=iface, snaplen=96, promisc=False, to_ms=10)
+    except CaptureUnavailable as exc:
+        return str(exc)
+    except (OSError, Exception) as exc:  # scapy raises OSError or Scapy_Exception, by version
+        reason = str(exc).strip() or type(exc).__name__
+        if os.geteuid() != 0:
+            reason += " (capturing needs root or CAP_NET_RAW)"
+        return f"cannot capture on {iface}: {reason}"
+    handle.close()
+    return None
+
+
+class Capture:
+    """A live capture on one interface, read by a thread of its own."""
+
+    def __init__(self, iface: str = "lo", bpf: str = "udp", snaplen: int = 65535) -> None:
+        self.iface, self.bpf, self.snaplen = iface, bpf, snaplen
+        self.frames: list[tuple[float, bytes]] = []
+        self.linktype = DLT_EN10MB
+        self._handle: Any = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._seen: set[bytes] = set()
+        self._seen_changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._sentinel_socket: socket.socket | None = None
+        self._counter = 0
+        self.final_stats: CaptureStats | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def start(self, timeout: float = 5.0) -> Capture:
+        try:
+            self._handle = _libpcap()(device=self.iface, snaplen=self.snaplen, promisc=False, to_ms=10)
+            self._handle.setfilter(self.bpf)
+            self._handle.setnonblock(True)
+        except CaptureUnavailable:
+            raise
+        except Exception as exc:
+            raise CaptureUnavailable(f"cannot capture on {self.iface}: {exc}") from None
+        self.linktype = int(self._handle.datalink())
+        self._sentinel_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sentinel_socket.bind(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._read, name=f"capture-{self.iface}", daemon=True)
+        self._thread.start()
+        self.flush(timeout)
+        return self
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Send a sentinel and wait until the reader has seen it: everything sent before is captured."""
+        assert self._sentinel_socket is not None, "capture not started"
+        self._counter += 1
+        token = _SENTINEL_PREFIX + f"{os.getpid()}-{id(self)}-{self._counter}".encode()
+        self._sentinel_socket.sendto(token, self._sentinel_socket.getsockname())
+        deadline = time.monotonic() + timeout
+        with self._seen_changed:
+            while token not in self._seen:
+                left = deadline - time.monotonic()
+                if left <= 0 or not (self._thread and self._thread.is_alive()):
+                    raise CaptureUnavailable(f"capture on {self.iface} did not see its sentinel within {timeout:g} s")
+                self._seen_changed.wait(min(left, 0.1))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is None:
+            return
+        try:
+            self.flush(timeout)
+        finally:
+            self.final_stats = self.stats()
+            self._stop.set()
+            self._thread.join(timeout)
+            self._thread = None
+            if self._sentinel_socket is not None:
+                self._sentinel_socket.close()
+            self._handle.close()
+
+    def __enter__(self) -> Capture:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        handle = self._handle
+        fd = handle.fileno()
+        while not self._stop.is_set():
+            ready, _, _ = select.select([fd], [], [], 0.05)  # bounded: re-checks the stop flag
+            while True:
+                ts, raw = handle.next()
+                if raw is None:
+                    break
+                if _SENTINEL_PREFIX in raw[-64:]:
+                    with self._seen_changed:
+                        self._seen.add(raw[raw.index(_SENTINEL_PREFIX) :])
+                        self._seen_changed.notify_all()
+                    continue
+                with self._lock:
+                    self.frames.append((ts, raw))
+
+    def snapshot(self) -> list[tuple[float, bytes]]:
+        with self._lock:
+            return list(self.frames)
+
+    def stats(self) -> CaptureStats:
+        if self.final_stats is not None:
+            return self.final_stats
+        from ctypes import byref
+
+        from scapy.libs.winpcapy import pcap_stat, pcap_stats
+
+        stat = pcap_stat()
+        pcap_stats(self._handle.pcap, byref(stat))
+        return CaptureStats(int(stat.ps_recv), int(stat.ps_drop), int(stat.ps_ifdrop))
+
+
+def write_pcap(path: Path, frames: Iterable[tuple[float, bytes]], linktype: int = DLT_EN10MB) -> Path:
+    """Write frames as a classic pcap file (microsecond timestamps) that Wireshark and tshark open."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
+        for ts, raw in frames:
+            sec = int(ts)
+            usec = min(int(round((ts - sec) * 1e6)), 999_999)
+            f.write(struct.pack("<IIII", sec, usec, len(raw), len(raw)))
+            f.write(raw)
+    return path
+
+
+def read_pcap(path: Path) -> tuple[int, list[tuple[float, bytes]]]:
+    """(linktype, frames) of a pcap or pcapng file; ValueError if it is not one or is cut short."""
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapReader
+
+    try:
+        reader = RawPcapReader(str(path))
+    except (Scapy_Exception, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a pcap or pcapng file ({exc})") from None
+    frames: list[tuple[float, bytes]] = []
+    try:
+        linktype = int(getattr(reader, "linktype", DLT_EN10MB))
+        try:
+            for raw, meta in reader:
+                if hasattr(meta, "sec"):
+                    ts = meta.sec + meta.usec / 1e6
+                else:  # pcapng: 64-bit timestamp in tsresol units
+                    high, low = getattr(meta, "tshigh", 0), getattr(meta, "tslow", 0)
+                    ts = ((high << 32) | low) / float(getattr(meta, "tsresol", 1_000_000))
+                    linktype = int(getattr(meta, "linktype", linktype))
+                frames.append((ts, raw))
+        except (Scapy_Exception, EOFError, struct.error) as exc:
+            raise ValueError(f"{path}: truncated or corrupt after {len(frames)} packets ({exc})") from None
+    finally:
+        reader.close()
+    return linktype, frames
