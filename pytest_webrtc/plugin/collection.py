@@ -80,7 +80,8 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         from ..scenario.runner import run_scenario
 
-        overrides: dict[str, Any] = dict(self.config.stash[OVERRIDES_KEY]) if OVERRIDES_KEY in self.config.stash else {}
+        stashed = self.config.stash.get(OVERRIDES_KEY, None)
+        overrides: dict[str, Any] = {**stashed} if stashed else {}
         if not overrides.get("capture_dir"):
             overrides["capture_dir"] = _basetemp(self.config) / "webrtc-captures"
         overrides["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.nodeid).strip("_")
