@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: libpcap0.8 (scapy's kernel BPF capture), coturn (interop tests and the
-# STUN benchmark run coturn's server and C clients beside ours).
-APT_PACKAGES=(libpcap0.8 coturn)
+# STUN benchmark run coturn's server and C clients beside ours), tshark (captures are
+# cross-checked with Wireshark's dissectors).
+APT_PACKAGES=(libpcap0.8 coturn tshark)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -19,6 +20,8 @@ if ((${#missing[@]})); then
         echo "setup.sh: not root and no sudo: install ${missing[*]} yourself; tests needing them will skip" >&2
     else
         echo "setup.sh: installing ${missing[*]}"
+        # tshark would ask whether non-root users may capture: answer no, non-interactively.
+        echo "wireshark-common wireshark-common/install-setuid boolean false" | "${SUDO[@]}" debconf-set-selections
         "${SUDO[@]}" apt-get update -qq
         DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
         # coturn's package starts a system turnserver on 3478; the harness starts its own.

@@ -185,29 +185,44 @@ def write_pcap(path: Path, frames: Iterable[tuple[float, bytes]], linktype: int 
     return path
 
 
+_MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1", b"\x0a\x0d\x0d\x0a"}
+
+
 def read_pcap(path: Path) -> tuple[int, list[tuple[float, bytes]]]:
     """(linktype, frames) of a pcap or pcapng file; ValueError if it is not one or is cut short."""
+    import logging
+
     from scapy.error import Scapy_Exception
     from scapy.utils import RawPcapReader
 
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic not in _MAGICS:
+        raise ValueError(f"{path}: not a pcap or pcapng file (it starts with {magic.hex() or 'nothing'})")
+    scapy_log = logging.getLogger("scapy.runtime")
+    level = scapy_log.level
+    scapy_log.setLevel(logging.ERROR)  # we report truncation ourselves
     try:
         reader = RawPcapReader(str(path))
     except (Scapy_Exception, OSError, EOFError) as exc:
+        scapy_log.setLevel(level)
         raise ValueError(f"{path}: not a pcap or pcapng file ({exc})") from None
     frames: list[tuple[float, bytes]] = []
     try:
         linktype = int(getattr(reader, "linktype", DLT_EN10MB))
-        try:
-            for raw, meta in reader:
-                if hasattr(meta, "sec"):
-                    ts = meta.sec + meta.usec / 1e6
-                else:  # pcapng: 64-bit timestamp in tsresol units
-                    high, low = getattr(meta, "tshigh", 0), getattr(meta, "tslow", 0)
-                    ts = ((high << 32) | low) / float(getattr(meta, "tsresol", 1_000_000))
-                    linktype = int(getattr(meta, "linktype", linktype))
-                frames.append((ts, raw))
-        except (Scapy_Exception, EOFError, struct.error) as exc:
-            raise ValueError(f"{path}: truncated or corrupt after {len(frames)} packets ({exc})") from None
+        for raw, meta in reader:
+            if len(raw) < getattr(meta, "caplen", len(raw)):
+                raise ValueError(f"{path}: truncated or corrupt: packet {len(frames) + 1} is cut short")
+            if hasattr(meta, "sec"):
+                ts = meta.sec + meta.usec / 1e6
+            else:  # pcapng: 64-bit timestamp in tsresol units
+                high, low = getattr(meta, "tshigh", 0), getattr(meta, "tslow", 0)
+                ts = ((high << 32) | low) / float(getattr(meta, "tsresol", 1_000_000))
+                linktype = int(getattr(meta, "linktype", linktype))
+            frames.append((ts, raw))
+    except (Scapy_Exception, EOFError, struct.error) as exc:
+        raise ValueError(f"{path}: truncated or corrupt after {len(frames)} packets ({exc})") from None
     finally:
         reader.close()
+        scapy_log.setLevel(level)
     return linktype, frames
