@@ -158,3 +158,60 @@ def test_scenarios_run_under_xdist(project: pytest.Pytester) -> None:
     for i in range(3):
         (project.path / "scenarios" / f"copy{i}.yaml").write_text(SEED.replace("tiny seed", f"copy {i}"))
     project.runpytest_subprocess("scenarios", "-n", "2").assert_outcomes(passed=4)
+
+
+def test_failed_scenario_keeps_its_capture_and_names_it(project: pytest.Pytester, can_capture: None) -> None:
+    (project.path / "scenarios" / "fails.yaml").write_text(NO_CANDIDATES)
+    captures = project.path / "caps"
+    result = project.runpytest("scenarios/fails.yaml", "--webrtc-capture-dir", str(captures))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*capture: {captures}/scenarios_fails.yaml_fails.pcap"])
+    assert (captures / "scenarios_fails.yaml_fails.pcap").stat().st_size > 24
+    assert (captures / "scenarios_fails.yaml_fails.pcap.json").exists()
+
+
+@pytest.mark.parametrize("keep, kept", [("never", False), ("always", True), ("failed", False)])
+def test_keep_captures_policy_for_a_passing_scenario(
+    project: pytest.Pytester, can_capture: None, keep: str, kept: bool
+) -> None:
+    captures = project.path / "caps"
+    project.runpytest(
+        "scenarios/seed.yaml", "--webrtc-capture-dir", str(captures), "--webrtc-keep-captures", keep
+    ).assert_outcomes(passed=1)
+    assert (captures / "scenarios_seed.yaml_seed.pcap").exists() is kept
+
+
+def test_wire_expectation_failure_lists_the_findings(project: pytest.Pytester, can_capture: None) -> None:
+    (project.path / "scenarios" / "wire.yaml").write_text(SEED + "  - expect-wire: {stun-requests: {alice: 5}}\n")
+    result = project.runpytest("scenarios/wire.yaml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*step 7 (expect-wire, line 13): expected Binding requests from alice to the STUN server on the wire: 5, got 1*"
+        ]
+    )
+
+
+def test_without_capture_the_wire_step_is_skipped_and_the_rest_runs(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        """
+        from pytest_webrtc.capture import sniffer
+        from pytest_webrtc.errors import CaptureUnavailable
+
+        def refuse(self, timeout=5.0):
+            raise CaptureUnavailable("cannot capture on lo: simulated lack of CAP_NET_RAW")
+
+        sniffer.Capture.start = refuse
+        """
+    )
+    (project.path / "scenarios" / "wire.yaml").write_text(SEED + "  - expect-wire: {violations: 0}\n")
+    # In a subprocess: the conftest patches the capture class, which must not leak into this process.
+    result = project.runpytest_subprocess("--webrtc-scenario", "scenarios/wire.yaml")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*PASS step 7 (expect-wire, line 13): SKIPPED: cannot capture here (cannot capture on lo: simulated lack of "
+            "CAP_NET_RAW)",
+            "*wire: not verified (cannot capture on lo: simulated lack of CAP_NET_RAW)",
+        ]
+    )
