@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .addresses import parse_hostport
 from .errors import HarnessConfigError
@@ -164,6 +165,24 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0 if inspection.verdict.ok else 1
 
 
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    from .conformance.stun import CHECKS, StunTarget, run_check
+
+    target = StunTarget(
+        args.target, args.tcp_address, args.ipv6_address, args.user, args.password, args.rfc5780, timeout=args.timeout
+    )
+
+    async def run_all() -> list[Any]:
+        return [await run_check(rule, target) for rule in CHECKS]
+
+    results = asyncio.run(run_all())
+    for result in results:
+        print(result)
+    counts = {v: sum(r.outcome == v for r in results) for v in ("pass", "fail", "warn", "skip")}
+    print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, {counts['skip']} skipped")
+    return 1 if counts["fail"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_webrtc",
@@ -225,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--port", type=int, help="only messages from or to this port")
     inspect.add_argument("--transaction", help="only messages whose transaction id starts with this hex")
     inspect.set_defaults(func=_cmd_inspect)
+
+    conformance = sub.add_parser("conformance", help="run a conformance suite against another project's server")
+    kinds = conformance.add_subparsers(dest="kind", metavar="KIND", required=True)
+    stun = kinds.add_parser("stun", help="the STUN server suite (the rules of scenarios/conformance/stun/)")
+    stun.add_argument("target", type=parse_hostport, help="HOST:PORT of the STUN server (UDP)")
+    stun.add_argument("--tcp-address", type=parse_hostport, help="its TCP address (default: the same)")
+    stun.add_argument("--ipv6-address", type=parse_hostport, help="an IPv6 address of the same server, e.g. [::1]:3478")
+    stun.add_argument("--user", help="short-term credentials the server requires")
+    stun.add_argument("--password")
+    stun.add_argument("--rfc5780", action="store_true", help="the server claims RFC 5780 support: check it")
+    stun.add_argument("--timeout", type=float, default=2.0, help="seconds per request (default 2)")
+    stun.set_defaults(func=_cmd_conformance)
 
     demo = sub.add_parser("demo", help="the main job: our STUN server answering real clients, with a verdict")
     demo.add_argument("-v", "--verbose", action="store_true", help="print the server's transaction log")

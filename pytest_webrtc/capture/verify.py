@@ -343,7 +343,22 @@ def _judge_response(exchange: Exchange, response: StunRecord, context: WireConte
     out = []
     request = exchange.request
     n = response.number
-    if (response.datagram.src, response.datagram.dst) != (request.datagram.dst, request.datagram.src):
+    change = request.message.get("CHANGE-REQUEST", 0) if request.message is not None else 0
+    response_port = request.message.get("RESPONSE-PORT") if request.message is not None else None
+    expected_dst = (request.datagram.src[0], response_port) if response_port is not None else request.datagram.src
+    if change or response_port is not None:
+        # RFC 5780 §6: CHANGE-REQUEST asks for an answer from another IP and/or port, RESPONSE-PORT
+        # for an answer to another port: only the destination can be judged here.
+        if response.datagram.dst != expected_dst:
+            out.append(
+                _rule(
+                    n,
+                    "wire.response-source",
+                    f"request {request.number} asked for an answer at {_fmt(expected_dst)}, it went to "
+                    f"{_fmt(response.datagram.dst)}",
+                )
+            )
+    elif (response.datagram.src, response.datagram.dst) != (request.datagram.dst, request.datagram.src):
         out.append(
             _rule(
                 n,

@@ -61,6 +61,9 @@ class ScenarioFile(pytest.File):
         )
         item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
         for mark in scenario.marks:
+            # A scenario's marks are declared by the file itself: register them, so that
+            # --strict-markers and filterwarnings=error accept them.
+            self.config.addinivalue_line("markers", f"{mark}: used by scenario files")
             item.add_marker(mark)
         yield item
 
@@ -88,12 +91,19 @@ class ScenarioItem(pytest.Item):
         try:
             result = asyncio.run(run_scenario(self.scenario, overrides))
         except StepFailure as failure:
+            self._record_conformance(getattr(failure, "result", None))
             self.run = getattr(failure, "result", None)
             if self.run is not None:
                 self.run_text = self.run.text() + "\n\nladder:\n" + (self.run.ladder.text() if self.run.ladder else "")
             raise
+        self._record_conformance(result)
         self.run = result
         self.run_text = result.text() + "\n\nladder:\n" + (result.ladder.text() if result.ladder else "")
+
+    def _record_conformance(self, run: Any) -> None:
+        # user_properties reach every report of the item (with pytest-xdist too) and JUnit XML <property>.
+        for result in run.conformance if run is not None else []:
+            self.user_properties.append((result.rule, f"{result.outcome}: {result.section}: {result.detail}"))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ScenarioError):
@@ -117,6 +127,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    _conformance_summary(terminalreporter)
+    _scenario_steps(terminalreporter, config)
+
+
+def _conformance_summary(terminalreporter: Any) -> None:
+    """One line per conformance rule checked in this run: outcome, rule, RFC section."""
+    rows = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call":
+                continue
+            for rule, text in getattr(report, "user_properties", []):
+                if isinstance(text, str) and text.split(":")[0] in ("pass", "fail", "warn", "skip"):
+                    verdict, section, detail = (text.split(": ", 2) + ["", ""])[:3]
+                    rows.append((rule, verdict, section, detail))
+    if not rows:
+        return
+    terminalreporter.write_sep("=", "WebRTC conformance")
+    for rule, verdict, section, detail in sorted(rows):
+        terminalreporter.write_line(f"{verdict.upper():4}  {rule:28} {section:18} {detail[:90]}")
+    counts = {v: sum(1 for r in rows if r[1] == v) for v in ("pass", "fail", "warn", "skip")}
+    terminalreporter.write_line(", ".join(f"{n} {v}" for v, n in counts.items() if n))
+
+
+def _scenario_steps(terminalreporter: Any, config: pytest.Config) -> None:
     """Show each passed scenario's steps when asked for (-v or --webrtc-scenario)."""
     if not (config.getoption("verbose") > 0 or config.getoption("webrtc_scenario")):
         return

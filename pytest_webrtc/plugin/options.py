@@ -39,6 +39,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("webrtc_keep_captures", "which scenario captures to keep: always, failed, never", default="failed")
     group.addoption(
+        "--webrtc-stun-server",
+        dest="webrtc_stun_server",
+        default=None,
+        metavar="HOST:PORT",
+        help="run scenarios against this STUN server instead of the built-in one",
+    )
+    parser.addini("webrtc_stun_server", "HOST:PORT of a STUN server to use instead of the built-in one", default="")
+    group.addoption(
+        "--webrtc-stun-credentials",
+        dest="webrtc_stun_credentials",
+        default=None,
+        metavar="USER:PASSWORD",
+        help="short-term credentials of --webrtc-stun-server (conformance checks of integrity use them)",
+    )
+    parser.addini("webrtc_stun_credentials", "USER:PASSWORD for --webrtc-stun-server", default="")
+    group.addoption(
+        "--webrtc-stun-rfc5780",
+        dest="webrtc_stun_rfc5780",
+        action="store_true",
+        default=None,
+        help="--webrtc-stun-server claims RFC 5780 support (its conformance is then checked)",
+    )
+    parser.addini("webrtc_stun_rfc5780", "--webrtc-stun-server claims RFC 5780 support", type="bool", default=False)
+    group.addoption(
         "--webrtc-scenario",
         dest="webrtc_scenario",
         action="append",
@@ -57,7 +81,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if keep not in ("always", "failed", "never"):
         raise pytest.UsageError(f"webrtc_keep_captures must be always, failed or never, not {keep!r}")
     capture_dir = config.getoption("webrtc_capture_dir") or config.getini("webrtc_capture_dir") or None
-    config.stash[OVERRIDES_KEY] = {"keep": keep, "capture_dir": capture_dir}
+    overrides: dict[str, object] = {"keep": keep, "capture_dir": capture_dir}
+    stun_server = config.getoption("webrtc_stun_server") or config.getini("webrtc_stun_server")
+    if stun_server:
+        overrides["stun"] = external_stun(
+            stun_server,
+            config.getoption("webrtc_stun_credentials") or config.getini("webrtc_stun_credentials"),
+            bool(config.getoption("webrtc_stun_rfc5780") or config.getini("webrtc_stun_rfc5780")),
+        )
+    config.stash[OVERRIDES_KEY] = overrides
     given = config.getoption("webrtc_scenario")
     if given:
         # Collect exactly these files, whatever testpaths or positional arguments say.
@@ -66,3 +98,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def stun_host(config: pytest.Config) -> str:
     return str(config.getoption("webrtc_stun_host") or config.getini("webrtc_stun_host"))
+
+
+def external_stun(address: str, credentials: str | None, rfc5780: bool) -> dict[str, object]:
+    """The scenario-level STUN server setting for a server given on the command line."""
+    import argparse
+
+    from ..addresses import parse_hostport
+
+    try:
+        parse_hostport(address)
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"--webrtc-stun-server: {exc}") from None
+    stun: dict[str, object] = {"address": address, "rfc5780": rfc5780}
+    if credentials:
+        user, sep, password = credentials.partition(":")
+        if not sep:
+            raise pytest.UsageError("--webrtc-stun-credentials: expected USER:PASSWORD")
+        stun.update(user=user, password=password)
+    return stun

@@ -113,7 +113,7 @@ def _host_addresses(report: dict[str, Any]) -> set[tuple[str, int]]:
 def build_ladder(ctx: Context, reports: dict[str, dict[str, Any]]) -> Ladder:
     peers = list(ctx.scenario.peers)
     has_stun = ctx.stun_server is not None or ctx.stun_address is not None
-    actors = [peers[0], SIGNALING] + ([STUN] if has_stun else []) + peers[1:]
+    actors = peers[:1] + [SIGNALING] + ([STUN] if has_stun else []) + peers[1:]
     ladder = Ladder(actors)
     rows = ladder.rows
     if ctx.signaling_server is not None:

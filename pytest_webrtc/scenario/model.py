@@ -179,7 +179,7 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
     data = located.data
     peers = {
         name: PeerSpec(name, **{k.replace("-", "_"): v for k, v in (spec or {}).items()})
-        for name, spec in data["peers"].items()
+        for name, spec in data.get("peers", {}).items()
     }
     steps = []
     for i, raw in enumerate(data["steps"]):

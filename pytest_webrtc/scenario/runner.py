@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..addresses import parse_hostport
+from ..conformance.stun import CheckResult, StunTarget
 from ..errors import PeerError, SignalingError, StepFailure, WebRTCHarnessError
 from ..signaling.server import SignalingServer
+from ..stun.auth import ShortTermAuth
 from ..stun.server import StunServer
 from .ladder import Ladder, build_ladder
 from .model import Scenario, Step
@@ -52,6 +54,7 @@ class RunResult:
     wire: Verdict | None = None
     wire_note: str = ""  # why there is no wire verdict, or what it found
     pcap: Path | None = None
+    conformance: list[CheckResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -85,6 +88,8 @@ class Context:
     channel_ordered: dict[str, bool] = field(default_factory=dict)
     final_reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # of peers that left
     wire: WireRecorder | None = None
+    stun_target: StunTarget | None = None
+    conformance: list[CheckResult] = field(default_factory=list)
 
     async def reports(self) -> dict[str, dict[str, Any]]:
         """Every peer's report: final ones for peers that left, fresh ones for the others."""
@@ -104,14 +109,31 @@ class Context:
 async def _start_servers(ctx: Context, overrides: dict[str, Any]) -> None:
     scenario = ctx.scenario
     stun = overrides.get("stun") or scenario.stun
+    options: dict[str, Any] = stun if isinstance(stun, dict) else {}
+    user, password = options.get("user"), options.get("password")
     if stun == "builtin" or (isinstance(stun, dict) and "address" not in stun):
-        options = stun if isinstance(stun, dict) else {}
-        ctx.stun_server = await StunServer(
-            options.get("host", "127.0.0.1"), other_host=options.get("other-host")
+        auth = ShortTermAuth(user, password) if user is not None and password is not None else None
+        server = await StunServer(
+            options.get("host", "127.0.0.1"), other_host=options.get("other-host"), auth=auth
         ).start()
-        ctx.stun_address = ctx.stun_server.udp_address
+        ctx.stun_server, ctx.stun_address = server, server.address
+        ctx.stun_target = StunTarget(
+            server.address,
+            server.tcp_address,
+            username=user,
+            password=password,
+            rfc5780=server.other_address is not None,
+        )
     elif isinstance(stun, dict):
         ctx.stun_address = parse_hostport(stun["address"])
+        ctx.stun_target = StunTarget(
+            ctx.stun_address,
+            parse_hostport(options["tcp-address"]) if "tcp-address" in options else None,
+            parse_hostport(options["ipv6-address"]) if "ipv6-address" in options else None,
+            user,
+            password,
+            bool(options.get("rfc5780", False)),
+        )
     signaling = overrides.get("signaling") or scenario.signaling
     if isinstance(signaling, dict) and "url" in signaling:
         ctx.signaling_url = signaling["url"]
@@ -232,6 +254,7 @@ async def run_scenario(scenario: Scenario, overrides: dict[str, Any] | None = No
                 break
             failed = None
         result.reports = await ctx.reports()
+        result.conformance = list(ctx.conformance)
         wire_failure = await _wire_verdict(ctx, result)
     finally:
         result.ladder = build_ladder(ctx, result.reports)

@@ -401,3 +401,18 @@ async def expect_wire(ctx: Context, s: Step) -> str:
     if errors and "violations" not in s.args:
         raise Expectation(f"{len(errors)} wire violation(s): " + "; ".join(str(f) for f in errors[:5]))
     return "; ".join(summary)
+
+
+@step("stun-conformance")
+async def stun_conformance(ctx: Context, s: Step) -> str:
+    from ..conformance.stun import run_check
+
+    if ctx.stun_target is None:
+        raise Expectation("stun-conformance needs a STUN server (servers: stun is none)")
+    result = await run_check(s.args["rule"], ctx.stun_target)
+    ctx.conformance.append(result)
+    if result.outcome == "fail":
+        raise Expectation(f"{result.rule} ({result.section}): {result.detail}")
+    prefix = {"pass": "", "skip": "SKIPPED: ", "warn": "WARN (a SHOULD, not a MUST): "}[result.outcome]
+    target = ctx.stun_target.udp
+    return f"{prefix}{result.rule} ({result.section}) against {target[0]}:{target[1]}: {result.detail}"

@@ -170,3 +170,12 @@ def test_unanswered_request_is_a_warning(frames: Frames) -> None:
     unanswered = [f for f in verdict.findings if f.rule == "stun.unanswered"]
     assert [(f.number, f.severity) for f in unanswered] == [(1, "warning")]  # the last one is within grace
     assert verdict.ok
+
+
+def test_rfc5780_answers_from_another_address_are_expected(frames: Frames) -> None:
+    other = ("127.0.0.2", 3479)
+    frames.add(ALICE, STUN, binding_request().add("CHANGE-REQUEST", 6).encode())
+    frames.add(other, ALICE, binding_success(b"B" * 12, ALICE).encode())  # from the other IP and port: fine
+    frames.add(ALICE, STUN, binding_request(b"R" * 12).add("RESPONSE-PORT", 5555).encode())
+    frames.add(STUN, ALICE, binding_success(b"R" * 12, ALICE).encode())  # to the wrong port: not fine
+    assert rules(judge(frames)) == {(4, "wire.response-source")}
