@@ -166,14 +166,26 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_conformance(args: argparse.Namespace) -> int:
-    from .conformance.stun import CHECKS, StunTarget, run_check
+    if args.kind == "signaling":
+        from .conformance import signaling
 
-    target = StunTarget(
-        args.target, args.tcp_address, args.ipv6_address, args.user, args.password, args.rfc5780, timeout=args.timeout
-    )
+        async def run_all() -> list[Any]:
+            return [await signaling.run_check(rule, args.url) for rule in signaling.CHECKS]
+    else:
+        from .conformance.stun import CHECKS, StunTarget, run_check
 
-    async def run_all() -> list[Any]:
-        return [await run_check(rule, target) for rule in CHECKS]
+        target = StunTarget(
+            args.target,
+            args.tcp_address,
+            args.ipv6_address,
+            args.user,
+            args.password,
+            args.rfc5780,
+            timeout=args.timeout,
+        )
+
+        async def run_all() -> list[Any]:
+            return [await run_check(rule, target) for rule in CHECKS]
 
     results = asyncio.run(run_all())
     for result in results:
@@ -256,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     stun.add_argument("--rfc5780", action="store_true", help="the server claims RFC 5780 support: check it")
     stun.add_argument("--timeout", type=float, default=2.0, help="seconds per request (default 2)")
     stun.set_defaults(func=_cmd_conformance)
+    signaling_kind = kinds.add_parser(
+        "signaling", help="the signaling protocol v1 suite (scenarios/conformance/signaling/)"
+    )
+    signaling_kind.add_argument("url", help="ws://HOST:PORT of the signaling server")
+    signaling_kind.set_defaults(func=_cmd_conformance)
 
     demo = sub.add_parser("demo", help="the main job: our STUN server answering real clients, with a verdict")
     demo.add_argument("-v", "--verbose", action="store_true", help="print the server's transaction log")

@@ -146,7 +146,7 @@ def _conformance_summary(terminalreporter: Any) -> None:
         return
     terminalreporter.write_sep("=", "WebRTC conformance")
     for rule, verdict, section, detail in sorted(rows):
-        terminalreporter.write_line(f"{verdict.upper():4}  {rule:28} {section:18} {detail[:90]}")
+        terminalreporter.write_line(f"{verdict.upper():4}  {rule:28} {section:20} {detail[:90]}")
     counts = {v: sum(1 for r in rows if r[1] == v) for v in ("pass", "fail", "warn", "skip")}
     terminalreporter.write_line(", ".join(f"{n} {v}" for v, n in counts.items() if n))
 

@@ -63,6 +63,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("webrtc_stun_rfc5780", "--webrtc-stun-server claims RFC 5780 support", type="bool", default=False)
     group.addoption(
+        "--webrtc-signaling-url",
+        dest="webrtc_signaling_url",
+        default=None,
+        metavar="URL",
+        help="run scenarios through this signaling server (ws://HOST:PORT, protocol v1) instead of the built-in one",
+    )
+    parser.addini("webrtc_signaling_url", "URL of a signaling server to use instead of the built-in one", default="")
+    group.addoption(
         "--webrtc-scenario",
         dest="webrtc_scenario",
         action="append",
@@ -89,6 +97,13 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("webrtc_stun_credentials") or config.getini("webrtc_stun_credentials"),
             bool(config.getoption("webrtc_stun_rfc5780") or config.getini("webrtc_stun_rfc5780")),
         )
+    signaling_url = config.getoption("webrtc_signaling_url") or config.getini("webrtc_signaling_url")
+    if signaling_url:
+        if not str(signaling_url).startswith(("ws://", "wss://")):
+            raise pytest.UsageError(
+                f"--webrtc-signaling-url: expected ws://HOST:PORT or wss://..., got {signaling_url!r}"
+            )
+        overrides["signaling"] = {"url": signaling_url}
     config.stash[OVERRIDES_KEY] = overrides
     given = config.getoption("webrtc_scenario")
     if given:

@@ -416,3 +416,14 @@ async def stun_conformance(ctx: Context, s: Step) -> str:
     prefix = {"pass": "", "skip": "SKIPPED: ", "warn": "WARN (a SHOULD, not a MUST): "}[result.outcome]
     target = ctx.stun_target.udp
     return f"{prefix}{result.rule} ({result.section}) against {target[0]}:{target[1]}: {result.detail}"
+
+
+@step("signaling-conformance")
+async def signaling_conformance(ctx: Context, s: Step) -> str:
+    from ..conformance.signaling import run_check
+
+    result = await run_check(s.args["rule"], ctx.signaling_url)
+    ctx.conformance.append(result)
+    if result.outcome == "fail":
+        raise Expectation(f"{result.rule} ({result.section}): {result.detail}")
+    return f"{result.rule} ({result.section}) against {ctx.signaling_url}: {result.detail}"
