@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -134,6 +135,29 @@ def _cmd_peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_echo_peer(args: argparse.Namespace) -> int:
+    import json
+
+    from .peer.agent import PeerAgent
+    from .peer.echo import run_echo_peer
+
+    missing = [
+        flag for flag, value in (("--signaling", args.signaling), ("--room", args.room), ("--id", args.id)) if not value
+    ]
+    if missing:
+        raise HarnessConfigError(f"missing {', '.join(missing)} (or WEBRTC_SIGNALING_URL, WEBRTC_ROOM, WEBRTC_PEER_ID)")
+    candidates = args.candidates.split(",") if "," in args.candidates else args.candidates
+
+    async def run() -> None:
+        agent = PeerAgent(
+            args.id, args.signaling, args.room, ice_servers=json.loads(args.ice_servers), candidates=candidates
+        )
+        await run_echo_peer(agent, args.lifetime)
+
+    asyncio.run(run())
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     import json
 
@@ -243,6 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="host candidates: loopback, loopback6, loopback-dual, all, or comma-separated addresses",
     )
     peer.set_defaults(func=_cmd_peer)
+
+    echo = sub.add_parser(
+        "echo-peer", help="an aiortc peer that answers an offer and echoes data (external-peer convention)"
+    )
+    echo.add_argument("--signaling", default=os.environ.get("WEBRTC_SIGNALING_URL"), metavar="URL")
+    echo.add_argument("--room", default=os.environ.get("WEBRTC_ROOM"))
+    echo.add_argument("--id", default=os.environ.get("WEBRTC_PEER_ID"))
+    echo.add_argument("--ice-servers", default=os.environ.get("WEBRTC_ICE_SERVERS", "[]"), metavar="JSON")
+    echo.add_argument("--candidates", default="loopback")
+    echo.add_argument("--lifetime", type=float, default=60.0, help="leave after this many seconds at most")
+    echo.set_defaults(func=_cmd_echo_peer)
 
     schema = sub.add_parser("schema", help="print a JSON Schema: of scenario files (default) or signaling messages")
     schema.add_argument("which", nargs="?", choices=["scenario", "signaling"], default="scenario")

@@ -111,6 +111,7 @@ class PeerAgent:
         self.local_candidates: list[TrickledCandidate] = []
         self.remote_candidates: list[str] = []
         self._changed = asyncio.Condition()
+        self.echo = False  # echo every received message back on its channel (the echo-peer convention)
         self._watch_pc()
 
     # -- bookkeeping -------------------------------------------------------------
@@ -173,6 +174,8 @@ class PeerAgent:
         @channel.on("message")
         async def received(message: str | bytes) -> None:
             self.messages[channel.label].append(message)
+            if self.echo and channel.readyState == "open":
+                channel.send(message)
             size = len(message)
             self._event("message", f"{channel.label} <- {size} {'chars' if isinstance(message, str) else 'bytes'}")
             await self._notify()

@@ -63,6 +63,7 @@ class PeerSpec:
     process: bool = False
     stun: bool = True
     room: str | None = None
+    command: str | None = None  # another project's peer program (the answerer convention)
 
 
 @dataclass(frozen=True)

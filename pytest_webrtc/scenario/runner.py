@@ -145,6 +145,7 @@ async def _start_servers(ctx: Context, overrides: dict[str, Any]) -> None:
 
 async def _start_peers(ctx: Context) -> None:
     from ..peer.agent import PeerAgent
+    from ..peer.external import ExternalPeer
     from ..peer.process import ProcessPeer
 
     for name, spec in ctx.scenario.peers.items():
@@ -153,8 +154,12 @@ async def _start_peers(ctx: Context) -> None:
             host, port = ctx.stun_address
             ice_servers.append({"urls": f"stun:[{host}]:{port}" if ":" in host else f"stun:{host}:{port}"})
         room = ctx.room_of(name)
-        if spec.process:
-            peer: Any = ProcessPeer(name, ctx.signaling_url, room, ice_servers=ice_servers, candidates=spec.candidates)
+        peer: Any
+        if spec.command:
+            peer = ExternalPeer(name, spec.command, ctx.signaling_server, room, ice_servers)
+            await peer.start()
+        elif spec.process:
+            peer = ProcessPeer(name, ctx.signaling_url, room, ice_servers=ice_servers, candidates=spec.candidates)
             await peer.start()
         else:
             peer = PeerAgent(name, ctx.signaling_url, room, ice_servers=ice_servers, candidates=spec.candidates)

@@ -54,6 +54,10 @@ def _by_type(report: dict[str, Any]) -> dict[str, list[str]]:
     return dict(report["candidates"])
 
 
+def _external(ctx: Context, name: str) -> bool:
+    return bool(getattr(ctx.peers[name], "external", False))
+
+
 @step("join")
 async def join(ctx: Context, s: Step) -> str:
     lines = []
@@ -61,7 +65,7 @@ async def join(ctx: Context, s: Step) -> str:
         room = ctx.room_of(name)
         already = list(ctx.joined.setdefault(room, []))
         peers_seen = await ctx.peers[name].join(timeout=s.timeout)
-        if sorted(peers_seen) != sorted(already):
+        if not _external(ctx, name) and sorted(peers_seen) != sorted(already):
             raise Expectation(f"{name} joined room {room!r} expecting peers {already}, server listed {peers_seen}")
         for earlier in already:  # everyone already there is told about the newcomer
             notified = await ctx.peers[earlier].wait_peer("peer-joined", timeout=s.timeout)
@@ -200,6 +204,8 @@ async def candidates(ctx: Context, s: Step) -> str:
 async def wait(ctx: Context, s: Step) -> str:
     reached = []
     for name in _names(s.args["peers"]):
+        if _external(ctx, name):
+            raise Expectation(f"{name} is an external peer: its states cannot be observed; wait on the other peer")
         for kind in ("ice", "dtls", "connection"):
             if kind in s.args:
                 state = await ctx.peers[name].wait_state(kind, _names(s.args[kind]), timeout=s.timeout)
@@ -226,10 +232,14 @@ async def data(ctx: Context, s: Step) -> str:
     sender, receiver = s.args["from"], s.args["to"]
     label = s.args.get("channel", "data")
     payloads = _payloads(s, sender)
-    before = (await ctx.peers[receiver].get_report())["messages"].get(label, 0)
+    if _external(ctx, sender):
+        raise Expectation(f"{sender} is an external peer: it only echoes; send from the other peer")
+    echo = _external(ctx, receiver)  # an external peer echoes: the sender gets the data back
+    listener = sender if echo else receiver
+    before = (await ctx.peers[listener].get_report())["messages"].get(label, 0)
     for payload in payloads:
         await ctx.peers[sender].send(label, payload, timeout=s.timeout)
-    received = (await ctx.peers[receiver].wait_messages(label, before + len(payloads), timeout=s.timeout))[before:]
+    received = (await ctx.peers[listener].wait_messages(label, before + len(payloads), timeout=s.timeout))[before:]
     ordered = ctx.channel_ordered.get(label, True)
     same = received == payloads if ordered else sorted(map(repr, received)) == sorted(map(repr, payloads))
     if not same:
@@ -239,7 +249,8 @@ async def data(ctx: Context, s: Step) -> str:
         )
     size = sum(len(p) for p in payloads)
     kind = "binary" if isinstance(payloads[0], bytes) else "text"
-    return f"{sender} -> {receiver} over {label!r}: {len(payloads)} {kind} message(s), {size} bytes, intact"
+    echoed = f", echoed back by {receiver}" if echo else ""
+    return f"{sender} -> {receiver} over {label!r}: {len(payloads)} {kind} message(s), {size} bytes, intact{echoed}"
 
 
 def _first_difference(sent: list[Any], got: list[Any]) -> str:
@@ -363,6 +374,8 @@ async def expect_wire(ctx: Context, s: Step) -> str:
         summary.append(f"{name} sent {len(sent)} Binding request(s) to STUN")
     if s.args.get("checks-succeeded"):
         for name, report in reports.items():
+            if report.get("external"):
+                continue  # its selected pair is not observable; the other side's checks cover the pair
             pair = report.get("selected_pair")
             if pair is None:
                 raise Expectation(f"{name} has no selected pair to look for on the wire")

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,7 @@ class SignalingServer:
     errors: Counter[str] = field(default_factory=Counter)
     rooms: dict[str, dict[str, _Client]] = field(default_factory=dict)
     _server: Server | None = None
+    _waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -177,6 +179,27 @@ class SignalingServer:
     def _record(self, room: str, sender: str, recipient: str, kind: str, payload: dict[str, Any]) -> None:
         self.relayed.append(RelayRecord(time.time(), room, sender, recipient, kind, payload))
         log.info("%s %s -> %s %s", room, sender, recipient, kind)
+        self.wake_waiters()
+
+    def wake_waiters(self) -> None:
+        """Make ``wait_until`` re-check its predicate (after a record, or when something else changed)."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait (in the server's own loop) until ``predicate()`` holds after some record; bounded by ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            left = deadline - loop.time()
+            try:
+                await asyncio.wait_for(waiter, max(left, 0))
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"{what} did not happen within {timeout:g} s") from None
 
     @staticmethod
     async def _send(client: _Client, message: dict[str, Any]) -> None:

@@ -1,0 +1,183 @@
+"""Another project's peer program in a scenario, through the signaling protocol alone.
+
+The harness starts the program (``command:`` in a scenario) with where to go in its
+environment and arguments; the program must follow the **answerer convention**:
+
+- join the room given as ``WEBRTC_ROOM`` as ``WEBRTC_PEER_ID`` on ``WEBRTC_SIGNALING_URL``
+  (protocol v1, docs/signaling.md), with ``WEBRTC_ICE_SERVERS`` (a JSON RTCIceServer list);
+- answer the first offer, trickle its candidates (then ``end-of-candidates``) and apply the
+  caller's;
+- echo every data channel message back on the same channel;
+- exit when told ``bye``, when the caller leaves, or on SIGTERM.
+
+The same values are appended as ``--signaling URL --room R --id ID --ice-servers JSON``.
+``python -m pytest_webrtc echo-peer`` is the reference implementation.  The harness cannot
+command such a peer; it observes it through the built-in signaling server's relay log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import tempfile
+from typing import Any
+
+from ..errors import PeerError
+from ..signaling.server import SignalingServer
+
+__all__ = ["ExternalPeer"]
+
+
+class ExternalPeer:
+    external = True
+
+    def __init__(
+        self,
+        peer_id: str,
+        command: str,
+        signaling: SignalingServer | None,
+        room: str,
+        ice_servers: list[dict[str, Any]],
+    ) -> None:
+        if signaling is None:
+            raise PeerError(f"{peer_id}: an external peer needs the built-in signaling server, to observe it")
+        self.id, self.signaling, self.room = peer_id, signaling, room
+        self.env = {
+            "WEBRTC_SIGNALING_URL": signaling.url,
+            "WEBRTC_ROOM": room,
+            "WEBRTC_PEER_ID": peer_id,
+            "WEBRTC_ICE_SERVERS": json.dumps(ice_servers),
+        }
+        self.argv = shlex.split(command) + [
+            "--signaling",
+            signaling.url,
+            "--room",
+            room,
+            "--id",
+            peer_id,
+            "--ice-servers",
+            json.dumps(ice_servers),
+        ]
+        self._proc: asyncio.subprocess.Process | None = None
+        self._exit_watch: asyncio.Task[None] | None = None
+        self._log = tempfile.TemporaryFile()
+
+    async def start(self) -> None:
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                env={**os.environ, **self.env},
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=self._log,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise PeerError(f"{self.id}: cannot start {self.argv[0]!r}: {exc.strerror}") from None
+        self._exit_watch = asyncio.create_task(self._watch_exit())
+
+    async def _watch_exit(self) -> None:
+        assert self._proc is not None
+        await self._proc.wait()
+        self.signaling.wake_waiters()  # whoever waits on this program learns that it is gone
+
+    def output(self, size: int = 1500) -> str:
+        self._log.seek(0, os.SEEK_END)
+        self._log.seek(max(0, self._log.tell() - size))
+        return self._log.read().decode(errors="replace")
+
+    # -- observing it through signaling -----------------------------------------------
+
+    def _records(self, **match: str) -> list[Any]:
+        return [
+            r
+            for r in self.signaling.relayed
+            if r.room == self.room and all(getattr(r, k) == v for k, v in match.items())
+        ]
+
+    async def _until(self, what: str, timeout: float, **match: str) -> list[Any]:
+        def seen() -> bool:
+            return bool(self._records(**match)) or (self._proc is not None and self._proc.returncode is not None)
+
+        try:
+            await self.signaling.wait_until(seen, timeout, f"{self.id} (external): {what}")
+        except TimeoutError as exc:
+            raise PeerError(f"{exc}; its output: {self.output()[-400:]!r}") from None
+        if not self._records(**match):
+            raise PeerError(
+                f"{self.id} (external) exited with {self._proc.returncode if self._proc else '?'} "
+                f"before {what}; its output: {self.output()[-400:]!r}"
+            )
+        return self._records(**match)
+
+    async def join(self, timeout: float = 5.0) -> list[str]:
+        await self._until("joining the room", timeout, sender=self.id, type="join")
+        return []
+
+    async def accept(self, kind: str, timeout: float = 5.0) -> str:
+        """The offer reached it (the program applies it itself)."""
+        return str((await self._until(f"receiving an {kind}", timeout, recipient=self.id, type=kind))[-1].sender)
+
+    async def answer(self, to: str, timeout: float = 10.0) -> str:
+        record = (await self._until(f"answering {to}", timeout, sender=self.id, recipient=to, type="answer"))[-1]
+        return str(record.payload.get("sdp", ""))
+
+    async def send_candidates(self, to: str, timeout: float = 10.0) -> list[str]:
+        await self._until(
+            f"trickling its candidates to {to}", timeout, sender=self.id, recipient=to, type="end-of-candidates"
+        )
+        return [str(r.payload.get("candidate")) for r in self._records(sender=self.id, recipient=to, type="candidate")]
+
+    async def receive_candidates(self, timeout: float = 5.0) -> list[str]:
+        await self._until("receiving end-of-candidates", timeout, recipient=self.id, type="end-of-candidates")
+        return [str(r.payload.get("candidate")) for r in self._records(recipient=self.id, type="candidate")]
+
+    async def wait_bye(self, timeout: float) -> str:
+        return str((await self._until("receiving bye", timeout, recipient=self.id, type="bye"))[-1].sender)
+
+    async def wait_error(self, timeout: float) -> dict[str, Any]:
+        # Errors the server sends this program are not observable here: nothing to report, ever.
+        await asyncio.wait_for(asyncio.Event().wait(), timeout)
+        raise AssertionError("unreachable")
+
+    async def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
+        raise PeerError(f"{self.id} is an external peer: it answers and echoes, it cannot be commanded")
+
+    offer = bye = wait_state = wait_peer = send = wait_messages = add_channel = wait_channel_open = _unsupported
+
+    async def get_report(self) -> dict[str, Any]:
+        by_type: dict[str, list[str]] = {}
+        for record in self._records(sender=self.id, type="candidate"):
+            line = str(record.payload.get("candidate"))
+            fields = line.split()
+            kind = fields[fields.index("typ") + 1] if "typ" in fields else "?"
+            by_type.setdefault(kind, []).append(line)
+        return {
+            "id": self.id,
+            "external": True,
+            "candidates": by_type,
+            "messages": {},
+            "states": {},
+            "selected_pair": None,
+            "events": [],
+            "remote_candidates": [],
+        }
+
+    async def close(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), 5)
+            except (ProcessLookupError, asyncio.TimeoutError):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                await proc.wait()
+        if self._exit_watch is not None:
+            await asyncio.gather(self._exit_watch, return_exceptions=True)
+        self._log.close()
