@@ -31,5 +31,10 @@ if ((${#missing[@]})); then
     fi
 fi
 
+# werift, a non-Python WebRTC stack from the npm registry, for the interop tests.
+if command -v npm >/dev/null && [ ! -d interop/werift/node_modules/werift ]; then
+    (cd interop/werift && npm install --no-audit --no-fund --silent)
+fi
+
 PYTHON=${PYTHON:-$(command -v python || command -v python3)}
 "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'

@@ -11,6 +11,7 @@ imports aiortc.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -292,6 +293,12 @@ class PeerAgent:
                 self._event("signaling-in", f"end-of-candidates <- {message['from']}")
                 await self.pc.addIceCandidate(None)
                 return received
+            if not self._may_reach(message["candidate"]):
+                received.append(message["candidate"])  # delivered by signaling, deliberately not used
+                self._event(
+                    "candidate", f"ignored {message['candidate']}: not loopback, and tests talk to loopback only"
+                )
+                continue
             candidate = candidate_from_sdp(message["candidate"].removeprefix("candidate:"))
             candidate.sdpMid = message.get("sdpMid")
             candidate.sdpMLineIndex = message.get("sdpMLineIndex")
@@ -299,6 +306,17 @@ class PeerAgent:
             received.append(message["candidate"])
             self.remote_candidates.append(message["candidate"])
             self._event("signaling-in", f"candidate <- {message['from']}: {message['candidate']}")
+
+    def _may_reach(self, candidate: str) -> bool:
+        """A loopback-only peer never sends to a remote candidate outside loopback (the machine's own
+        addresses included: tests send traffic to 127.0.0.0/8 and ::1 only)."""
+        if self.host_addresses is None or not all(ipaddress.ip_address(a).is_loopback for a in self.host_addresses):
+            return True
+        fields = candidate.split()
+        try:
+            return len(fields) > 4 and ipaddress.ip_address(fields[4]).is_loopback
+        except ValueError:
+            return False  # an mDNS name: never resolved here (it would mean multicast)
 
     # -- states and data -----------------------------------------------------------
 

@@ -10,7 +10,8 @@ environment and arguments; the program must follow the **answerer convention**:
 - echo every data channel message back on the same channel;
 - exit when told ``bye``, when the caller leaves, or on SIGTERM.
 
-The same values are appended as ``--signaling URL --room R --id ID --ice-servers JSON``.
+The same values are appended as ``--signaling URL --room R --id ID --ice-servers JSON``; the
+program runs in the scenario file's directory.
 ``python -m pytest_webrtc echo-peer`` is the reference implementation.  The harness cannot
 command such a peer; it observes it through the built-in signaling server's relay log.
 """
@@ -41,6 +42,7 @@ class ExternalPeer:
         signaling: SignalingServer | None,
         room: str,
         ice_servers: list[dict[str, Any]],
+        cwd: str | None = None,
     ) -> None:
         if signaling is None:
             raise PeerError(f"{peer_id}: an external peer needs the built-in signaling server, to observe it")
@@ -61,6 +63,7 @@ class ExternalPeer:
             "--ice-servers",
             json.dumps(ice_servers),
         ]
+        self.cwd = cwd
         self._proc: asyncio.subprocess.Process | None = None
         self._exit_watch: asyncio.Task[None] | None = None
         self._log = tempfile.TemporaryFile()
@@ -74,6 +77,7 @@ class ExternalPeer:
                 stdout=self._log,
                 stderr=self._log,
                 start_new_session=True,
+                cwd=self.cwd,
             )
         except OSError as exc:
             raise PeerError(f"{self.id}: cannot start {self.argv[0]!r}: {exc.strerror}") from None

@@ -156,7 +156,8 @@ async def _start_peers(ctx: Context) -> None:
         room = ctx.room_of(name)
         peer: Any
         if spec.command:
-            peer = ExternalPeer(name, spec.command, ctx.signaling_server, room, ice_servers)
+            cwd = str(Path(ctx.scenario.path).resolve().parent)
+            peer = ExternalPeer(name, spec.command, ctx.signaling_server, room, ice_servers, cwd)
             await peer.start()
         elif spec.process:
             peer = ProcessPeer(name, ctx.signaling_url, room, ice_servers=ice_servers, candidates=spec.candidates)

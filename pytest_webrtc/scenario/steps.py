@@ -162,10 +162,13 @@ async def stun(ctx: Context, s: Step) -> str:
             if ctx.stun_server is None:
                 lines.append(f"{name}: srflx {mapped[0]}:{mapped[1]} from an external STUN server")
                 continue
+            # A socket bound to a wildcard address advertises its interface address as the host
+            # candidate, while the STUN server sees the source the kernel chose: match the port then.
+            ports = {port for _, port in hosts}
             answered = [
                 t
                 for t in ctx.stun_server.transactions
-                if t.outcome == "success" and t.client in hosts and t.mapped == mapped
+                if t.outcome == "success" and (t.client in hosts or t.client[1] in ports) and t.mapped == mapped
             ]
             if not answered:
                 raise Expectation(

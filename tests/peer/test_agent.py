@@ -85,3 +85,32 @@ async def test_waiting_too_long_names_what_did_not_happen(servers: tuple[Signali
             await alice.wait_state("connection", ["connected"], 0.1)
     finally:
         await alice.close()
+
+
+async def test_a_loopback_peer_ignores_remote_candidates_outside_loopback(
+    servers: tuple[SignalingServer, StunServer],
+) -> None:
+    signaling, _ = servers
+    alice = PeerAgent("alice", signaling.url, "r")
+    mallory = PeerAgent("mallory", signaling.url, "r")
+    try:
+        await alice.join()
+        await mallory.join()
+        await alice.offer("mallory")
+        await mallory.accept("offer")
+        await mallory.answer("alice")
+        await alice.accept("answer")
+        for candidate in (
+            "candidate:1 1 udp 2130706431 192.0.2.2 5000 typ host",
+            "candidate:2 1 udp 2130706431 abcd.local 5001 typ host",
+            "candidate:3 1 udp 2130706431 127.0.0.1 5002 typ host",
+        ):
+            await mallory.signaling.send("candidate", "alice", candidate=candidate, sdpMid="0", sdpMLineIndex=0)
+        await mallory.signaling.send("end-of-candidates", "alice")
+        received = await alice.receive_candidates()
+        assert len(received) == 3 and alice.remote_candidates == [received[2]]
+        ignored = [e.detail for e in alice.events if e.detail.startswith("ignored")]
+        assert len(ignored) == 2 and "192.0.2.2" in ignored[0] and "abcd.local" in ignored[1]
+    finally:
+        await alice.close()
+        await mallory.close()
