@@ -7,8 +7,8 @@ cd "$(dirname "$0")"
 
 # Debian packages: libpcap0.8 (scapy's kernel BPF capture), coturn (interop tests and the
 # STUN benchmark run coturn's server and C clients beside ours), tshark (captures are
-# cross-checked with Wireshark's dissectors).
-APT_PACKAGES=(libpcap0.8 coturn tshark)
+# cross-checked with Wireshark's dissectors), chromium (a real browser as a peer; ~480 MB).
+APT_PACKAGES=(libpcap0.8 coturn tshark chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

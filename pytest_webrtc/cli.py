@@ -158,6 +158,19 @@ def _cmd_echo_peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_browser_peer(args: argparse.Namespace) -> int:
+    from .peer.browser import run_browser_peer
+
+    missing = [
+        flag for flag, value in (("--signaling", args.signaling), ("--room", args.room), ("--id", args.id)) if not value
+    ]
+    if missing:
+        raise HarnessConfigError(f"missing {', '.join(missing)} (or WEBRTC_SIGNALING_URL, WEBRTC_ROOM, WEBRTC_PEER_ID)")
+    return asyncio.run(
+        run_browser_peer(args.signaling, args.room, args.id, args.ice_servers, args.lifetime, args.browser)
+    )
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     import json
 
@@ -278,6 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     echo.add_argument("--candidates", default="loopback")
     echo.add_argument("--lifetime", type=float, default=60.0, help="leave after this many seconds at most")
     echo.set_defaults(func=_cmd_echo_peer)
+
+    browser = sub.add_parser("browser-peer", help="headless Chromium as a peer that answers and echoes data")
+    browser.add_argument("--signaling", default=os.environ.get("WEBRTC_SIGNALING_URL"), metavar="URL")
+    browser.add_argument("--room", default=os.environ.get("WEBRTC_ROOM"))
+    browser.add_argument("--id", default=os.environ.get("WEBRTC_PEER_ID"))
+    browser.add_argument("--ice-servers", default=os.environ.get("WEBRTC_ICE_SERVERS", "[]"), metavar="JSON")
+    browser.add_argument("--lifetime", type=float, default=60.0, help="leave after this many seconds at most")
+    browser.add_argument("--browser", help="the Chromium binary (default: Debian's)")
+    browser.set_defaults(func=_cmd_browser_peer)
 
     schema = sub.add_parser("schema", help="print a JSON Schema: of scenario files (default) or signaling messages")
     schema.add_argument("which", nargs="?", choices=["scenario", "signaling"], default="scenario")
