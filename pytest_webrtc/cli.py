@@ -171,6 +171,19 @@ def _cmd_browser_peer(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_http_echo_server(args: argparse.Namespace) -> int:
+    from .peer.http_offer import serve_http_echo
+
+    async def serve() -> None:
+        task = asyncio.create_task(serve_http_echo(args.host, args.port))
+        await _until_signalled()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(serve())
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     import json
 
@@ -300,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     browser.add_argument("--lifetime", type=float, default=60.0, help="leave after this many seconds at most")
     browser.add_argument("--browser", help="the Chromium binary (default: Debian's)")
     browser.set_defaults(func=_cmd_browser_peer)
+
+    http_echo = sub.add_parser(
+        "http-echo-server", help="an echo peer reached by POSTing offers to /offer (interop suites)"
+    )
+    http_echo.add_argument("--host", default="127.0.0.1")
+    http_echo.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 lets the kernel pick)")
+    http_echo.set_defaults(func=_cmd_http_echo_server)
 
     schema = sub.add_parser("schema", help="print a JSON Schema: of scenario files (default) or signaling messages")
     schema.add_argument("which", nargs="?", choices=["scenario", "signaling"], default="scenario")

@@ -253,6 +253,20 @@ class PeerAgent:
         await self._send("offer", to, sdp=sdp)
         return sdp
 
+    async def offer_with_candidates(self, timeout: float = 10.0) -> str:
+        """An offer with its candidates inside (no trickle), for peers reached over HTTP."""
+        if not self.channels:
+            self.open_channel("data")
+        await asyncio.wait_for(self._set_local(await self.pc.createOffer()), timeout)
+        self._event("signaling-out", "offer (with candidates) over HTTP")
+        return str(self.pc.localDescription.sdp)
+
+    async def apply_answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        self._watch_dtls()
+        self.remote_sdp = sdp
+        self._event("signaling-in", "answer over HTTP")
+
     async def accept(self, kind: str, timeout: float = 5.0) -> str:
         """Wait for an offer or answer and apply it; returns who sent it."""
         message = await self._receive(kind, timeout)

@@ -32,7 +32,7 @@ __all__ = ["METHODS", "ProcessPeer", "serve_stdio"]
 METHODS = (
     "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
     "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "wait_error",
-    "get_report", "close",
+    "get_report", "close", "offer_with_candidates", "apply_answer",
 )  # fmt: skip
 
 
@@ -249,6 +249,12 @@ class ProcessPeer:
 
     async def wait_peer(self, kind: str, timeout: float) -> str:
         return str(await self.call("wait_peer", {"kind": kind, "timeout": timeout}, timeout + 5))
+
+    async def offer_with_candidates(self, timeout: float = 10.0) -> str:
+        return str(await self.call("offer_with_candidates", {"timeout": timeout}, timeout + 5))
+
+    async def apply_answer(self, sdp: str) -> None:
+        await self.call("apply_answer", {"sdp": sdp})
 
     async def wait_error(self, timeout: float) -> dict[str, Any]:
         return dict(await self.call("wait_error", {"timeout": timeout}, timeout + 5))

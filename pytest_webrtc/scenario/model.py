@@ -64,6 +64,7 @@ class PeerSpec:
     stun: bool = True
     room: str | None = None
     command: str | None = None  # another project's peer program (the answerer convention)
+    offer_url: str | None = None  # another stack's echo server, reached by POSTing offers
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def _describe(error: jsonschema.ValidationError, node_path: tuple[Any, ...]) -> 
         described = next(
             (
                 e.schema.get("description")
-                for e in _ancestors(error)
+                for e in [error, *_ancestors(error)]
                 if isinstance(e.schema, dict) and e.schema.get("description")
             ),
             None,

@@ -89,6 +89,7 @@ class Context:
     final_reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # of peers that left
     wire: WireRecorder | None = None
     stun_target: StunTarget | None = None
+    http_answered: dict[str, str] = field(default_factory=dict)  # HTTP peer -> who it answered
     conformance: list[CheckResult] = field(default_factory=list)
 
     async def reports(self) -> dict[str, dict[str, Any]]:
@@ -146,6 +147,7 @@ async def _start_servers(ctx: Context, overrides: dict[str, Any]) -> None:
 async def _start_peers(ctx: Context) -> None:
     from ..peer.agent import PeerAgent
     from ..peer.external import ExternalPeer
+    from ..peer.http_offer import HttpOfferPeer
     from ..peer.process import ProcessPeer
 
     for name, spec in ctx.scenario.peers.items():
@@ -155,7 +157,9 @@ async def _start_peers(ctx: Context) -> None:
             ice_servers.append({"urls": f"stun:[{host}]:{port}" if ":" in host else f"stun:{host}:{port}"})
         room = ctx.room_of(name)
         peer: Any
-        if spec.command:
+        if spec.offer_url:
+            peer = HttpOfferPeer(name, spec.offer_url)
+        elif spec.command:
             cwd = str(Path(ctx.scenario.path).resolve().parent)
             peer = ExternalPeer(name, spec.command, ctx.signaling_server, room, ice_servers, cwd)
             await peer.start()

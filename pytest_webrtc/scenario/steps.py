@@ -117,6 +117,8 @@ async def _delivered(ctx: Context, sender: str, receiver: str, kind: str, timeou
 async def _negotiate(ctx: Context, s: Step, kind: str) -> str:
     """``from`` creates the offer or answer, sends it without candidates; ``to`` applies it."""
     sender, receiver = s.args["from"], s.args["to"]
+    if getattr(ctx.peers[receiver], "http", False) or getattr(ctx.peers[sender], "http", False):
+        return await _negotiate_http(ctx, s, kind, sender, receiver)
     create = ctx.peers[sender].offer if kind == "offer" else ctx.peers[sender].answer
     sdp = await create(receiver, timeout=s.timeout)
     _check_no_candidates(sdp, sender, kind)
@@ -126,6 +128,29 @@ async def _negotiate(ctx: Context, s: Step, kind: str) -> str:
     ctx.sdp[sender] = sdp
     media = [line.split()[0][2:] for line in sdp.splitlines() if line.startswith("m=")]
     return f"{sender} -> {receiver}: {kind} ({', '.join(media)}; no candidates inside) applied by {receiver}"
+
+
+async def _negotiate_http(ctx: Context, s: Step, kind: str, sender: str, receiver: str) -> str:
+    """The interop echo suites' convention: the whole offer POSTed, the answer in the reply."""
+    if kind == "answer":
+        if not getattr(ctx.peers[sender], "http", False) or ctx.http_answered.get(sender) != receiver:
+            raise Expectation(
+                f"an HTTP peer answers in the reply to the offer POSTed to it; offer from {receiver} first"
+            )
+        return f"{sender} -> {receiver}: answer received in the HTTP reply (applied by {receiver})"
+    if getattr(ctx.peers[sender], "http", False):
+        raise Expectation(f"{sender} is reached over HTTP: it cannot offer; offer to it instead")
+    http = ctx.peers[receiver]
+    offer_sdp = await ctx.peers[sender].offer_with_candidates(timeout=s.timeout)
+    answer_sdp = await http.exchange(offer_sdp, s.timeout)
+    await ctx.peers[sender].apply_answer(answer_sdp)
+    ctx.sdp[sender], ctx.sdp[receiver] = offer_sdp, answer_sdp
+    ctx.http_answered[receiver] = sender
+    inside = sum(line.startswith("a=candidate:") for line in answer_sdp.splitlines())
+    return (
+        f"{sender} -> {receiver}: offer POSTed to {http.url}, answer with {inside} candidate(s) inside, "
+        f"applied by {sender}"
+    )
 
 
 @step("offer")
