@@ -135,17 +135,30 @@ def _cmd_peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_peer_args(args: argparse.Namespace) -> None:
+    missing = [
+        flag for flag, value in (("--signaling", args.signaling), ("--room", args.room), ("--id", args.id)) if not value
+    ]
+    if missing:
+        raise HarnessConfigError(f"missing {', '.join(missing)} (or WEBRTC_SIGNALING_URL, WEBRTC_ROOM, WEBRTC_PEER_ID)")
+
+
+def _add_peer_args(parser: argparse.ArgumentParser) -> None:
+    """The external-peer convention's settings: arguments, or WEBRTC_* environment variables."""
+    parser.add_argument("--signaling", default=os.environ.get("WEBRTC_SIGNALING_URL"), metavar="URL")
+    parser.add_argument("--room", default=os.environ.get("WEBRTC_ROOM"))
+    parser.add_argument("--id", default=os.environ.get("WEBRTC_PEER_ID"))
+    parser.add_argument("--ice-servers", default=os.environ.get("WEBRTC_ICE_SERVERS", "[]"), metavar="JSON")
+    parser.add_argument("--lifetime", type=float, default=60.0, help="leave after this many seconds at most")
+
+
 def _cmd_echo_peer(args: argparse.Namespace) -> int:
     import json
 
     from .peer.agent import PeerAgent
     from .peer.echo import run_echo_peer
 
-    missing = [
-        flag for flag, value in (("--signaling", args.signaling), ("--room", args.room), ("--id", args.id)) if not value
-    ]
-    if missing:
-        raise HarnessConfigError(f"missing {', '.join(missing)} (or WEBRTC_SIGNALING_URL, WEBRTC_ROOM, WEBRTC_PEER_ID)")
+    _require_peer_args(args)
     candidates = args.candidates.split(",") if "," in args.candidates else args.candidates
 
     async def run() -> None:
@@ -161,11 +174,7 @@ def _cmd_echo_peer(args: argparse.Namespace) -> int:
 def _cmd_browser_peer(args: argparse.Namespace) -> int:
     from .peer.browser import run_browser_peer
 
-    missing = [
-        flag for flag, value in (("--signaling", args.signaling), ("--room", args.room), ("--id", args.id)) if not value
-    ]
-    if missing:
-        raise HarnessConfigError(f"missing {', '.join(missing)} (or WEBRTC_SIGNALING_URL, WEBRTC_ROOM, WEBRTC_PEER_ID)")
+    _require_peer_args(args)
     return asyncio.run(
         run_browser_peer(args.signaling, args.room, args.id, args.ice_servers, args.lifetime, args.browser)
     )
@@ -297,20 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     echo = sub.add_parser(
         "echo-peer", help="an aiortc peer that answers an offer and echoes data (external-peer convention)"
     )
-    echo.add_argument("--signaling", default=os.environ.get("WEBRTC_SIGNALING_URL"), metavar="URL")
-    echo.add_argument("--room", default=os.environ.get("WEBRTC_ROOM"))
-    echo.add_argument("--id", default=os.environ.get("WEBRTC_PEER_ID"))
-    echo.add_argument("--ice-servers", default=os.environ.get("WEBRTC_ICE_SERVERS", "[]"), metavar="JSON")
+    _add_peer_args(echo)
     echo.add_argument("--candidates", default="loopback")
-    echo.add_argument("--lifetime", type=float, default=60.0, help="leave after this many seconds at most")
     echo.set_defaults(func=_cmd_echo_peer)
 
     browser = sub.add_parser("browser-peer", help="headless Chromium as a peer that answers and echoes data")
-    browser.add_argument("--signaling", default=os.environ.get("WEBRTC_SIGNALING_URL"), metavar="URL")
-    browser.add_argument("--room", default=os.environ.get("WEBRTC_ROOM"))
-    browser.add_argument("--id", default=os.environ.get("WEBRTC_PEER_ID"))
-    browser.add_argument("--ice-servers", default=os.environ.get("WEBRTC_ICE_SERVERS", "[]"), metavar="JSON")
-    browser.add_argument("--lifetime", type=float, default=60.0, help="leave after this many seconds at most")
+    _add_peer_args(browser)
     browser.add_argument("--browser", help="the Chromium binary (default: Debian's)")
     browser.set_defaults(func=_cmd_browser_peer)
 

@@ -25,6 +25,7 @@ from aiortc.sdp import candidate_from_sdp
 from ..errors import PeerError
 from ..signaling.client import SignalingClient
 from .hosts import host_addresses
+from .report import candidate_type
 
 __all__ = ["CANDIDATE_SETS", "PeerAgent", "PeerEvent", "split_candidates"]
 
@@ -81,11 +82,6 @@ def _mids(sdp: str) -> dict[int, str]:
         elif line.startswith("a=mid:"):
             out[mline] = line[len("a=mid:") :]
     return out
-
-
-def candidate_type(candidate: str) -> str:
-    fields = candidate.split()
-    return fields[fields.index("typ") + 1] if "typ" in fields else "?"
 
 
 class PeerAgent:

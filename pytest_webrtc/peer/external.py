@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import PeerError
 from ..signaling.server import SignalingServer
+from .report import external_report
 
 __all__ = ["ExternalPeer"]
 
@@ -153,22 +154,9 @@ class ExternalPeer:
     offer = bye = wait_state = wait_peer = send = wait_messages = add_channel = wait_channel_open = _unsupported
 
     async def get_report(self) -> dict[str, Any]:
-        by_type: dict[str, list[str]] = {}
-        for record in self._records(sender=self.id, type="candidate"):
-            line = str(record.payload.get("candidate"))
-            fields = line.split()
-            kind = fields[fields.index("typ") + 1] if "typ" in fields else "?"
-            by_type.setdefault(kind, []).append(line)
-        return {
-            "id": self.id,
-            "external": True,
-            "candidates": by_type,
-            "messages": {},
-            "states": {},
-            "selected_pair": None,
-            "events": [],
-            "remote_candidates": [],
-        }
+        return external_report(
+            self.id, (str(r.payload.get("candidate")) for r in self._records(sender=self.id, type="candidate"))
+        )
 
     async def close(self) -> None:
         proc = self._proc

@@ -18,6 +18,7 @@ import urllib.request
 from typing import Any
 
 from ..errors import PeerError
+from .report import external_report
 
 __all__ = ["HttpOfferPeer", "post_offer", "serve_http_echo"]
 
@@ -65,21 +66,9 @@ class HttpOfferPeer:
     wait_state = wait_peer = send = wait_messages = add_channel = wait_channel_open = wait_error = _unsupported
 
     async def get_report(self) -> dict[str, Any]:
-        by_type: dict[str, list[str]] = {}
-        for line in self.answer_sdp.splitlines():
-            if line.startswith("a=candidate:"):
-                fields = line.split()
-                by_type.setdefault(fields[fields.index("typ") + 1] if "typ" in fields else "?", []).append(line[2:])
-        return {
-            "id": self.id,
-            "external": True,
-            "candidates": by_type,
-            "messages": {},
-            "states": {},
-            "selected_pair": None,
-            "events": [],
-            "remote_candidates": [],
-        }
+        return external_report(
+            self.id, (line[2:] for line in self.answer_sdp.splitlines() if line.startswith("a=candidate:"))
+        )
 
     async def close(self) -> None:
         return None
