@@ -52,6 +52,37 @@ class TrickledCandidate:
     sdp_mline_index: int
 
 
+def _codecs(sdp: str, kind: str) -> list[str]:
+    """Encoding names offered in the first ``m=kind`` section."""
+    names: list[str] = []
+    inside = False
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            if inside:
+                break
+            inside = line.startswith(f"m={kind} ")
+        elif inside and line.startswith("a=rtpmap:"):
+            names.append(line.split()[1].split("/")[0])
+    return names
+
+
+def _first_codec(sdp: str, kind: str) -> str | None:
+    """The encoding name of the first payload type of the first active ``m=kind`` line."""
+    lines = sdp.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(f"m={kind} "):
+            fields = line.split()
+            if fields[1] == "0" or len(fields) < 4:
+                return None  # rejected m-line: no codec in common
+            payload = fields[3]
+            for rtpmap in lines[i + 1 :]:
+                if rtpmap.startswith("m="):
+                    break
+                if rtpmap.startswith(f"a=rtpmap:{payload} "):
+                    return rtpmap.split()[1].split("/")[0]
+    return None
+
+
 def split_candidates(sdp: str) -> tuple[str, list[TrickledCandidate]]:
     """Remove ``a=candidate`` and ``a=end-of-candidates`` lines; return the rest and the candidates."""
     kept: list[str] = []
@@ -109,6 +140,9 @@ class PeerAgent:
         self.remote_candidates: list[str] = []
         self._changed = asyncio.Condition()
         self.echo = False  # echo every received message back on its channel (the echo-peer convention)
+        self.media: dict[str, Any] = {}  # kind -> MediaLog of what arrived
+        self.tracks: dict[str, Any] = {}  # kind -> the synthetic track we send
+        self._consumers: list[asyncio.Future[None]] = []
         self._watch_pc()
 
     # -- bookkeeping -------------------------------------------------------------
@@ -128,6 +162,11 @@ class PeerAgent:
             ("signalingstatechange", "signalingState"),
         ):
             self._on_state(name, attr)
+
+        @self.pc.on("track")
+        def on_track(track: Any) -> None:
+            self._event("media", f"{track.kind} track arriving")
+            self._consumers.append(asyncio.ensure_future(self._consume(track)))
 
         @self.pc.on("datachannel")
         async def on_datachannel(channel: RTCDataChannel) -> None:
@@ -266,10 +305,30 @@ class PeerAgent:
     async def accept(self, kind: str, timeout: float = 5.0) -> str:
         """Wait for an offer or answer and apply it; returns who sent it."""
         message = await self._receive(kind, timeout)
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type=kind))
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type=kind))
+        except Exception as exc:  # aiortc's own words, with what the two sides offered
+            raise PeerError(
+                f"{self.id} cannot apply the {kind} from {message.get('from')}: "
+                f"{type(exc).__name__}: {exc}{self._codec_clash(message['sdp'])}"
+            ) from None
         self._watch_dtls()
         self.remote_sdp = message["sdp"]
         return str(message["from"])
+
+    def _codec_clash(self, remote_sdp: str) -> str:
+        """Say which codecs each side wanted, when a media kind has none in common."""
+        notes = []
+        for transceiver in self.pc.getTransceivers():
+            kind = transceiver.kind
+            preferred = {c.mimeType.split("/")[1].lower() for c in getattr(transceiver, "_preferred_codecs", [])}
+            offered = set(_codecs(remote_sdp, kind)) - {"rtx"}
+            if preferred and offered and not preferred & {c.lower() for c in offered}:
+                notes.append(
+                    f"no {kind} codec in common: the remote side offers {', '.join(sorted(offered))}, "
+                    f"{self.id} accepts {', '.join(sorted(preferred))}"
+                )
+        return "; " + "; ".join(notes) if notes else ""
 
     async def answer(self, to: str, timeout: float = 10.0) -> str:
         sdp = await asyncio.wait_for(self._set_local(await self.pc.createAnswer()), timeout)
@@ -376,11 +435,66 @@ class PeerAgent:
         """``open_channel`` for callers that drive the peer asynchronously (the process RPC, the engine)."""
         self.open_channel(label, **options)
 
+    async def add_track(self, kind: str, codec: str | None = None, width: int = 320, height: int = 240) -> str:
+        """Send a synthetic track (numbered video, or a tone); ``codec`` restricts what is offered."""
+        from aiortc import RTCRtpSender
+
+        from .media import NumberedVideoTrack, ToneAudioTrack
+
+        track = NumberedVideoTrack(width, height) if kind == "video" else ToneAudioTrack()
+        self.tracks[kind] = track
+        sender = self.pc.addTrack(track)
+        if codec:
+            wanted = f"{kind}/{codec}".lower()
+            capabilities = [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() == wanted]
+            if not capabilities:
+                known = sorted({c.mimeType for c in RTCRtpSender.getCapabilities(kind).codecs})
+                raise PeerError(f"{self.id}: aiortc has no {kind} codec {codec!r}; it has {', '.join(known)}")
+            transceiver = next(t for t in self.pc.getTransceivers() if t.sender is sender)
+            transceiver.setCodecPreferences(capabilities)
+        self._event("media", f"sending {kind}" + (f" ({codec})" if codec else ""))
+        return kind
+
+    async def _consume(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        from .media import MediaLog
+
+        log = self.media.setdefault(track.kind, MediaLog(track.kind))
+        try:
+            while True:
+                frame = await track.recv()
+                log.add(frame)
+                await self._notify()
+        except MediaStreamError:
+            self._event("media", f"{track.kind} track ended")
+
+    async def wait_media(self, kind: str, frames: int, timeout: float) -> dict[str, Any]:
+        def enough() -> bool:
+            return kind in self.media and len(self.media[kind].times) >= frames
+
+        got = len(self.media[kind].times) if kind in self.media else 0
+        await self.wait_until(enough, timeout, f"{frames} {kind} frame(s) received (got {got} so far)")
+        return dict(self.media[kind].summary())
+
+    def negotiated_codec(self, kind: str) -> str | None:
+        """The codec the answer chose for ``kind`` (the first payload type of its first m-line)."""
+        local, remote = self.pc.localDescription, self.pc.remoteDescription
+        answer = local if local is not None and local.type == "answer" else remote
+        if answer is None or answer.type != "answer":
+            return None
+        return _first_codec(answer.sdp, kind)
+
     async def get_report(self) -> dict[str, Any]:
         return self.report()
 
     async def close(self) -> None:
+        for track in self.tracks.values():
+            track.stop()
         await self.pc.close()
+        for consumer in self._consumers:
+            consumer.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
         await self.signaling.close()
 
     # -- report ------------------------------------------------------------------------
@@ -409,5 +523,7 @@ class PeerAgent:
             "selected_pair": self.selected_pair(),
             "states": {kind: self.state(kind) for kind in ("signaling", "gathering", "ice", "dtls", "connection")},
             "messages": {label: len(msgs) for label, msgs in self.messages.items()},
+            "media": {kind: log.summary() for kind, log in self.media.items()},
+            "codecs": {kind: self.negotiated_codec(kind) for kind in ("audio", "video")},
             "events": [(e.time, e.kind, e.detail) for e in self.events],
         }

@@ -31,7 +31,7 @@ __all__ = [
     "schema",
 ]
 
-DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0}
+DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0, "expect-media": 10.0}
 DEFAULT_STEP_TIMEOUT = 5.0
 DEFAULT_SCENARIO_TIMEOUT = 60.0
 _SCENARIO_KEY = re.compile(r"^scenario\s*:", re.M)

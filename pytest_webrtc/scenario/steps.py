@@ -468,3 +468,45 @@ async def signaling_conformance(ctx: Context, s: Step) -> str:
     if result.outcome == "fail":
         raise Expectation(f"{result.rule} ({result.section}): {result.detail}")
     return f"{result.rule} ({result.section}) against {ctx.signaling_url}: {result.detail}"
+
+
+@step("track")
+async def track(ctx: Context, s: Step) -> str:
+    name = s.args["peer"]
+    codec = s.args.get("codec")
+    await ctx.peers[name].add_track(s.args["kind"], codec, s.args.get("width", 320), s.args.get("height", 240))
+    return f"{name} sends a synthetic {s.args['kind']} track" + (f", offering {codec} only" if codec else "")
+
+
+@step("expect-media")
+async def expect_media(ctx: Context, s: Step) -> str:
+    name, kind = s.args["peer"], s.args["kind"]
+    wanted = s.args.get("frames", ">=1")
+    from .model import parse_count
+
+    op, n = parse_count(wanted)
+    needed = n + 1 if op == ">" else max(n, 1) if op in (">=", "==") else 1
+    summary = await ctx.peers[name].wait_media(kind, needed, timeout=s.timeout)
+    _expect_count(f"{kind} frames received by {name}:", wanted, summary["frames"])
+    if s.args.get("in-order") and not summary["in_order"]:
+        raise Expectation(f"{name}'s {kind} frames arrived out of order")
+    if "max-gap" in s.args and summary["max_gap"] > s.args["max-gap"]:
+        raise Expectation(
+            f"{name} missed {summary['max_gap']} {kind} frames in a row, at most {s.args['max-gap']} allowed"
+        )
+    if "resolution" in s.args and summary["resolution"] != s.args["resolution"]:
+        raise Expectation(f"{name} received {kind} at {summary['resolution']}, expected {s.args['resolution']}")
+    latency = summary["first_frame_latency"]
+    if "first-frame-within" in s.args and (latency is None or latency > s.args["first-frame-within"]):
+        raise Expectation(
+            f"{name}'s first {kind} frame came after {latency:.2f} s, expected within {s.args['first-frame-within']} s"
+        )
+    report = await ctx.peers[name].get_report()
+    codec = report.get("codecs", {}).get(kind)
+    if "codec" in s.args and (codec or "").lower() != s.args["codec"].lower():
+        raise Expectation(f"the answer chose {codec or 'no codec'} for {kind}, expected {s.args['codec']}")
+    detail = f", frames {summary['first_number']}..{summary['last_number']}" if kind == "video" else ""
+    return (
+        f"{name} received {summary['frames']} {kind} frames ({codec}{', ' + summary['resolution'] if summary['resolution'] else ''}"
+        f"{detail}, max gap {summary['max_gap']}, first after {latency * 1000:.0f} ms)"
+    )

@@ -1,0 +1,132 @@
+"""Deterministic synthetic media: video frames that carry their own number, a numbered tone.
+
+No camera, no microphone, no file: a video frame shows its sequence number as 16 large black or
+white blocks (4x4), large enough to survive lossy coding, so the receiver can tell order, gaps
+and losses; audio is a 440 Hz tone in 20 ms frames.
+"""
+
+from __future__ import annotations
+
+import fractions
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+__all__ = ["MediaLog", "NumberedVideoTrack", "ToneAudioTrack", "decode_number"]
+
+BITS = 16
+GRID = 4  # 4x4 blocks
+BLACK, WHITE = 16, 235
+
+
+def _luma(number: int, width: int, height: int) -> bytes:
+    rows = []
+    for y in range(height):
+        by = min(y * GRID // height, GRID - 1)
+        row = bytearray(width)
+        for bx in range(GRID):
+            bit = (number >> (by * GRID + bx)) & 1
+            x0, x1 = bx * width // GRID, (bx + 1) * width // GRID
+            row[x0:x1] = bytes([WHITE if bit else BLACK]) * (x1 - x0)
+        rows.append(bytes(row))
+    return b"".join(rows)
+
+
+def decode_number(frame: av.VideoFrame) -> int:
+    """The number a NumberedVideoTrack frame shows (read from the centre of each block)."""
+    plane = frame.planes[0]
+    data = bytes(plane)
+    number = 0
+    for index in range(BITS):
+        by, bx = divmod(index, GRID)
+        x = (2 * bx + 1) * frame.width // (2 * GRID)
+        y = (2 * by + 1) * frame.height // (2 * GRID)
+        if data[y * plane.line_size + x] > (BLACK + WHITE) // 2:
+            number |= 1 << index
+    return number
+
+
+class NumberedVideoTrack(VideoStreamTrack):
+    """30 fps video whose frame n shows n (mod 65536)."""
+
+    def __init__(self, width: int = 320, height: int = 240) -> None:
+        super().__init__()
+        self.width, self.height = width - width % 2, height - height % 2
+        self.sent = 0
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        frame.planes[0].update(_luma(self.sent % (1 << BITS), self.width, self.height))
+        chroma = bytes([128]) * frame.planes[1].buffer_size
+        frame.planes[1].update(chroma)
+        frame.planes[2].update(chroma)
+        frame.pts, frame.time_base = pts, time_base
+        self.sent += 1
+        return frame
+
+
+class ToneAudioTrack(AudioStreamTrack):
+    """A 440 Hz tone, 48 kHz mono, 20 ms frames."""
+
+    rate, samples = 48000, 960
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+        self._tone_start = 0.0
+
+    async def recv(self) -> av.AudioFrame:
+        import asyncio
+
+        if not self._tone_start:
+            self._tone_start = time.time()
+        due = self._tone_start + self.sent * self.samples / self.rate
+        wait = due - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)  # pacing real-time audio, not synchronisation
+        frame = av.AudioFrame(format="s16", layout="mono", samples=self.samples)
+        base = self.sent * self.samples
+        pcm = b"".join(
+            int(8000 * math.sin(2 * math.pi * 440 * (base + i) / self.rate)).to_bytes(2, "little", signed=True)
+            for i in range(self.samples)
+        )
+        frame.planes[0].update(pcm)
+        frame.pts, frame.sample_rate = base, self.rate
+        frame.time_base = fractions.Fraction(1, self.rate)
+        self.sent += 1
+        return frame
+
+
+@dataclass
+class MediaLog:
+    """What a peer received on one track."""
+
+    kind: str
+    started: float = field(default_factory=time.time)
+    times: list[float] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)  # video: the number each frame showed
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, frame: Any) -> None:
+        self.times.append(time.time())
+        if self.kind == "video":
+            self.numbers.append(decode_number(frame))
+            self.sizes.append((frame.width, frame.height))
+
+    def summary(self) -> dict[str, Any]:
+        numbers = self.numbers
+        gaps = [b - a - 1 for a, b in zip(numbers, numbers[1:], strict=False) if b > a + 1]
+        return {
+            "frames": len(self.times),
+            "first_frame_latency": (self.times[0] - self.started) if self.times else None,
+            "in_order": all(b > a for a, b in zip(numbers, numbers[1:], strict=False)),
+            "max_gap": max(gaps, default=0),
+            "resolution": f"{self.sizes[-1][0]}x{self.sizes[-1][1]}" if self.sizes else None,
+            "first_number": numbers[0] if numbers else None,
+            "last_number": numbers[-1] if numbers else None,
+        }
