@@ -40,7 +40,9 @@ def _load_sidecar(path: Path) -> tuple[WireContext | None, list[dict[str, Any]]]
         PeerCredentials(p["name"], p["ufrag"], p["pwd"], frozenset(tuple(a) for a in p["addresses"]))
         for p in data.get("peers", [])
     ]
-    return WireContext(peers, {tuple(a) for a in data.get("stun_servers", [])}), list(data.get("signaling", []))
+    payload_types = {int(pt): int(rate) for pt, rate in data.get("payload_types", {}).items()}
+    servers = {tuple(a) for a in data.get("stun_servers", [])}
+    return WireContext(peers, servers, payload_types), list(data.get("signaling", []))
 
 
 def inspect_capture(
@@ -129,6 +131,12 @@ def render_text(inspection: Inspection) -> str:
             lines.append(
                 f"  #{sent} -> #{exchange.response.number}  {rtt * 1000:.2f} ms  {exchange.response.summary()}"
             )
+    if verdict.streams:
+        lines.append("")
+        lines.append("RTP streams (headers in clear, payloads SRTP):")
+        lines += [f"  {stream.describe()}" for stream in verdict.streams]
+        rtp_findings = [f for f in verdict.findings if f.rule.startswith("rtp.")]
+        lines += [f"  ! packet {f.number}: {f.rule} ({f.section}): {f.detail}" for f in rtp_findings]
     errors = verdict.errors
     lines.append("")
     lines.append(

@@ -17,7 +17,9 @@ from typing import Any
 
 from ..stun.checks import check
 from ..stun.message import Message, MessageClass, Method, decode, method_name
+from .findings import Finding
 from .packets import Datagram
+from .rtp import verify_rtp
 
 __all__ = ["WIRE_RULES", "Exchange", "Finding", "PeerCredentials", "StunRecord", "Verdict", "WireContext", "verify"]
 
@@ -50,19 +52,6 @@ _SHRINK_TOLERANCE = 0.75
 
 
 @dataclass(frozen=True)
-class Finding:
-    number: int  # frame number in the capture (0: about the capture as a whole)
-    rule: str
-    section: str
-    detail: str
-    severity: str = "error"  # or "warning": reported, fails only when a scenario asks
-
-    def __str__(self) -> str:
-        where = f"packet {self.number}" if self.number else "capture"
-        return f"{where}: {self.rule} ({self.section}): {self.detail}"
-
-
-@dataclass(frozen=True)
 class PeerCredentials:
     name: str
     ufrag: str
@@ -76,6 +65,7 @@ class WireContext:
 
     peers: list[PeerCredentials] = field(default_factory=list)
     stun_servers: set[Address] = field(default_factory=set)
+    payload_types: dict[int, int] = field(default_factory=dict)  # negotiated RTP payload type -> clock rate
 
     def by_ufrag(self, ufrag: str) -> PeerCredentials | None:
         return next((p for p in self.peers if p.ufrag == ufrag), None)
@@ -144,6 +134,7 @@ class Verdict:
     findings: list[Finding]
     kinds: Counter[str]
     skipped: int = 0  # datagrams that are not STUN
+    streams: list[Any] = field(default_factory=list)  # RTP streams (capture.rtp.RtpStream)
 
     @property
     def errors(self) -> list[Finding]:
@@ -170,6 +161,16 @@ class Verdict:
                     "transaction_id": r.message.transaction_id.hex() if r.message else None,
                 }
                 for r in self.records
+            ],
+            "streams": [
+                {
+                    "ssrc": st.ssrc,
+                    "source": list(st.source),
+                    "payload_type": st.payload_type,
+                    "packets": len(st.numbers),
+                    "rtcp": st.rtcp,
+                }
+                for st in self.streams
             ],
             "exchanges": [
                 {
@@ -426,5 +427,9 @@ def verify(
                     "warning",
                 )
             )
-    findings = sorted((f for r in records for f in r.findings), key=lambda f: (f.number, f.rule))
-    return Verdict(records, exchanges, findings, kinds, skipped=len(datagrams) - len(records))
+    streams, rtp_findings = verify_rtp(datagrams, context.payload_types if context else None)
+    findings = sorted(
+        [*(f for r in records for f in r.findings), *rtp_findings],
+        key=lambda f: (f.number, f.rule),
+    )
+    return Verdict(records, exchanges, findings, kinds, skipped=len(datagrams) - len(records), streams=streams)

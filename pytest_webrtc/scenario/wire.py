@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..capture.packets import Datagram, datagrams, ip_payload, udp_of
+from ..capture.rtp import payload_types_from_sdp
 from ..capture.verify import WIRE_RULES, Finding, PeerCredentials, Verdict, WireContext, verify
 from ..errors import CaptureUnavailable
 
@@ -65,7 +66,10 @@ class WireRecorder:
                 servers.update(row)
         elif ctx.stun_address is not None:
             servers.add(ctx.stun_address)
-        return WireContext(peers, servers)
+        payload_types: dict[int, int] = {}
+        for sdp in ctx.sdp.values():
+            payload_types.update(payload_types_from_sdp(sdp))
+        return WireContext(peers, servers, payload_types)
 
     def _scenario_frames(self, wire: WireContext) -> list[tuple[float, bytes]]:
         ports = {port for _, port in wire.stun_servers}
@@ -120,6 +124,7 @@ class WireRecorder:
                 {"name": p.name, "ufrag": p.ufrag, "pwd": p.pwd, "addresses": sorted(p.addresses)} for p in wire.peers
             ],
             "stun_servers": sorted(wire.stun_servers),
+            "payload_types": {str(pt): rate for pt, rate in sorted(wire.payload_types.items())},
             "signaling": [
                 {"time": r.time, "room": r.room, "from": r.sender, "to": r.recipient, "type": r.type}
                 for r in (ctx.signaling_server.relayed if ctx.signaling_server else [])

@@ -1,0 +1,146 @@
+"""RTP and RTCP headers on the wire (RFC 3550), judged per stream.
+
+SRTP (RFC 3711) encrypts payloads, not headers, so version, payload type, sequence numbers,
+timestamps and SSRCs can be checked on the wire.  RTCP is told apart by its packet type
+(RFC 5761 §4: second byte 192-223).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+
+from .findings import Finding
+from .packets import Datagram
+
+__all__ = ["RTP_RULES", "RtpStream", "payload_types_from_sdp", "verify_rtp"]
+
+# rule -> (section, what it demands)
+RTP_RULES: dict[str, tuple[str, str]] = {
+    "rtp.version": (
+        "RFC 7983 §7",
+        "a datagram on a media flow is STUN, DTLS or RTP/RTCP version 2 (first byte 128-191)",
+    ),
+    "rtp.payload-type": ("RFC 3264 §5.1", "RTP payload types are among those the SDP negotiated"),
+    "rtp.sequence": ("RFC 3550 §A.1", "sequence numbers of a stream increase by one, without large jumps"),
+    "rtp.timestamp": ("RFC 3550 §5.1", "timestamps of a stream advance at the codec's clock rate"),
+    "rtp.ssrc-collision": ("RFC 3550 §8.2", "one SSRC is used by one source transport address"),
+}
+MAX_DROPOUT, MAX_MISORDER = 3000, 100  # RFC 3550 §A.1
+
+
+@dataclass
+class RtpStream:
+    ssrc: int
+    source: tuple[str, int]
+    payload_type: int
+    numbers: list[int] = field(default_factory=list)  # frame numbers in the capture
+    sequences: list[int] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    rtcp: int = 0  # RTCP packets from the same source
+
+    def describe(self) -> str:
+        return (
+            f"ssrc 0x{self.ssrc:08x} from {self.source[0]}:{self.source[1]}, pt {self.payload_type}, "
+            f"{len(self.numbers)} packets, seq {self.sequences[0]}..{self.sequences[-1]}, {self.rtcp} RTCP"
+        )
+
+
+def payload_types_from_sdp(sdp: str) -> dict[int, int]:
+    """Payload type -> clock rate, from the a=rtpmap lines of audio and video sections."""
+    out = {}
+    for pt, rate in re.findall(r"^a=rtpmap:(\d+) [^/\s]+/(\d+)", sdp, re.M):
+        out[int(pt)] = int(rate)
+    return out
+
+
+def _finding(number: int, rule: str, detail: str) -> Finding:
+    return Finding(number, rule, RTP_RULES[rule][0], detail)
+
+
+def verify_rtp(
+    datagrams: list[Datagram], payload_types: dict[int, int] | None = None
+) -> tuple[list[RtpStream], list[Finding]]:
+    """Streams found and findings (``verify.Finding``) for the RTP/RTCP datagrams among ``datagrams``."""
+    streams: dict[tuple[int, tuple[str, int]], RtpStream] = {}
+    owners: dict[int, tuple[str, int]] = {}
+    findings: list[Finding] = []
+    rtcp_sources: dict[tuple[str, int], int] = {}
+    for d in datagrams:
+        if d.kind != "rtp" or len(d.payload) < 8:
+            continue
+        data = d.payload
+        if 192 <= data[1] <= 223:  # RTCP (RFC 5761 §4)
+            rtcp_sources[d.src] = rtcp_sources.get(d.src, 0) + 1
+            continue
+        if len(data) < 12:
+            continue
+        pt = data[1] & 0x7F
+        sequence, timestamp, ssrc = struct.unpack_from("!HII", data, 2)
+        if payload_types and pt not in payload_types:
+            findings.append(
+                _finding(
+                    d.number,
+                    "rtp.payload-type",
+                    f"payload type {pt} was not negotiated (the SDP has {sorted(payload_types)})",
+                )
+            )
+        owner = owners.setdefault(ssrc, d.src)
+        if owner != d.src:
+            findings.append(
+                _finding(
+                    d.number,
+                    "rtp.ssrc-collision",
+                    f"ssrc 0x{ssrc:08x} from {d.src[0]}:{d.src[1]}, already used by {owner[0]}:{owner[1]}",
+                )
+            )
+        stream = streams.setdefault((ssrc, d.src), RtpStream(ssrc, d.src, pt))
+        if stream.sequences:
+            step = (sequence - stream.sequences[-1]) & 0xFFFF
+            if step == 0 or (MAX_DROPOUT < step < 0x10000 - MAX_MISORDER):
+                findings.append(
+                    _finding(
+                        d.number, "rtp.sequence", f"ssrc 0x{ssrc:08x}: sequence {sequence} after {stream.sequences[-1]}"
+                    )
+                )
+        stream.numbers.append(d.number)
+        stream.sequences.append(sequence)
+        stream.timestamps.append(timestamp)
+        stream.times.append(d.time)
+    for stream in streams.values():
+        stream.rtcp = rtcp_sources.get(stream.source, 0)
+        findings += _clock(stream, payload_types or {})
+    # A first byte outside every RFC 7983 range, from a source that sends RTP: e.g. RTP version 3.
+    media_sources = {source for _, source in streams} | set(rtcp_sources)
+    for d in datagrams:
+        if d.kind == "other" and d.src in media_sources:
+            findings.append(
+                _finding(
+                    d.number,
+                    "rtp.version",
+                    f"first byte 0x{d.payload[0]:02x} (RTP version {d.payload[0] >> 6}) on a media flow",
+                )
+            )
+    findings.sort(key=lambda f: f.number)
+    return list(streams.values()), findings
+
+
+def _clock(stream: RtpStream, payload_types: dict[int, int]) -> list[Finding]:
+    """Timestamps advance at the clock rate: over the stream, RTP time and wall time agree within 50 %."""
+    rate = payload_types.get(stream.payload_type)
+    wall = stream.times[-1] - stream.times[0] if stream.times else 0.0
+    if rate is None or wall < 0.5:
+        return []
+    rtp = ((stream.timestamps[-1] - stream.timestamps[0]) & 0xFFFFFFFF) / rate
+    if not 0.5 * wall <= rtp <= 1.5 * wall:
+        return [
+            _finding(
+                stream.numbers[-1],
+                "rtp.timestamp",
+                f"ssrc 0x{stream.ssrc:08x}: timestamps advanced {rtp:.2f} s of {rate} Hz clock "
+                f"in {wall:.2f} s of capture",
+            )
+        ]
+    return []
