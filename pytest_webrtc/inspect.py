@@ -42,7 +42,8 @@ def _load_sidecar(path: Path) -> tuple[WireContext | None, list[dict[str, Any]]]
     ]
     payload_types = {int(pt): int(rate) for pt, rate in data.get("payload_types", {}).items()}
     servers = {tuple(a) for a in data.get("stun_servers", [])}
-    return WireContext(peers, servers, payload_types), list(data.get("signaling", []))
+    fingerprints = {int(port): [tuple(v) for v in values] for port, values in data.get("fingerprints", {}).items()}
+    return WireContext(peers, servers, payload_types, fingerprints), list(data.get("signaling", []))
 
 
 def inspect_capture(
@@ -131,6 +132,22 @@ def render_text(inspection: Inspection) -> str:
             lines.append(
                 f"  #{sent} -> #{exchange.response.number}  {rtt * 1000:.2f} ms  {exchange.response.summary()}"
             )
+    if verdict.dtls:
+        lines.append("")
+        lines.append("DTLS handshakes (in clear until ChangeCipherSpec):")
+        for flow in verdict.dtls:
+            names = {
+                1: "ClientHello",
+                2: "ServerHello",
+                11: "Certificate",
+                12: "ServerKeyExchange",
+                13: "CertificateRequest",
+                14: "ServerHelloDone",
+                15: "CertificateVerify",
+                16: "ClientKeyExchange",
+            }
+            shown = ", ".join(names.get(m, str(m)) for m in flow.messages)
+            lines.append(f"  {flow.source[0]}:{flow.source[1]}: {shown}; certificate sha-256 {flow.fingerprint()}")
     if verdict.streams:
         lines.append("")
         lines.append("RTP streams (headers in clear, payloads SRTP):")

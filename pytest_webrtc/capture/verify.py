@@ -17,6 +17,7 @@ from typing import Any
 
 from ..stun.checks import check
 from ..stun.message import Message, MessageClass, Method, decode, method_name
+from .dtls import verify_dtls
 from .findings import Finding
 from .packets import Datagram
 from .rtp import verify_rtp
@@ -66,6 +67,7 @@ class WireContext:
     peers: list[PeerCredentials] = field(default_factory=list)
     stun_servers: set[Address] = field(default_factory=set)
     payload_types: dict[int, int] = field(default_factory=dict)  # negotiated RTP payload type -> clock rate
+    fingerprints: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # port -> SDP fingerprints
 
     def by_ufrag(self, ufrag: str) -> PeerCredentials | None:
         return next((p for p in self.peers if p.ufrag == ufrag), None)
@@ -135,6 +137,7 @@ class Verdict:
     kinds: Counter[str]
     skipped: int = 0  # datagrams that are not STUN
     streams: list[Any] = field(default_factory=list)  # RTP streams (capture.rtp.RtpStream)
+    dtls: list[Any] = field(default_factory=list)  # DTLS flows (capture.dtls.DtlsFlow)
 
     @property
     def errors(self) -> list[Finding]:
@@ -428,8 +431,12 @@ def verify(
                 )
             )
     streams, rtp_findings = verify_rtp(datagrams, context.payload_types if context else None)
+    flows, dtls_findings = verify_dtls(datagrams, context.fingerprints if context else None)
+    rtp_findings += dtls_findings
     findings = sorted(
         [*(f for r in records for f in r.findings), *rtp_findings],
         key=lambda f: (f.number, f.rule),
     )
-    return Verdict(records, exchanges, findings, kinds, skipped=len(datagrams) - len(records), streams=streams)
+    return Verdict(
+        records, exchanges, findings, kinds, skipped=len(datagrams) - len(records), streams=streams, dtls=flows
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..capture.dtls import fingerprints_from_sdp
 from ..capture.packets import Datagram, datagrams, ip_payload, udp_of
 from ..capture.rtp import payload_types_from_sdp
 from ..capture.verify import WIRE_RULES, Finding, PeerCredentials, Verdict, WireContext, verify
@@ -69,7 +70,8 @@ class WireRecorder:
         payload_types: dict[int, int] = {}
         for sdp in ctx.sdp.values():
             payload_types.update(payload_types_from_sdp(sdp))
-        return WireContext(peers, servers, payload_types)
+        fingerprints = {port: fingerprints_from_sdp(ctx.sdp[peer.name]) for peer in peers for _, port in peer.addresses}
+        return WireContext(peers, servers, payload_types, fingerprints)
 
     def _scenario_frames(self, wire: WireContext) -> list[tuple[float, bytes]]:
         ports = {port for _, port in wire.stun_servers}
@@ -125,6 +127,7 @@ class WireRecorder:
             ],
             "stun_servers": sorted(wire.stun_servers),
             "payload_types": {str(pt): rate for pt, rate in sorted(wire.payload_types.items())},
+            "fingerprints": {str(port): values for port, values in sorted(wire.fingerprints.items())},
             "signaling": [
                 {"time": r.time, "room": r.room, "from": r.sender, "to": r.recipient, "type": r.type}
                 for r in (ctx.signaling_server.relayed if ctx.signaling_server else [])
