@@ -477,6 +477,31 @@ class PeerAgent:
         await self.wait_until(enough, timeout, f"{frames} {kind} frame(s) received (got {got} so far)")
         return dict(self.media[kind].summary())
 
+    async def stats(self, kind: str) -> dict[str, Any]:
+        """getStats-style numbers of ``kind``: inbound and outbound RTP, summed over streams."""
+        report = await self.pc.getStats()
+        # aiortc reports no bytes received; jitter is in RTP timestamp units (RFC 3550 §6.4.1).
+        out: dict[str, Any] = {
+            "packets-received": 0,
+            "packets-lost": 0,
+            "jitter": 0,
+            "packets-sent": 0,
+            "bytes-sent": 0,
+        }
+        for entry in report.values():
+            if getattr(entry, "kind", None) != kind:
+                continue
+            if entry.type == "inbound-rtp":
+                out["packets-received"] += entry.packetsReceived
+                out["packets-lost"] += entry.packetsLost
+                out["jitter"] = max(out["jitter"], int(entry.jitter))
+            elif entry.type == "outbound-rtp":
+                out["packets-sent"] += entry.packetsSent
+                out["bytes-sent"] += entry.bytesSent
+        if kind in self.media:
+            out["frames-decoded"] = len(self.media[kind].times)
+        return out
+
     def negotiated_codec(self, kind: str) -> str | None:
         """The codec the answer chose for ``kind`` (the first payload type of its first m-line)."""
         local, remote = self.pc.localDescription, self.pc.remoteDescription

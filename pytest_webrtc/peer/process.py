@@ -32,7 +32,7 @@ __all__ = ["METHODS", "ProcessPeer", "serve_stdio"]
 METHODS = (
     "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
     "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "wait_error",
-    "get_report", "close", "offer_with_candidates", "apply_answer", "add_track", "wait_media",
+    "get_report", "close", "offer_with_candidates", "apply_answer", "add_track", "wait_media", "stats",
 )  # fmt: skip
 
 
@@ -255,6 +255,9 @@ class ProcessPeer:
 
     async def wait_media(self, kind: str, frames: int, timeout: float) -> dict[str, Any]:
         return dict(await self.call("wait_media", {"kind": kind, "frames": frames, "timeout": timeout}, timeout + 5))
+
+    async def stats(self, kind: str) -> dict[str, Any]:
+        return dict(await self.call("stats", {"kind": kind}))
 
     async def offer_with_candidates(self, timeout: float = 10.0) -> str:
         return str(await self.call("offer_with_candidates", {"timeout": timeout}, timeout + 5))

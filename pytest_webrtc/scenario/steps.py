@@ -435,6 +435,20 @@ async def expect_wire(ctx: Context, s: Step) -> str:
         _expect_count("unanswered STUN requests:", s.args["unanswered"], len(unanswered))
     for kind, expected in s.args.get("packets", {}).items():
         _expect_count(f"{kind} datagrams on the wire:", expected, verdict.kinds.get(kind, 0))
+    if s.args.get("rtcp"):
+        silent = [st for st in verdict.streams if st.rtcp == 0]
+        if not verdict.streams or silent:
+            raise Expectation(
+                "no RTP stream on the wire"
+                if not verdict.streams
+                else f"no RTCP from {silent[0].source[0]}:{silent[0].source[1]} (ssrc 0x{silent[0].ssrc:08x})"
+            )
+        summary.append(f"{len(verdict.streams)} RTP streams, each with RTCP")
+    if s.args.get("dtls-fingerprints"):
+        checked = [flow for flow in verdict.dtls if flow.certificate is not None]
+        if len(checked) < 2:
+            raise Expectation(f"{len(checked)} DTLS certificate(s) seen on the wire, expected one from each side")
+        summary.append("both DTLS certificates match their SDP fingerprints")
     summary.append(
         f"{len(verdict.records)} STUN messages, {len(errors)} violation(s), "
         + ", ".join(f"{k} {n}" for k, n in sorted(verdict.kinds.items()))
@@ -510,3 +524,17 @@ async def expect_media(ctx: Context, s: Step) -> str:
         f"{name} received {summary['frames']} {kind} frames ({codec}{', ' + summary['resolution'] if summary['resolution'] else ''}"
         f"{detail}, max gap {summary['max_gap']}, first after {latency * 1000:.0f} ms)"
     )
+
+
+@step("expect-stats")
+async def expect_stats(ctx: Context, s: Step) -> str:
+    name, kind = s.args["peer"], s.args["kind"]
+    numbers = await ctx.peers[name].stats(kind)
+    for key in ("packets-received", "packets-lost", "packets-sent", "bytes-sent", "frames-decoded"):
+        if key in s.args:
+            _expect_count(f"{name}'s {kind} {key}:", s.args[key], int(numbers.get(key, 0)))
+    if "jitter-below" in s.args and numbers["jitter"] >= s.args["jitter-below"]:
+        raise Expectation(
+            f"{name}'s {kind} jitter is {numbers['jitter']} (RTP units), expected below {s.args['jitter-below']}"
+        )
+    return f"{name} {kind}: " + ", ".join(f"{k} {v}" for k, v in numbers.items())
