@@ -57,6 +57,7 @@ class NumberedVideoTrack(VideoStreamTrack):
         super().__init__()
         self.width, self.height = width - width % 2, height - height % 2
         self.sent = 0
+        self.sent_at: dict[int, float] = {}  # frame number -> when it was produced (for latency)
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
@@ -66,6 +67,7 @@ class NumberedVideoTrack(VideoStreamTrack):
         frame.planes[1].update(chroma)
         frame.planes[2].update(chroma)
         frame.pts, frame.time_base = pts, time_base
+        self.sent_at[self.sent % (1 << BITS)] = time.time()
         self.sent += 1
         return frame
 
