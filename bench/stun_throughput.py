@@ -26,6 +26,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_webrtc.coturn import coturn_stun_command, free_udp_port, wait_for_stun
+
 MAGIC = b"\x21\x12\xa4\x42"
 
 
@@ -100,27 +102,6 @@ async def load(target: tuple[str, int], total: int, inflight: int, limit: float)
     return elapsed, proto.latencies, total - len(proto.latencies)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        return int(udp.getsockname()[1])
-
-
-def wait_ready(port: int, deadline: float = 10.0) -> None:
-    """Poll with Binding requests until the server answers (bounded)."""
-    end = time.monotonic() + deadline
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.05)
-        while time.monotonic() < end:
-            sock.sendto(b"\x00\x01\x00\x00" + MAGIC + os.urandom(12), ("127.0.0.1", port))
-            try:
-                sock.recvfrom(2048)
-                return
-            except OSError:
-                continue
-    raise RuntimeError(f"server on port {port} did not answer within {deadline} s")
-
-
 def start_ours(port: int, uvloop: bool = True) -> subprocess.Popen[bytes]:
     extra = [] if uvloop else ["--no-uvloop"]
     return subprocess.Popen(
@@ -131,23 +112,7 @@ def start_ours(port: int, uvloop: bool = True) -> subprocess.Popen[bytes]:
 
 
 def start_coturn(port: int, workdir: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            "turnserver",
-            "-n",
-            "--listening-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--stun-only",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            f"--db={workdir}/turndb",
-            "--log-file=stdout",
-            "--simple-log",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return subprocess.Popen(coturn_stun_command(port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -161,7 +126,7 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 def run_round(name: str, proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace) -> tuple[Result, float]:
     import uvloop
 
-    wait_ready(port)
+    wait_for_stun(port, process=proc)
     cpu_before = cpu_seconds(proc.pid)
     elapsed, latencies, lost = uvloop.run(load(("127.0.0.1", port), args.requests, args.inflight, args.limit))
     cpu_after = cpu_seconds(proc.pid)
@@ -205,7 +170,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as workdir:
         for round_no in range(args.rounds):
             for name in servers if round_no % 2 == 0 else reversed(servers):
-                port = free_port()
+                port = free_udp_port()
                 if name == "coturn":
                     proc = start_coturn(port, workdir)
                 else:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from pytest_webrtc.conformance.stun import CHECKS, StunTarget, run_check
+from pytest_webrtc.coturn import coturn_stun_command, free_udp_port, wait_for_stun
 from pytest_webrtc.stun import Message, MessageClass, decode
 from pytest_webrtc.stun.auth import ShortTermAuth
 from pytest_webrtc.stun.server import StunServer
@@ -121,40 +120,13 @@ async def test_our_server_passes_every_rule() -> None:
 def coturn() -> Iterator[Address]:
     if shutil.which("turnserver") is None:
         pytest.skip("coturn is not installed (apt-get install coturn)")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_udp_port()
     workdir = tempfile.mkdtemp()
     proc = subprocess.Popen(
-        [
-            "turnserver",
-            "-n",
-            "--listening-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--stun-only",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            f"--db={workdir}/turndb",
-            "--log-file=stdout",
-            "--simple-log",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        coturn_stun_command(port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 10
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(0.05)
-            while True:  # bounded readiness poll: a Binding request until coturn answers
-                assert time.monotonic() < deadline, "coturn did not start"
-                sock.sendto(Message(1, MessageClass.REQUEST).encode(), ("127.0.0.1", port))
-                try:
-                    sock.recvfrom(2048)
-                    break
-                except OSError:
-                    continue
+        wait_for_stun(port, process=proc)
         yield ("127.0.0.1", port)
     finally:
         proc.terminate()

@@ -1,0 +1,56 @@
+"""coturn (Debian ``coturn``) as a STUN-only server on loopback, for interop tests and benchmarks.
+
+The command line is the one measured in the field notes: ``--db`` in a directory of our own
+(otherwise every instance shares the system database), no CLI, no TLS/DTLS listeners.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+__all__ = ["coturn_stun_command", "free_udp_port", "wait_for_stun"]
+
+
+def free_udp_port() -> int:
+    """A UDP port free on 127.0.0.1 now (for programs that cannot be told to bind port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        return int(udp.getsockname()[1])
+
+
+def coturn_stun_command(port: int, workdir: str | None = None) -> list[str]:
+    workdir = workdir or tempfile.mkdtemp(prefix="pytest-webrtc-coturn-")
+    return [
+        "turnserver",
+        "-n",
+        "--listening-ip=127.0.0.1",
+        f"--listening-port={port}",
+        "--stun-only",
+        "--no-cli",
+        "--no-tls",
+        "--no-dtls",
+        f"--db={workdir}/turndb",
+        "--log-file=stdout",
+        "--simple-log",
+    ]
+
+
+def wait_for_stun(port: int, deadline: float = 10.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Send Binding requests until a server on ``port`` answers; bounded by ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.05)
+        while time.monotonic() < end:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"the STUN server exited with {process.returncode} before answering")
+            sock.sendto(b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12), ("127.0.0.1", port))
+            try:
+                sock.recvfrom(2048)
+                return
+            except OSError:
+                continue
+    raise RuntimeError(f"no STUN server answered on 127.0.0.1:{port} within {deadline:g} s")
