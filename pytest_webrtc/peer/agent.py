@@ -469,6 +469,26 @@ class PeerAgent:
         except MediaStreamError:
             self._event("media", f"{track.kind} track ended")
 
+    async def set_direction(self, kind: str, direction: str) -> str:
+        """Set the direction of the first transceiver of ``kind``; applies at the next offer/answer."""
+        transceiver = next((t for t in self.pc.getTransceivers() if t.kind == kind), None)
+        if transceiver is None:
+            raise PeerError(f"{self.id} has no {kind} transceiver")
+        transceiver.direction = direction
+        self._event("media", f"{kind} direction {direction}")
+        return direction
+
+    def media_frames(self, kind: str) -> int:
+        return len(self.media[kind].times) if kind in self.media else 0
+
+    async def count_media_for(self, kind: str, seconds: float, grace: float = 0.2) -> int:
+        """How many ``kind`` frames arrive within the next ``seconds``, not counting the first
+        ``grace`` seconds (frames already in flight when the sender stopped)."""
+        start = time.time()
+        await asyncio.sleep(seconds)  # observing absence over a period, not synchronising
+        times = self.media[kind].times if kind in self.media else []
+        return sum(1 for t in times if t >= start + grace)
+
     async def wait_media(self, kind: str, frames: int, timeout: float) -> dict[str, Any]:
         def enough() -> bool:
             return kind in self.media and len(self.media[kind].times) >= frames

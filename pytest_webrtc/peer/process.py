@@ -32,7 +32,7 @@ __all__ = ["METHODS", "ProcessPeer", "serve_stdio"]
 METHODS = (
     "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
     "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "wait_error",
-    "get_report", "close", "offer_with_candidates", "apply_answer", "add_track", "wait_media", "stats",
+    "get_report", "close", "offer_with_candidates", "apply_answer", "add_track", "wait_media", "stats", "set_direction", "count_media_for",
 )  # fmt: skip
 
 
@@ -255,6 +255,12 @@ class ProcessPeer:
 
     async def wait_media(self, kind: str, frames: int, timeout: float) -> dict[str, Any]:
         return dict(await self.call("wait_media", {"kind": kind, "frames": frames, "timeout": timeout}, timeout + 5))
+
+    async def set_direction(self, kind: str, direction: str) -> str:
+        return str(await self.call("set_direction", {"kind": kind, "direction": direction}))
+
+    async def count_media_for(self, kind: str, seconds: float) -> int:
+        return int(await self.call("count_media_for", {"kind": kind, "seconds": seconds}, seconds + 10))
 
     async def stats(self, kind: str) -> dict[str, Any]:
         return dict(await self.call("stats", {"kind": kind}))

@@ -492,9 +492,30 @@ async def track(ctx: Context, s: Step) -> str:
     return f"{name} sends a synthetic {s.args['kind']} track" + (f", offering {codec} only" if codec else "")
 
 
+@step("direction")
+async def direction(ctx: Context, s: Step) -> str:
+    name, kind = s.args["peer"], s.args["kind"]
+    await ctx.peers[name].set_direction(kind, s.args["direction"])
+    return f"{name} sets its {kind} direction to {s.args['direction']} (negotiated at the next offer/answer)"
+
+
 @step("expect-media")
 async def expect_media(ctx: Context, s: Step) -> str:
     name, kind = s.args["peer"], s.args["kind"]
+    if "no-frames-for" in s.args:
+        arrived = await ctx.peers[name].count_media_for(kind, s.args["no-frames-for"])
+        if arrived:
+            raise Expectation(f"{arrived} {kind} frame(s) reached {name} in {s.args['no-frames-for']} s; expected none")
+        return f"no {kind} frame reached {name} in {s.args['no-frames-for']} s"
+    if "more-frames" in s.args:
+        from .model import parse_count
+
+        report = await ctx.peers[name].get_report()
+        before = report.get("media", {}).get(kind, {}).get("frames", 0)
+        op, n = parse_count(s.args["more-frames"])
+        wanted = before + (n + 1 if op == ">" else max(n, 1))
+        await ctx.peers[name].wait_media(kind, wanted, timeout=s.timeout)
+        return f"{name} received more {kind} frames again (now past {wanted - 1})"
     wanted = s.args.get("frames", ">=1")
     from .model import parse_count
 
