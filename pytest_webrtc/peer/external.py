@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import PeerError
 from ..signaling.server import SignalingServer
+from .process import file_tail, peer_arguments
 from .report import external_report
 
 __all__ = ["ExternalPeer"]
@@ -54,16 +55,7 @@ class ExternalPeer:
             "WEBRTC_PEER_ID": peer_id,
             "WEBRTC_ICE_SERVERS": json.dumps(ice_servers),
         }
-        self.argv = shlex.split(command) + [
-            "--signaling",
-            signaling.url,
-            "--room",
-            room,
-            "--id",
-            peer_id,
-            "--ice-servers",
-            json.dumps(ice_servers),
-        ]
+        self.argv = shlex.split(command) + peer_arguments(signaling.url, room, peer_id, ice_servers)
         self.cwd = cwd
         self._proc: asyncio.subprocess.Process | None = None
         self._exit_watch: asyncio.Task[None] | None = None
@@ -90,9 +82,7 @@ class ExternalPeer:
         self.signaling.wake_waiters()  # whoever waits on this program learns that it is gone
 
     def output(self, size: int = 1500) -> str:
-        self._log.seek(0, os.SEEK_END)
-        self._log.seek(max(0, self._log.tell() - size))
-        return self._log.read().decode(errors="replace")
+        return file_tail(self._log, size)
 
     # -- observing it through signaling -----------------------------------------------
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import PeerError
 
-__all__ = ["METHODS", "ProcessPeer", "serve_stdio"]
+__all__ = ["METHODS", "ProcessPeer", "file_tail", "peer_arguments", "serve_stdio"]
 
 METHODS = (
     "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
@@ -103,6 +103,18 @@ async def serve_stdio(agent: Any) -> None:
         task.cancel()
 
 
+def peer_arguments(signaling_url: str, room: str, peer_id: str, ice_servers: list[dict[str, Any]]) -> list[str]:
+    """Where a peer program goes, as arguments (the same for our peer process and external programs)."""
+    return ["--signaling", signaling_url, "--room", room, "--id", peer_id, "--ice-servers", json.dumps(ice_servers)]
+
+
+def file_tail(f: Any, size: int) -> str:
+    """The last ``size`` bytes written to an open binary file, as text."""
+    f.seek(0, os.SEEK_END)
+    f.seek(max(0, f.tell() - size))
+    return str(f.read().decode(errors="replace"))
+
+
 class ProcessPeer:
     """Parent side: the same async methods as PeerAgent, executed in a child process."""
 
@@ -118,18 +130,8 @@ class ProcessPeer:
     ) -> None:
         self.id = peer_id
         self.argv = command or [sys.executable, "-m", "pytest_webrtc", "peer"]
-        self.argv += [
-            "--signaling",
-            signaling_url,
-            "--room",
-            room,
-            "--id",
-            peer_id,
-            "--ice-servers",
-            json.dumps(ice_servers),
-            "--candidates",
-            candidates if isinstance(candidates, str) else ",".join(candidates),
-        ]
+        self.argv += peer_arguments(signaling_url, room, peer_id, ice_servers)
+        self.argv += ["--candidates", candidates if isinstance(candidates, str) else ",".join(candidates)]
         self._proc: asyncio.subprocess.Process | None = None
         self._next_id = 0
         self._stderr = tempfile.TemporaryFile()
@@ -147,10 +149,7 @@ class ProcessPeer:
         )
 
     def stderr_tail(self, size: int = 2000) -> str:
-        self._stderr.seek(0, os.SEEK_END)
-        length = self._stderr.tell()
-        self._stderr.seek(max(0, length - size))
-        return self._stderr.read().decode(errors="replace")
+        return file_tail(self._stderr, size)
 
     async def call(self, method: str, args: dict[str, Any] | None = None, rpc_timeout: float = 30.0) -> Any:
         """Run ``method`` in the child; several calls may be in flight (replies matched by id)."""
