@@ -14,6 +14,8 @@ import pytest
 from pytest_webrtc.addresses import parse_hostport
 from pytest_webrtc.stun import Message, MessageClass, Method, decode
 
+from .process_helpers import read_line
+
 PY = [sys.executable, "-m", "pytest_webrtc"]
 
 
@@ -53,7 +55,7 @@ def test_stun_server_standalone_logs_one_line_per_request() -> None:
     )
     try:
         assert proc.stdout is not None
-        banner = proc.stdout.readline()
+        banner = read_line(proc)
         assert banner.startswith("pytest-webrtc STUN server listening: udp 127.0.0.1:"), banner
         port = int(banner.split("udp 127.0.0.1:")[1].split(",")[0])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -64,7 +66,7 @@ def test_stun_server_standalone_logs_one_line_per_request() -> None:
                 sock.sendto(request.encode(), ("127.0.0.1", port))
                 assert decode(sock.recvfrom(2048)[0]).transaction_id == request.transaction_id
             client_port = sock.getsockname()[1]
-        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        lines = [read_line(proc), read_line(proc)]
         for line in lines:
             assert f"udp 127.0.0.1:{client_port} -> 127.0.0.1:{port} BINDING" in line
             assert line.rstrip().endswith(f"success mapped=127.0.0.1:{client_port}")

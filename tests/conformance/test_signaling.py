@@ -14,6 +14,8 @@ from pytest_webrtc.conformance.signaling import CHECKS, run_check
 from pytest_webrtc.signaling.protocol import ProtocolError
 from pytest_webrtc.signaling.server import SignalingServer, _Client
 
+from ..process_helpers import read_line
+
 ROOT = Path(__file__).parent.parent.parent
 
 
@@ -108,7 +110,7 @@ def test_the_shipped_suite_through_an_external_url(pytester: pytest.Pytester) ->
     )
     try:
         assert server.stdout is not None
-        url = server.stdout.readline().split("listening: ")[1].split()[0]
+        url = read_line(server).split("listening: ")[1].split()[0]
         result = pytester.runpytest_subprocess("suite", "--webrtc-signaling-url", url)
         cli = subprocess.run(
             [sys.executable, "-m", "pytest_webrtc", "conformance", "signaling", url],

@@ -18,6 +18,8 @@ from pytest_webrtc.stun import Message, MessageClass, decode
 from pytest_webrtc.stun.auth import ShortTermAuth
 from pytest_webrtc.stun.server import StunServer
 
+from ..process_helpers import read_line
+
 Address = tuple[str, int]
 
 
@@ -162,7 +164,7 @@ def test_the_shipped_suite_fails_against_a_broken_server_naming_the_rule(pyteste
     server = subprocess.Popen([sys.executable, "-c", BROKEN_SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
-        port = int(server.stdout.readline())
+        port = int(read_line(server))
         result = pytester.runpytest_subprocess(
             "suite/binding_udp.yaml", "suite/fingerprint.yaml", "--webrtc-stun-server", f"127.0.0.1:{port}"
         )

@@ -12,6 +12,8 @@ import pytest
 from pytest_webrtc.errors import ScenarioError, StepFailure
 from pytest_webrtc.scenario import load_scenario, run_scenario
 
+from ..process_helpers import read_line
+
 SCENARIO = """\
 scenario: http echo
 peers:
@@ -40,7 +42,7 @@ def echo_server() -> Iterator[str]:
     )
     try:
         assert proc.stdout is not None
-        yield proc.stdout.readline().split("listening: ")[1].strip()
+        yield read_line(proc).split("listening: ")[1].strip()
     finally:
         proc.terminate()
         proc.wait(10)
