@@ -58,7 +58,7 @@ def capture_available(iface: str = "lo") -> str | None:
         handle = _libpcap()(device=iface, snaplen=96, promisc=False, to_ms=10)
     except CaptureUnavailable as exc:
         return str(exc)
-    except (OSError, Exception) as exc:  # scapy raises OSError or Scapy_Exception, by version
+    except Exception as exc:  # scapy raises OSError or Scapy_Exception, by version
         reason = str(exc).strip() or type(exc).__name__
         if os.geteuid() != 0:
             reason += " (capturing needs root or CAP_NET_RAW)"

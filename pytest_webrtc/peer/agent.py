@@ -282,39 +282,41 @@ class PeerAgent:
     async def offer(self, to: str, timeout: float = 10.0) -> str:
         if self.pc.connectionState == "closed":
             raise PeerError(f"{self.id}: cannot offer, its connection is closed")
-        if not self.channels:
-            self.open_channel("data")
-        sdp = await asyncio.wait_for(self._set_local(await self.pc.createOffer()), timeout)
+        sdp = await self._local_offer(timeout)
         await self._send("offer", to, sdp=sdp)
         return sdp
 
-    async def offer_with_candidates(self, timeout: float = 10.0) -> str:
-        """An offer with its candidates inside (no trickle), for peers reached over HTTP."""
+    async def _local_offer(self, timeout: float) -> str:
+        """Create and apply an offer (gathering candidates); the SDP without its candidates."""
         if not self.channels:
             self.open_channel("data")
-        await asyncio.wait_for(self._set_local(await self.pc.createOffer()), timeout)
+        return await asyncio.wait_for(self._set_local(await self.pc.createOffer()), timeout)
+
+    async def offer_with_candidates(self, timeout: float = 10.0) -> str:
+        """An offer with its candidates inside (no trickle), for peers reached over HTTP."""
+        await self._local_offer(timeout)
         self._event("signaling-out", "offer (with candidates) over HTTP")
         return str(self.pc.localDescription.sdp)
 
     async def apply_answer(self, sdp: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-        self._watch_dtls()
-        self.remote_sdp = sdp
+        await self._apply_remote(sdp, "answer", "HTTP")
         self._event("signaling-in", "answer over HTTP")
 
     async def accept(self, kind: str, timeout: float = 5.0) -> str:
         """Wait for an offer or answer and apply it; returns who sent it."""
         message = await self._receive(kind, timeout)
+        await self._apply_remote(message["sdp"], kind, message.get("from"))
+        return str(message["from"])
+
+    async def _apply_remote(self, sdp: str, kind: str, origin: Any) -> None:
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type=kind))
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
         except Exception as exc:  # aiortc's own words, with what the two sides offered
             raise PeerError(
-                f"{self.id} cannot apply the {kind} from {message.get('from')}: "
-                f"{type(exc).__name__}: {exc}{self._codec_clash(message['sdp'])}"
+                f"{self.id} cannot apply the {kind} from {origin}: {type(exc).__name__}: {exc}{self._codec_clash(sdp)}"
             ) from None
         self._watch_dtls()
-        self.remote_sdp = message["sdp"]
-        return str(message["from"])
+        self.remote_sdp = sdp
 
     def _codec_clash(self, remote_sdp: str) -> str:
         """Say which codecs each side wanted, when a media kind has none in common."""

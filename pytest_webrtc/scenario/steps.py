@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .model import Step, count_matches
+from .model import Step, count_matches, parse_count
 
 if TYPE_CHECKING:
     from .runner import Context
@@ -508,8 +508,6 @@ async def expect_media(ctx: Context, s: Step) -> str:
             raise Expectation(f"{arrived} {kind} frame(s) reached {name} in {s.args['no-frames-for']} s; expected none")
         return f"no {kind} frame reached {name} in {s.args['no-frames-for']} s"
     if "more-frames" in s.args:
-        from .model import parse_count
-
         report = await ctx.peers[name].get_report()
         before = report.get("media", {}).get(kind, {}).get("frames", 0)
         op, n = parse_count(s.args["more-frames"])
@@ -517,8 +515,6 @@ async def expect_media(ctx: Context, s: Step) -> str:
         await ctx.peers[name].wait_media(kind, wanted, timeout=s.timeout)
         return f"{name} received more {kind} frames again (now past {wanted - 1})"
     wanted = s.args.get("frames", ">=1")
-    from .model import parse_count
-
     op, n = parse_count(wanted)
     needed = n + 1 if op == ">" else max(n, 1) if op in (">=", "==") else 1
     summary = await ctx.peers[name].wait_media(kind, needed, timeout=s.timeout)
