@@ -11,23 +11,22 @@ imports aiortc.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceCandidate, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcdatachannel import RTCDataChannel
 from aiortc.sdp import candidate_from_sdp
 
-from ..errors import PeerError
+from ..errors import PeerError, SignalingError
 from ..signaling.client import SignalingClient
-from .hosts import host_addresses
+from .hosts import host_addresses, may_reach
 from .report import candidate_type
 
-__all__ = ["CANDIDATE_SETS", "PeerAgent", "PeerEvent", "split_candidates"]
+__all__ = ["CANDIDATE_SETS", "PeerAgent", "PeerEvent", "split_candidates", "trickled_candidate"]
 
 # Named host-candidate sets: loopback by default (tests only talk to loopback or their own namespaces).
 CANDIDATE_SETS: dict[str, list[str] | None] = {
@@ -105,6 +104,14 @@ def split_candidates(sdp: str) -> tuple[str, list[TrickledCandidate]]:
     return "\r\n".join(kept) + "\r\n", found
 
 
+def trickled_candidate(message: dict[str, Any]) -> RTCIceCandidate:
+    """The aiortc candidate of a signaling ``candidate`` message."""
+    candidate = candidate_from_sdp(str(message["candidate"]).removeprefix("candidate:"))
+    candidate.sdpMid = message.get("sdpMid")
+    candidate.sdpMLineIndex = message.get("sdpMLineIndex")
+    return candidate
+
+
 def _mids(sdp: str) -> dict[int, str]:
     out, mline = {}, -1
     for line in sdp.splitlines():
@@ -140,7 +147,10 @@ class PeerAgent:
         self.remote_candidates: list[str] = []
         self._changed = asyncio.Condition()
         self.echo = False  # echo every received message back on its channel (the echo-peer convention)
-        self.media: dict[str, Any] = {}  # kind -> MediaLog of what arrived
+        self.media: dict[str, Any] = {}  # kind -> MediaLog of the first track of that kind
+        self.media_by_track: dict[str, Any] = {}  # remote track id -> MediaLog (several per kind via an SFU)
+        self.renegotiations = 0  # offers answered by follow()
+        self._follower: asyncio.Task[None] | None = None
         self.tracks: dict[str, Any] = {}  # kind -> the synthetic track we send
         self._consumers: list[asyncio.Future[None]] = []
         self._watch_pc()
@@ -364,30 +374,16 @@ class PeerAgent:
                 self._event("signaling-in", f"end-of-candidates <- {message['from']}")
                 await self.pc.addIceCandidate(None)
                 return received
-            if not self._may_reach(message["candidate"]):
+            if not may_reach(message["candidate"], self.host_addresses):
                 received.append(message["candidate"])  # delivered by signaling, deliberately not used
                 self._event(
                     "candidate", f"ignored {message['candidate']}: not loopback, and tests talk to loopback only"
                 )
                 continue
-            candidate = candidate_from_sdp(message["candidate"].removeprefix("candidate:"))
-            candidate.sdpMid = message.get("sdpMid")
-            candidate.sdpMLineIndex = message.get("sdpMLineIndex")
-            await self.pc.addIceCandidate(candidate)
+            await self.pc.addIceCandidate(trickled_candidate(message))
             received.append(message["candidate"])
             self.remote_candidates.append(message["candidate"])
             self._event("signaling-in", f"candidate <- {message['from']}: {message['candidate']}")
-
-    def _may_reach(self, candidate: str) -> bool:
-        """A loopback-only peer never sends to a remote candidate outside loopback (the machine's own
-        addresses included: tests send traffic to 127.0.0.0/8 and ::1 only)."""
-        if self.host_addresses is None or not all(ipaddress.ip_address(a).is_loopback for a in self.host_addresses):
-            return True
-        fields = candidate.split()
-        try:
-            return len(fields) > 4 and ipaddress.ip_address(fields[4]).is_loopback
-        except ValueError:
-            return False  # an mDNS name: never resolved here (it would mean multicast)
 
     # -- states and data -----------------------------------------------------------
 
@@ -462,7 +458,9 @@ class PeerAgent:
 
         from .media import MediaLog
 
-        log = self.media.setdefault(track.kind, MediaLog(track.kind))
+        log = MediaLog(track.kind)
+        self.media.setdefault(track.kind, log)
+        self.media_by_track[track.id] = log
         try:
             while True:
                 frame = await track.recv()
@@ -480,24 +478,80 @@ class PeerAgent:
         self._event("media", f"{kind} direction {direction}")
         return direction
 
-    def media_frames(self, kind: str) -> int:
-        return len(self.media[kind].times) if kind in self.media else 0
+    def _log(self, kind: str, source: str | None) -> Any:
+        """The MediaLog of ``kind``: of the first such track, or of the track forwarded from ``source``."""
+        if source is None:
+            return self.media.get(kind)
+        from ..sfu.forward import track_id
 
-    async def count_media_for(self, kind: str, seconds: float, grace: float = 0.2) -> int:
+        return self.media_by_track.get(track_id(source, kind))
+
+    def media_frames(self, kind: str, source: str | None = None) -> int:
+        log = self._log(kind, source)
+        return len(log.times) if log is not None else 0
+
+    async def count_media_for(self, kind: str, seconds: float, grace: float = 0.2, source: str | None = None) -> int:
         """How many ``kind`` frames arrive within the next ``seconds``, not counting the first
         ``grace`` seconds (frames already in flight when the sender stopped)."""
         start = time.time()
         await asyncio.sleep(seconds)  # observing absence over a period, not synchronising
-        times = self.media[kind].times if kind in self.media else []
-        return sum(1 for t in times if t >= start + grace)
+        log = self._log(kind, source)
+        return sum(1 for t in (log.times if log is not None else []) if t >= start + grace)
 
-    async def wait_media(self, kind: str, frames: int, timeout: float) -> dict[str, Any]:
-        def enough() -> bool:
-            return kind in self.media and len(self.media[kind].times) >= frames
+    async def wait_media(self, kind: str, frames: int, timeout: float, source: str | None = None) -> dict[str, Any]:
+        what = f"{frames} {kind} frame(s) received" + (f" from {source}" if source else "")
+        await self.wait_until(
+            lambda: self.media_frames(kind, source) >= frames,
+            timeout,
+            f"{what} (got {self.media_frames(kind, source)} so far)",
+        )
+        return dict(self._log(kind, source).summary())
 
-        got = len(self.media[kind].times) if kind in self.media else 0
-        await self.wait_until(enough, timeout, f"{frames} {kind} frame(s) received (got {got} so far)")
-        return dict(self.media[kind].summary())
+    def remote_tracks(self) -> list[str]:
+        """Ids of the remote tracks currently being received (negotiated to send to us)."""
+        return sorted(
+            t.receiver.track.id
+            for t in self.pc.getTransceivers()
+            if t.receiver.track is not None and t.currentDirection in ("recvonly", "sendrecv")
+        )
+
+    async def remove_track(self, kind: str) -> str:
+        """Stop sending our ``kind`` track, as W3C removeTrack does; applies at the next offer/answer."""
+        transceiver = next(
+            (t for t in self.pc.getTransceivers() if t.kind == kind and t.sender.track is not None), None
+        )
+        if transceiver is None:
+            raise PeerError(f"{self.id} sends no {kind} track")
+        transceiver.sender.track.stop()
+        transceiver.sender.replaceTrack(None)
+        transceiver.direction = {"sendrecv": "recvonly", "sendonly": "inactive"}.get(
+            transceiver.direction, transceiver.direction
+        )
+        self.tracks.pop(kind, None)
+        self._event("media", f"removed its {kind} track")
+        return kind
+
+    async def follow(self, remote: str) -> None:
+        """From now on, answer every offer ``remote`` sends (an SFU renegotiating), in the background."""
+        if self._follower is None:
+            self._follower = asyncio.create_task(self._follow(remote), name=f"follow-{self.id}")
+
+    async def _follow(self, remote: str) -> None:
+        while True:
+            try:
+                message = await self.signaling.next_of("offer", timeout=3600)
+            except SignalingError:
+                return  # signaling closed: nothing more to answer
+            origin = message.get("from")
+            self._event("signaling-in", f"offer <- {origin} (renegotiation)")
+            try:
+                await self._apply_remote(message["sdp"], "offer", origin)
+                await self.answer(str(origin))
+            except PeerError as exc:
+                self._event("error", str(exc))
+                continue
+            self.renegotiations += 1
+            await self._notify()
 
     async def stats(self, kind: str) -> dict[str, Any]:
         """getStats-style numbers of ``kind``: inbound and outbound RTP, summed over streams."""
@@ -536,6 +590,9 @@ class PeerAgent:
         return self.report()
 
     async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
         for track in self.tracks.values():
             track.stop()
         await self.pc.close()
@@ -571,6 +628,9 @@ class PeerAgent:
             "states": {kind: self.state(kind) for kind in ("signaling", "gathering", "ice", "dtls", "connection")},
             "messages": {label: len(msgs) for label, msgs in self.messages.items()},
             "media": {kind: log.summary() for kind, log in self.media.items()},
+            "media_by_track": {track: log.summary() for track, log in self.media_by_track.items()},
+            "remote_tracks": self.remote_tracks(),
+            "renegotiations": self.renegotiations,
             "codecs": {kind: self.negotiated_codec(kind) for kind in ("audio", "video")},
             "events": [(e.time, e.kind, e.detail) for e in self.events],
         }

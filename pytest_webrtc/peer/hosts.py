@@ -13,7 +13,7 @@ import ipaddress
 import threading
 from collections.abc import Iterator, Sequence
 
-__all__ = ["LOOPBACK", "host_addresses"]
+__all__ = ["LOOPBACK", "host_addresses", "may_reach"]
 
 LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
 _lock = threading.Lock()
@@ -43,3 +43,16 @@ def host_addresses(addresses: Sequence[str] | None) -> Iterator[None]:
     finally:
         with _lock:
             aioice.ice.get_host_addresses = original
+
+
+def may_reach(candidate: str, addresses: Sequence[str] | None) -> bool:
+    """Whether a peer gathering from ``addresses`` may send to this remote candidate: a loopback-only
+    peer never sends outside loopback (the machine's own addresses included: tests send traffic to
+    127.0.0.0/8 and ::1 only, or into their own namespaces)."""
+    if addresses is None or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        return True
+    fields = candidate.split()
+    try:
+        return len(fields) > 4 and ipaddress.ip_address(fields[4]).is_loopback
+    except ValueError:
+        return False  # an mDNS name: never resolved here (it would mean multicast)

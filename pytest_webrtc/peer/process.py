@@ -33,6 +33,7 @@ METHODS = (
     "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
     "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "wait_error",
     "get_report", "close", "offer_with_candidates", "apply_answer", "add_track", "wait_media", "stats", "set_direction", "count_media_for",
+    "remove_track", "follow",
 )  # fmt: skip
 
 
@@ -252,14 +253,22 @@ class ProcessPeer:
     async def add_track(self, kind: str, codec: str | None = None, width: int = 320, height: int = 240) -> str:
         return str(await self.call("add_track", {"kind": kind, "codec": codec, "width": width, "height": height}))
 
-    async def wait_media(self, kind: str, frames: int, timeout: float) -> dict[str, Any]:
-        return dict(await self.call("wait_media", {"kind": kind, "frames": frames, "timeout": timeout}, timeout + 5))
+    async def wait_media(self, kind: str, frames: int, timeout: float, source: str | None = None) -> dict[str, Any]:
+        args = {"kind": kind, "frames": frames, "timeout": timeout, "source": source}
+        return dict(await self.call("wait_media", args, timeout + 5))
+
+    async def remove_track(self, kind: str) -> str:
+        return str(await self.call("remove_track", {"kind": kind}))
+
+    async def follow(self, remote: str) -> None:
+        await self.call("follow", {"remote": remote})
 
     async def set_direction(self, kind: str, direction: str) -> str:
         return str(await self.call("set_direction", {"kind": kind, "direction": direction}))
 
-    async def count_media_for(self, kind: str, seconds: float) -> int:
-        return int(await self.call("count_media_for", {"kind": kind, "seconds": seconds}, seconds + 10))
+    async def count_media_for(self, kind: str, seconds: float, grace: float = 0.2, source: str | None = None) -> int:
+        args = {"kind": kind, "seconds": seconds, "grace": grace, "source": source}
+        return int(await self.call("count_media_for", args, seconds + 10))
 
     async def stats(self, kind: str) -> dict[str, Any]:
         return dict(await self.call("stats", {"kind": kind}))

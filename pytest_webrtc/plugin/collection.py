@@ -91,19 +91,25 @@ class ScenarioItem(pytest.Item):
         try:
             result = asyncio.run(run_scenario(self.scenario, overrides))
         except StepFailure as failure:
-            self._record_conformance(getattr(failure, "result", None))
+            self._record_properties(getattr(failure, "result", None))
             self.run = getattr(failure, "result", None)
             if self.run is not None:
                 self.run_text = self.run.text() + "\n\nladder:\n" + (self.run.ladder.text() if self.run.ladder else "")
             raise
-        self._record_conformance(result)
+        self._record_properties(result)
         self.run = result
         self.run_text = result.text() + "\n\nladder:\n" + (result.ladder.text() if result.ladder else "")
 
-    def _record_conformance(self, run: Any) -> None:
+    def _record_properties(self, run: Any) -> None:
         # user_properties reach every report of the item (with pytest-xdist too) and JUnit XML <property>.
         for result in run.conformance if run is not None else []:
             self.user_properties.append((result.rule, f"{result.outcome}: {result.section}: {result.detail}"))
+        for actor, report in run.actors.items() if run is not None else []:
+            sessions = {**report.get("departed", {}), **report.get("sessions", {})}
+            for peer, numbers in sorted(sessions.items()):  # per-peer bandwidth through the SFU
+                self.user_properties.append(
+                    (f"{actor}.{peer}", f"in {numbers['kbps-in']} kbit/s, out {numbers['kbps-out']} kbit/s")
+                )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ScenarioError):

@@ -5,6 +5,7 @@
 ``stun_server_factory``   ``stun_server_factory(**kwargs)`` starts as many as a test needs
 ``signaling_server``      a WebSocket signaling server (protocol v1)
 ``webrtc_peer``           ``await webrtc_peer("alice")``: aiortc peers wired to those two servers
+``sfu``                   an SFU in room ``room`` of ``signaling_server`` (needs pytest-asyncio)
                           (needs pytest-asyncio; async tests only)
 
 Every server binds port 0, so tests run in parallel (pytest-xdist) without
@@ -131,3 +132,13 @@ if pytest_asyncio is not None:
         yield make
         for peer in made:
             await peer.close()
+
+    @pytest_asyncio.fixture
+    async def sfu(signaling_server: SignalingServer) -> AsyncIterator[Any]:
+        """An SFU (docs/sfu.md) in room ``room`` of ``signaling_server``, as peer ``sfu``; peers made by
+        ``webrtc_peer`` reach it with ``offer("sfu")``.  Runs on the test's event loop."""
+        from ..sfu.server import Sfu
+
+        actor = await Sfu(signaling_server.url, "room").start()
+        yield actor
+        await actor.stop()

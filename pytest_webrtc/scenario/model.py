@@ -93,6 +93,7 @@ class Scenario:
     stun: dict[str, Any] | str = "builtin"
     signaling: dict[str, Any] | str = "builtin"
     capture: bool = True
+    sfu: str | None = None  # the SFU actor's peer id, when the scenario has one
     located: Located | None = None
 
     @property
@@ -183,6 +184,11 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         name: PeerSpec(name, **{k.replace("-", "_"): v for k, v in (spec or {}).items()})
         for name, spec in data.get("peers", {}).items()
     }
+    servers = data.get("servers", {})
+    sfu_spec = servers.get("sfu")
+    sfu = None if sfu_spec is None else (sfu_spec if isinstance(sfu_spec, dict) else {}).get("id", "sfu")
+    if sfu in peers:
+        raise located.error(f"servers.sfu: the SFU's id {sfu!r} is also a peer's name", ("servers", "sfu"))
     steps = []
     for i, raw in enumerate(data["steps"]):
         ((kind, args),) = raw.items()
@@ -191,7 +197,7 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         line = located.position(("steps", i))[0]
         timeout = float(args.get("timeout", DEFAULT_TIMEOUTS.get(kind, DEFAULT_STEP_TIMEOUT)))
         step = Step(i + 1, kind, args, line, timeout, args.get("expect-failure", False))
-        _check_peer_names(located, step, peers, i)
+        _check_peer_names(located, step, peers, i, {sfu} if sfu else set())
         steps.append(step)
     return Scenario(
         path=str(path),
@@ -202,20 +208,30 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         room=data.get("room", path.stem),
         timeout=float(data.get("timeout", DEFAULT_SCENARIO_TIMEOUT)),
         marks=list(data.get("marks", [])),
-        stun=data.get("servers", {}).get("stun", "builtin"),
-        signaling=data.get("servers", {}).get("signaling", "builtin"),
+        stun=servers.get("stun", "builtin"),
+        signaling=servers.get("signaling", "builtin"),
         capture=bool(data.get("capture", True)),
+        sfu=sfu,
         located=located,
     )
 
 
-def _check_peer_names(located: Located, step: Step, peers: dict[str, PeerSpec], index: int) -> None:
-    for key in ("from", "to", "peer", "peers", "between"):
+def _check_peer_names(located: Located, step: Step, peers: dict[str, PeerSpec], index: int, actors: set[str]) -> None:
+    for key in ("from", "to", "peer", "peers", "between", "forwarding", "bandwidth"):
         value = step.args.get(key)
-        names = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+        names = list(value) if isinstance(value, (list, dict)) else [value] if isinstance(value, str) else []
+        if key == "forwarding" and isinstance(value, dict):
+            names += [name for sources in value.values() for name in sources]
+        to_actor = step.kind == "connect" and key == "to"
         for name in names:
-            if name not in peers:
-                node = ("steps", index, step.kind, key) if key in step.args else ("steps", index)
+            if name in (actors if to_actor else peers):
+                continue
+            node = ("steps", index, step.kind, key) if key in step.args else ("steps", index)
+            if to_actor:
+                servers = ", ".join(sorted(actors)) or "none (declare one, e.g. servers: {sfu: {}})"
                 raise located.error(
-                    f"step {step.index} ({step.kind}): unknown peer {name!r}; declared peers: {', '.join(peers)}", node
+                    f"step {step.index} ({step.kind}): {name!r} is not a server actor; servers: {servers}", node
                 )
+            raise located.error(
+                f"step {step.index} ({step.kind}): unknown peer {name!r}; declared peers: {', '.join(peers)}", node
+            )

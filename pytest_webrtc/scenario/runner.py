@@ -55,6 +55,7 @@ class RunResult:
     wire_note: str = ""  # why there is no wire verdict, or what it found
     pcap: Path | None = None
     conformance: list[CheckResult] = field(default_factory=list)
+    actors: dict[str, dict[str, Any]] = field(default_factory=dict)  # server actors (the SFU): their reports
 
     @property
     def ok(self) -> bool:
@@ -65,6 +66,8 @@ class RunResult:
         lines = [f"{self.scenario.path}: {self.scenario.title}"]
         lines += [f"  {r.line()}" for r in self.steps]
         lines.append(f"  ({len(self.steps)}/{len(self.scenario.steps)} steps in {self.seconds:.2f} s)")
+        for name, report in self.actors.items():
+            lines += _bandwidth_lines(name, report)
         if self.wire_note:
             lines.append(f"  {self.wire_note}")
         for finding in self.wire.findings if self.wire else []:
@@ -72,6 +75,22 @@ class RunResult:
         if self.pcap is not None:
             lines.append(f"  capture: {self.pcap}")
         return "\n".join(lines)
+
+
+def _bandwidth_lines(name: str, report: dict[str, Any]) -> list[str]:
+    """Per peer, what an SFU received from it and forwarded to it."""
+    lines = [f"  {name} ({report.get('kind')}): {report.get('keyframes-relayed', 0)} keyframe request(s) relayed"]
+    sessions = {**report.get("departed", {}), **report.get("sessions", {})}
+    for peer, numbers in sorted(sessions.items()):
+        ended = f", left ({numbers['ended']})" if "ended" in numbers else ""
+        lines.append(
+            f"    {peer}: in {numbers['kbps-in']} kbit/s ({numbers['bytes-received']} B), "
+            f"out {numbers['kbps-out']} kbit/s ({numbers['bytes-forwarded']} B, {numbers['frames-forwarded']} frames "
+            f"from {', '.join(numbers['received-from']) or 'nobody'}), {numbers['frames-dropped']} dropped, "
+            f"{numbers['renegotiations']} renegotiation(s){ended}"
+        )
+    lines += [f"    error: {error}" for error in report.get("errors", [])]
+    return lines
 
 
 @dataclass
@@ -91,6 +110,7 @@ class Context:
     stun_target: StunTarget | None = None
     http_answered: dict[str, str] = field(default_factory=dict)  # HTTP peer -> who it answered
     conformance: list[CheckResult] = field(default_factory=list)
+    actors: dict[str, Any] = field(default_factory=dict)  # server actors in the room, by peer id (the SFU)
 
     async def reports(self) -> dict[str, dict[str, Any]]:
         """Every peer's report: final ones for peers that left, fresh ones for the others."""
@@ -142,6 +162,11 @@ async def _start_servers(ctx: Context, overrides: dict[str, Any]) -> None:
         host = signaling.get("host", "127.0.0.1") if isinstance(signaling, dict) else "127.0.0.1"
         ctx.signaling_server = await SignalingServer(host).start()
         ctx.signaling_url = ctx.signaling_server.url
+    if scenario.sfu is not None:
+        from ..sfu.server import Sfu
+
+        ctx.actors[scenario.sfu] = await Sfu(ctx.signaling_url, scenario.room, scenario.sfu).start()
+        ctx.joined.setdefault(scenario.room, []).append(scenario.sfu)
 
 
 async def _start_peers(ctx: Context) -> None:
@@ -178,6 +203,11 @@ async def _cleanup(ctx: Context) -> None:
                 await asyncio.wait_for(peer.close(), 10)
             except (Exception, asyncio.TimeoutError):  # cleanup must go on for the others
                 pass
+    for actor in ctx.actors.values():
+        try:
+            await asyncio.wait_for(actor.stop(), 10)
+        except (Exception, asyncio.TimeoutError):
+            pass
     if ctx.signaling_server is not None:
         await ctx.signaling_server.stop()
     if ctx.stun_server is not None:
@@ -264,6 +294,7 @@ async def run_scenario(scenario: Scenario, overrides: dict[str, Any] | None = No
                 break
             failed = None
         result.reports = await ctx.reports()
+        result.actors = {name: actor.report() for name, actor in ctx.actors.items()}
         result.conformance = list(ctx.conformance)
         wire_failure = await _wire_verdict(ctx, result)
     finally:

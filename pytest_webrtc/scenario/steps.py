@@ -68,6 +68,8 @@ async def join(ctx: Context, s: Step) -> str:
         if not _external(ctx, name) and sorted(peers_seen) != sorted(already):
             raise Expectation(f"{name} joined room {room!r} expecting peers {already}, server listed {peers_seen}")
         for earlier in already:  # everyone already there is told about the newcomer
+            if earlier in ctx.actors:
+                continue  # a server actor (the SFU) handles its own notices
             notified = await ctx.peers[earlier].wait_peer("peer-joined", timeout=s.timeout)
             if notified != name:
                 raise Expectation(f"{earlier} expected peer-joined {name}, got peer-joined {notified}")
@@ -310,6 +312,8 @@ async def leave(ctx: Context, s: Step) -> str:
         if name in members:
             members.remove(name)
         for other in members:
+            if other in ctx.actors:
+                continue
             gone = await ctx.peers[other].wait_peer("peer-left", timeout=s.timeout)
             if gone != name:
                 raise Expectation(f"{other} expected peer-left {name}, got peer-left {gone}")
@@ -373,6 +377,12 @@ async def expect_peer(ctx: Context, s: Step) -> str:
         _expect_count(f"{name} {kind} candidates:", expected, actual)
     for label, expected in s.args.get("messages", {}).items():
         _expect_count(f"{name} messages on {label!r}:", expected, report["messages"].get(label, 0))
+    if "remote-tracks" in s.args:
+        if sorted(s.args["remote-tracks"]) != report["remote_tracks"]:
+            raise Expectation(
+                f"{name} receives tracks {report['remote_tracks']}, expected {sorted(s.args['remote-tracks'])}"
+            )
+        found.append(f"receives {', '.join(report['remote_tracks']) or 'no track'}")
     found.append("states " + ", ".join(f"{k}={v}" for k, v in report["states"].items()))
     return f"{name}: " + "; ".join(found)
 
@@ -499,26 +509,102 @@ async def direction(ctx: Context, s: Step) -> str:
     return f"{name} sets its {kind} direction to {s.args['direction']} (negotiated at the next offer/answer)"
 
 
+@step("remove-track")
+async def remove_track(ctx: Context, s: Step) -> str:
+    name, kind = s.args["peer"], s.args["kind"]
+    await ctx.peers[name].remove_track(kind)
+    return f"{name} stops sending its {kind} track (negotiated at the next offer/answer)"
+
+
+@step("connect")
+async def connect(ctx: Context, s: Step) -> str:
+    actor = s.args["to"]
+    if actor not in ctx.actors:
+        raise Expectation(f"{actor!r} is not a server actor of this scenario (servers: sfu)")
+    lines = []
+    for name in _names(s.args["peers"]):
+        peer = ctx.peers[name]
+        sdp = await peer.offer(actor, timeout=s.timeout)
+        _check_no_candidates(sdp, name, "offer")
+        ctx.sdp[name] = sdp
+        origin = await peer.accept("answer", timeout=s.timeout)
+        if origin != actor:
+            raise Expectation(f"{name} expected the answer from {actor}, got one from {origin}")
+        sent = await peer.send_candidates(actor)
+        got = await peer.receive_candidates(timeout=s.timeout)
+        await peer.follow(actor)
+        await peer.wait_state("connection", ["connected"], timeout=s.timeout)
+        lines.append(f"{name} connected to {actor} ({len(sent)} candidate(s) sent, {len(got)} received)")
+    return "; ".join(lines) + f"; {actor}'s renegotiation offers are answered from now on"
+
+
+@step("expect-sfu")
+async def expect_sfu(ctx: Context, s: Step) -> str:
+    from ..sfu.forward import track_id
+
+    sfu = next((a for a in ctx.actors.values() if a.report().get("kind") == "sfu"), None)
+    if sfu is None:
+        raise Expectation("expect-sfu needs an SFU (servers: sfu)")
+    wanted = {peer: sorted(sources) for peer, sources in s.args.get("forwarding", {}).items()}
+
+    def holds() -> bool:
+        forwarding = sfu.forwarding()
+        return sfu.settled and all(forwarding.get(peer) == sources for peer, sources in wanted.items())
+
+    try:
+        await sfu.wait_until(holds, s.timeout, "the expected forwarding")
+    except Exception:
+        raise Expectation(
+            f"{sfu.id} forwards {sfu.forwarding()} (settled: {sfu.settled}), expected {wanted}"
+            + (f"; errors: {'; '.join(sfu.errors)}" if sfu.errors else "")
+        ) from None
+    for peer, sources in wanted.items():  # the peers' side: the tracks their answers accepted
+        expected_tracks = sorted(track_id(other, p.kind) for other in sources for p in sfu.sessions[other].publications)
+        tracks = (await ctx.peers[peer].get_report())["remote_tracks"]
+        if tracks != expected_tracks:
+            raise Expectation(f"{peer} receives tracks {tracks}, expected {expected_tracks}")
+    report = sfu.report()
+    if "sessions" in s.args:
+        _expect_count("sessions on the SFU:", s.args["sessions"], len(report["sessions"]))
+    for peer, bounds in s.args.get("bandwidth", {}).items():
+        numbers = report["sessions"].get(peer) or report["departed"].get(peer)
+        if numbers is None:
+            raise Expectation(f"{peer} never connected to {sfu.id}")
+        for key, expected in bounds.items():
+            _expect_count(f"{peer}'s {key} at {sfu.id}:", expected, int(numbers[key]))
+    if sfu.errors:
+        raise Expectation(f"{sfu.id} recorded errors: {'; '.join(sfu.errors)}")
+    return (
+        f"{sfu.id} forwards "
+        + "; ".join(f"{peer} <- {', '.join(sources) or 'nobody'}" for peer, sources in sorted(sfu.forwarding().items()))
+        + f" ({len(report['sessions'])} session(s), settled)"
+    )
+
+
 @step("expect-media")
 async def expect_media(ctx: Context, s: Step) -> str:
-    name, kind = s.args["peer"], s.args["kind"]
+    name, kind, source = s.args["peer"], s.args["kind"], s.args.get("from")
+    via = f" from {source}" if source else ""
     if "no-frames-for" in s.args:
-        arrived = await ctx.peers[name].count_media_for(kind, s.args["no-frames-for"])
+        arrived = await ctx.peers[name].count_media_for(kind, s.args["no-frames-for"], source=source)
         if arrived:
-            raise Expectation(f"{arrived} {kind} frame(s) reached {name} in {s.args['no-frames-for']} s; expected none")
-        return f"no {kind} frame reached {name} in {s.args['no-frames-for']} s"
+            raise Expectation(
+                f"{arrived} {kind} frame(s){via} reached {name} in {s.args['no-frames-for']} s; expected none"
+            )
+        return f"no {kind} frame{via} reached {name} in {s.args['no-frames-for']} s"
     if "more-frames" in s.args:
         report = await ctx.peers[name].get_report()
-        before = report.get("media", {}).get(kind, {}).get("frames", 0)
+        logs = report.get("media_by_track", {}) if source else report.get("media", {})
+        before = logs.get(f"{source}.{kind}" if source else kind, {}).get("frames", 0)
         op, n = parse_count(s.args["more-frames"])
         wanted = before + (n + 1 if op == ">" else max(n, 1))
-        await ctx.peers[name].wait_media(kind, wanted, timeout=s.timeout)
-        return f"{name} received more {kind} frames again (now past {wanted - 1})"
+        await ctx.peers[name].wait_media(kind, wanted, timeout=s.timeout, source=source)
+        return f"{name} received more {kind} frames{via} again (now past {wanted - 1})"
     wanted = s.args.get("frames", ">=1")
     op, n = parse_count(wanted)
     needed = n + 1 if op == ">" else max(n, 1) if op in (">=", "==") else 1
-    summary = await ctx.peers[name].wait_media(kind, needed, timeout=s.timeout)
-    _expect_count(f"{kind} frames received by {name}:", wanted, summary["frames"])
+    summary = await ctx.peers[name].wait_media(kind, needed, timeout=s.timeout, source=source)
+    _expect_count(f"{kind} frames{via} received by {name}:", wanted, summary["frames"])
     if s.args.get("in-order") and not summary["in_order"]:
         raise Expectation(f"{name}'s {kind} frames arrived out of order")
     if "max-gap" in s.args and summary["max_gap"] > s.args["max-gap"]:
@@ -538,7 +624,7 @@ async def expect_media(ctx: Context, s: Step) -> str:
         raise Expectation(f"the answer chose {codec or 'no codec'} for {kind}, expected {s.args['codec']}")
     detail = f", frames {summary['first_number']}..{summary['last_number']}" if kind == "video" else ""
     return (
-        f"{name} received {summary['frames']} {kind} frames ({codec}{', ' + summary['resolution'] if summary['resolution'] else ''}"
+        f"{name} received {summary['frames']} {kind} frames{via} ({codec}{', ' + summary['resolution'] if summary['resolution'] else ''}"
         f"{detail}, max gap {summary['max_gap']}, first after {latency * 1000:.0f} ms)"
     )
 

@@ -56,10 +56,16 @@ class WireRecorder:
 
     def context(self, ctx: Context, reports: dict[str, dict[str, Any]]) -> WireContext:
         peers = []
-        for name, sdp in ctx.sdp.items():
+        sdps = dict(ctx.sdp)
+        endpoints = {name: _addresses(reports.get(name, {})) for name in sdps}
+        for actor in ctx.actors.values():  # an SFU: one ICE agent, one DTLS certificate per session
+            for name, (sdp, candidates) in actor.wire_endpoints().items():
+                sdps[name] = sdp
+                endpoints[name] = _addresses({"candidates": {"host": candidates}})
+        for name, sdp in sdps.items():
             credentials = WireContext.credentials_from_sdp(sdp)
             if credentials is not None:
-                peers.append(PeerCredentials(name, *credentials, frozenset(_addresses(reports.get(name, {})))))
+                peers.append(PeerCredentials(name, *credentials, frozenset(endpoints[name])))
         servers = set()
         if ctx.stun_server is not None and ctx.stun_server.udp_address is not None:
             servers.add(ctx.stun_server.udp_address)
@@ -68,9 +74,9 @@ class WireRecorder:
         elif ctx.stun_address is not None:
             servers.add(ctx.stun_address)
         payload_types: dict[int, int] = {}
-        for sdp in ctx.sdp.values():
+        for sdp in sdps.values():
             payload_types.update(payload_types_from_sdp(sdp))
-        fingerprints = {port: fingerprints_from_sdp(ctx.sdp[peer.name]) for peer in peers for _, port in peer.addresses}
+        fingerprints = {port: fingerprints_from_sdp(sdps[peer.name]) for peer in peers for _, port in peer.addresses}
         return WireContext(peers, servers, payload_types, fingerprints)
 
     def _scenario_frames(self, wire: WireContext) -> list[tuple[float, bytes]]:

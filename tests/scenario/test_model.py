@@ -63,6 +63,22 @@ ERRORS = {
         "scenario: x\npeers: {alice: {}}\nsteps:\n  - offer: {from: alice, to: bob}\n",
         "f.yaml:4:30: step 1 (offer): unknown peer 'bob'; declared peers: alice",
     ),
+    "connect-to-a-peer": (
+        "scenario: x\nservers: {sfu: {}}\npeers: {alice: {}, bob: {}}\nsteps:\n  - connect: {peers: alice, to: bob}\n",
+        "f.yaml:5:33: step 1 (connect): 'bob' is not a server actor; servers: sfu",
+    ),
+    "connect-without-servers": (
+        "scenario: x\nservers: {}\npeers: {alice: {}}\nsteps:\n  - connect: {peers: alice, to: mcu}\n",
+        "f.yaml:5:33: step 1 (connect): 'mcu' is not a server actor; servers: none (declare one",
+    ),
+    "sfu-named-like-a-peer": (
+        "scenario: x\nservers: {sfu: {id: alice}}\npeers: {alice: {}}\nsteps: [{join: alice}]\n",
+        "f.yaml:2:16: servers.sfu: the SFU's id 'alice' is also a peer's name",
+    ),
+    "forwarding-names-a-stranger": (
+        "scenario: x\nservers: {sfu: {}}\npeers: {alice: {}}\nsteps:\n  - expect-sfu: {forwarding: {alice: [zed]}}\n",
+        "f.yaml:5:30: step 1 (expect-sfu): unknown peer 'zed'; declared peers: alice",
+    ),
     "bad-count": (
         "scenario: x\npeers: {alice: {}}\nsteps:\n  - expect-stun: {requests: many}\n",
         "f.yaml:4:29: step 1 (expect-stun): 'many' is not valid; expected an exact count, or a comparison such as \">=1\"",
