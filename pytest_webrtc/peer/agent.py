@@ -547,6 +547,8 @@ class PeerAgent:
             try:
                 await self._apply_remote(message["sdp"], "offer", origin)
                 await self.answer(str(origin))
+            except SignalingError:
+                return  # closing: the answer cannot go out any more
             except PeerError as exc:
                 self._event("error", str(exc))
                 continue
@@ -590,16 +592,18 @@ class PeerAgent:
         return self.report()
 
     async def close(self) -> None:
+        # Signaling first: the follower then ends by itself; cancelling is the fallback.
+        await self.signaling.close()
         if self._follower is not None:
-            self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
+            done, _ = await asyncio.wait({self._follower}, timeout=5)
+            if not done:
+                self._follower.cancel()
         for track in self.tracks.values():
             track.stop()
         await self.pc.close()
         for consumer in self._consumers:
             consumer.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)
-        await self.signaling.close()
 
     # -- report ------------------------------------------------------------------------
 

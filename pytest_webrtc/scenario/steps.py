@@ -104,6 +104,9 @@ async def _delivered(ctx: Context, sender: str, receiver: str, kind: str, timeou
     refused = asyncio.create_task(ctx.peers[sender].wait_error(timeout=timeout))
     try:
         await asyncio.wait({accepted, refused}, return_when=asyncio.FIRST_COMPLETED)
+        if accepted.done() and accepted.exception() is not None and not refused.done():
+            # The receiver could not take it (e.g. it left): the refusal, if any, says why.
+            await asyncio.wait({refused}, timeout=timeout)
     finally:
         for task in (accepted, refused):
             if not task.done():

@@ -111,14 +111,17 @@ class Sfu:
         return self
 
     async def stop(self) -> None:
+        # Closing signaling ends the message loop by itself (next_of raises); cancelling is the fallback.
+        await self.signaling.close()
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+            done, _ = await asyncio.wait({self._loop_task}, timeout=5)
+            if not done:
+                self._loop_task.cancel()
+                await asyncio.wait({self._loop_task}, timeout=5)
         for peer in list(self.sessions):
             await self._end(peer, "SFU stopped", renegotiate=False)
-        if self._closing:  # connections still closing (e.g. the loop was cancelled mid-close)
+        if self._closing:  # connections still closing
             await asyncio.wait(self._closing, timeout=5)
-        await self.signaling.close()
 
     async def _serve(self) -> None:
         while True:
