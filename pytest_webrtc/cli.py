@@ -102,6 +102,25 @@ def _cmd_signaling_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sfu(args: argparse.Namespace) -> int:
+    import json
+
+    from .sfu.server import Sfu
+
+    candidates = [a.strip() for a in args.candidates.split(",")] if args.candidates else None
+
+    async def serve() -> None:
+        sfu = await Sfu(args.signaling, args.room, args.id, candidates=candidates).start()
+        print(f"pytest-webrtc SFU {args.id!r} in room {args.room!r} of {args.signaling}", flush=True)
+        await _until_signalled()
+        report = sfu.report()
+        await sfu.stop()
+        print(json.dumps(report), flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
 async def _until_signalled() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -309,6 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_peer_args(echo)
     echo.add_argument("--candidates", default="loopback")
     echo.set_defaults(func=_cmd_echo_peer)
+
+    sfu = sub.add_parser(
+        "sfu", help="an SFU that joins a room and forwards every peer's tracks to the others (docs/sfu.md)"
+    )
+    sfu.add_argument("--signaling", required=True, metavar="URL", help="signaling server, ws://host:port")
+    sfu.add_argument("--room", required=True)
+    sfu.add_argument("--id", default="sfu", help="its peer id in the room (default sfu)")
+    sfu.add_argument(
+        "--candidates", default="127.0.0.1", help="comma-separated host candidate addresses (default 127.0.0.1)"
+    )
+    sfu.set_defaults(func=_cmd_sfu)
 
     browser = sub.add_parser("browser-peer", help="headless Chromium as a peer that answers and echoes data")
     _add_peer_args(browser)
