@@ -63,8 +63,9 @@ def _cmd_stun_server(args: argparse.Namespace) -> int:
             log_size=0,
         )
         await server.start()
+        stop = _stop_on_signals()
         print(f"pytest-webrtc STUN server listening: {server.describe()} ({loop_kind})", flush=True)
-        await _until_signalled()
+        await stop.wait()
         await server.stop()
         print(f"stopped; counters: {server.stats.as_dict()}", flush=True)
 
@@ -93,8 +94,9 @@ def _cmd_signaling_server(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         server = await SignalingServer(args.host, args.port).start()
+        stop = _stop_on_signals()
         print(f"pytest-webrtc signaling server listening: {server.url} (protocol v1)", flush=True)
-        await _until_signalled()
+        await stop.wait()
         await server.stop()
         print(f"stopped; relayed {len(server.relayed)} messages, {server.error_count} errors", flush=True)
 
@@ -111,8 +113,9 @@ def _cmd_sfu(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         sfu = await Sfu(args.signaling, args.room, args.id, candidates=candidates).start()
+        stop = _stop_on_signals()
         print(f"pytest-webrtc SFU {args.id!r} in room {args.room!r} of {args.signaling}", flush=True)
-        await _until_signalled()
+        await stop.wait()
         report = sfu.report()
         await sfu.stop()
         print(json.dumps(report), flush=True)
@@ -121,12 +124,13 @@ def _cmd_sfu(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _until_signalled() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM; install it before saying "ready", so no signal is missed."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 def _cmd_peer(args: argparse.Namespace) -> int:
@@ -203,8 +207,9 @@ def _cmd_http_echo_server(args: argparse.Namespace) -> int:
     from .peer.http_offer import serve_http_echo
 
     async def serve() -> None:
+        stop = _stop_on_signals()
         task = asyncio.create_task(serve_http_echo(args.host, args.port))
-        await _until_signalled()
+        await stop.wait()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
