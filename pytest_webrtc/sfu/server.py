@@ -18,18 +18,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket
 
-from ..errors import PeerError, SignalingError
-from ..peer.agent import split_candidates, trickled_candidate
-from ..peer.hosts import host_addresses, may_reach
-from ..signaling.client import SignalingClient
+from ..errors import PeerError
+from ..peer.agent import split_candidates
+from ..peer.hosts import host_addresses
+from .actor import RoomActor
 from .forward import ForwardedTrack, tap
 
 __all__ = ["Sfu"]
-
-_MESSAGES = ("offer", "answer", "candidate", "end-of-candidates", "peer-left", "bye", "peer-joined", "error")
 
 
 @dataclass
@@ -66,8 +64,6 @@ class Session:
     sending: dict[str, tuple[ForwardedTrack, Any]] = field(default_factory=dict)  # track id -> (track, transceiver)
     sent: list[ForwardedTrack] = field(default_factory=list)  # every track ever forwarded to it, for the totals
     answers: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    local_candidates: list[str] = field(default_factory=list)
-    local_sdp: str = ""
     dirty: bool = False
     negotiating: asyncio.Task[None] | None = None
     renegotiations: int = 0
@@ -78,8 +74,10 @@ class Session:
         return not self.dirty and self.negotiating is None and self.pc.signalingState == "stable"
 
 
-class Sfu:
+class Sfu(RoomActor):
     """``await Sfu(url, room).start()`` joins ``room`` as ``peer_id`` and forwards until ``stop()``."""
+
+    kind = "sfu"
 
     def __init__(
         self,
@@ -90,134 +88,22 @@ class Sfu:
         candidates: list[str] | None = None,
         answer_timeout: float = 10.0,
     ) -> None:
-        self.id = peer_id
-        self.signaling = SignalingClient(signaling_url, room, peer_id)
-        self.host_addresses = candidates if candidates is not None else ["127.0.0.1"]
+        super().__init__(signaling_url, room, peer_id, candidates=candidates)
         self.answer_timeout = answer_timeout
         self.sessions: dict[str, Session] = {}
         self.departed: dict[str, dict[str, Any]] = {}  # reports of sessions that ended
-        self.errors: list[str] = []
         self.keyframes_relayed = 0
-        self.endpoints: dict[str, tuple[str, list[str]]] = {}  # "sfu/alice" -> (SDP sent, candidates)
-        self._changed = asyncio.Condition()
-        self._loop_task: asyncio.Task[None] | None = None
-        self._closing: set[asyncio.Future[None]] = set()
 
-    # -- life cycle --------------------------------------------------------------------
+    # -- connections (RoomActor hooks) ----------------------------------------------------
 
-    async def start(self, timeout: float = 5.0) -> Sfu:
-        await self.signaling.join(timeout)
-        self._loop_task = asyncio.create_task(self._serve(), name=f"sfu-{self.id}")
-        return self
+    def _prepare(self, peer: str, pc: RTCPeerConnection) -> None:
+        session = Session(peer, pc)
+        self.sessions[peer] = session
 
-    async def stop(self) -> None:
-        # Closing signaling ends the message loop by itself (next_of raises); cancelling is the fallback.
-        await self.signaling.close()
-        if self._loop_task is not None:
-            done, _ = await asyncio.wait({self._loop_task}, timeout=5)
-            if not done:
-                self._loop_task.cancel()
-                await asyncio.wait({self._loop_task}, timeout=5)
-        for peer in list(self.sessions):
-            await self._end(peer, "SFU stopped", renegotiate=False)
-        if self._closing:  # connections still closing
-            await asyncio.wait(self._closing, timeout=5)
-
-    async def _serve(self) -> None:
-        while True:
-            try:
-                message = await self.signaling.next_of(*_MESSAGES, timeout=3600)
-            except SignalingError:
-                return  # the signaling connection closed: nothing more will arrive
-            try:
-                await self._handle(message)
-            except Exception as exc:  # one peer's bad message must not stop the SFU for the others
-                self.errors.append(f"{message.get('type')} from {message.get('from')}: {type(exc).__name__}: {exc}")
-            await self._notify()
-
-    async def _handle(self, message: dict[str, Any]) -> None:
-        kind, peer = message["type"], message.get("from") or message.get("peer")
-        if kind == "offer":
-            await self._accept_offer(str(peer), message["sdp"])
-        elif kind == "answer" and peer in self.sessions:
-            self.sessions[peer].answers.put_nowait(message)
-        elif kind == "candidate" and peer in self.sessions:
-            if may_reach(message["candidate"], self.host_addresses):
-                await self.sessions[peer].pc.addIceCandidate(trickled_candidate(message))
-        elif kind == "end-of-candidates" and peer in self.sessions:
-            await self.sessions[peer].pc.addIceCandidate(None)
-        elif kind in ("peer-left", "bye") and peer in self.sessions:
-            await self._end(str(peer), kind)
-        elif kind == "error":
-            self.errors.append(f"signaling error {message.get('code')}: {message.get('reason')}")
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def wait_until(self, predicate: Any, timeout: float, what: str) -> None:
-        async def waiter() -> None:
-            async with self._changed:
-                await self._changed.wait_for(predicate)
-
-        try:
-            await asyncio.wait_for(waiter(), timeout)
-        except asyncio.TimeoutError:
-            raise PeerError(f"{self.id}: {what} did not happen within {timeout:g} s") from None
-
-    # -- sessions ------------------------------------------------------------------------
-
-    async def _accept_offer(self, peer: str, sdp: str) -> None:
-        if not any(line.startswith("m=") for line in sdp.splitlines()):
-            raise PeerError("the offer has no media section (m=): nothing to forward")
-        session = self.sessions.get(peer)
-        if session is None:
-            session = Session(peer, RTCPeerConnection(RTCConfiguration(iceServers=[])))
-            self._watch(session)
-            try:
-                await session.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            except Exception:
-                await session.pc.close()
-                raise
-            self.sessions[peer] = session
-        elif not session.settled:
-            raise PeerError(f"{peer} offered while the SFU was renegotiating with it (glare)")
-        else:
-            await session.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        with host_addresses(self.host_addresses):
-            await session.pc.setLocalDescription(await session.pc.createAnswer())
-        answer, candidates = split_candidates(session.pc.localDescription.sdp)
-        session.local_sdp = answer
-        session.local_candidates = [c.candidate for c in candidates]
-        self.endpoints[f"{self.id}/{peer}"] = (answer, session.local_candidates)
-        await self.signaling.send("answer", peer, sdp=answer)
-        for candidate in candidates:
-            await self.signaling.send(
-                "candidate",
-                peer,
-                candidate=candidate.candidate,
-                sdpMid=candidate.sdp_mid,
-                sdpMLineIndex=candidate.sdp_mline_index,
-            )
-        await self.signaling.send("end-of-candidates", peer)
-        # The newcomer receives what everyone else already publishes.
-        added = [
-            publication
-            for other in self.sessions.values()
-            if other is not session
-            for publication in other.publications
-            if session.peer not in publication.sinks
-        ]
-        for publication in added:
-            self._subscribe(session, publication)
-        if added:
-            self._renegotiate(session)
-
-    def _watch(self, session: Session) -> None:
-        @session.pc.on("track")
+        @pc.on("track")
         def on_track(track: Any) -> None:
-            receiver = next(t.receiver for t in session.pc.getTransceivers() if t.receiver.track is track)
-            publication = Publication(session.peer, track.kind, receiver)
+            receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+            publication = Publication(peer, track.kind, receiver)
             tap(receiver, publication.on_frame)
             session.publications.append(publication)
             for other in self.sessions.values():
@@ -225,9 +111,31 @@ class Sfu:
                     self._subscribe(other, publication)
                     self._renegotiate(other)
 
-        @session.pc.on("connectionstatechange")
-        async def changed() -> None:
-            await self._notify()
+        @pc.on("connectionstatechange")
+        def state_changed() -> None:
+            self.changed()
+
+    def _check_reoffer(self, peer: str) -> None:
+        if not self.sessions[peer].settled:
+            raise PeerError(f"{peer} offered while the SFU was renegotiating with it (glare)")
+
+    def _answered(self, peer: str) -> None:
+        session = self.sessions[peer]
+        # The newcomer receives what everyone else already publishes.
+        added = [
+            publication
+            for other in self.sessions.values()
+            if other is not session
+            for publication in other.publications
+            if peer not in publication.sinks
+        ]
+        for publication in added:
+            self._subscribe(session, publication)
+        if added:
+            self._renegotiate(session)
+
+    def _on_answer(self, peer: str, message: dict[str, Any]) -> None:
+        self.sessions[peer].answers.put_nowait(message)
 
     def _subscribe(self, subscriber: Session, publication: Publication) -> None:
         track = ForwardedTrack(publication.kind, publication.source, publication.request_keyframe)
@@ -247,15 +155,18 @@ class Sfu:
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI:
                 self.keyframes_relayed += 1
                 track.keyframe()
-                await self._notify()
+                self.changed()
             await original(packet)
 
         sender._handle_rtcp_packet = handle
 
-    async def _end(self, peer: str, why: str, *, renegotiate: bool = True) -> None:
-        session = self.sessions.pop(peer)
+    async def _forget(self, peer: str, why: str) -> None:
+        session = self.sessions.pop(peer, None)
+        if session is None:
+            return
         session.closed = True
-        self.departed[peer] = self._session_report(session) | {"ended": why}
+        if why != "refused offer":
+            self.departed[peer] = self._session_report(session) | {"ended": why}
         if session.negotiating is not None:
             session.negotiating.cancel()
             await asyncio.gather(session.negotiating, return_exceptions=True)
@@ -273,14 +184,8 @@ class Sfu:
                 _, transceiver = subscriber.sending.pop(track.id)
                 transceiver.sender.replaceTrack(None)
                 transceiver.direction = "inactive"
-                if renegotiate:
+                if not self.stopping:
                     self._renegotiate(subscriber)
-        # aiortc's close does not survive being cancelled half-way (stop() cancels the message loop):
-        # it runs as its own task, which stop() waits for.
-        closing = asyncio.ensure_future(session.pc.close())
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
-        await asyncio.wait({closing}, timeout=5)
 
     # -- renegotiation ---------------------------------------------------------------------
 
@@ -310,7 +215,7 @@ class Sfu:
             self.errors.append(f"renegotiating with {session.peer}: {type(exc).__name__}: {exc}")
         finally:
             session.negotiating = None
-            await self._notify()
+            self.changed()
 
     # -- observation -----------------------------------------------------------------------------
 
@@ -353,8 +258,3 @@ class Sfu:
             "keyframes-relayed": self.keyframes_relayed,
             "errors": list(self.errors),
         }
-
-    def wire_endpoints(self) -> dict[str, tuple[str, list[str]]]:
-        """Per session (ended ones too), the SDP the SFU answered with and its candidates: what the
-        wire verifier needs to check ICE and DTLS on the SFU's side."""
-        return dict(self.endpoints)

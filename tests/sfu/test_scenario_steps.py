@@ -52,11 +52,15 @@ async def test_an_sfu_that_does_not_tell_the_others_fails_expect_sfu(
 ) -> None:
     """It stops forwarding a departed peer's media but never renegotiates: the others still list the
     track as received, which the peers' side of expect-sfu catches."""
-    end = Sfu._end
+    forget = Sfu._forget
 
-    async def end_silently(self: Sfu, peer: str, why: str, *, renegotiate: bool = True) -> None:
-        await end(self, peer, why, renegotiate=False)
+    async def forget_silently(self: Sfu, peer: str, why: str) -> None:
+        self.stopping = True  # the SFU renegotiates nobody while it believes it is stopping
+        try:
+            await forget(self, peer, why)
+        finally:
+            self.stopping = False
 
-    monkeypatch.setattr(Sfu, "_end", end_silently)
+    monkeypatch.setattr(Sfu, "_forget", forget_silently)
     with pytest.raises(StepFailure, match=r"step 8 \(expect-sfu.*alice receives tracks \['bob.video', 'carol.video'\]"):
         await _run(tmp_path)
