@@ -104,20 +104,23 @@ def _cmd_signaling_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sfu(args: argparse.Namespace) -> int:
+def _cmd_room_actor(args: argparse.Namespace) -> int:
     import json
 
+    from .sfu.mcu import Mcu
     from .sfu.server import Sfu
 
     candidates = [a.strip() for a in args.candidates.split(",")] if args.candidates else None
+    actor_class = Mcu if args.kind == "mcu" else Sfu
+    peer_id = args.id or args.kind
 
     async def serve() -> None:
-        sfu = await Sfu(args.signaling, args.room, args.id, candidates=candidates).start()
+        actor = await actor_class(args.signaling, args.room, peer_id, candidates=candidates).start()
         stop = _stop_on_signals()
-        print(f"pytest-webrtc SFU {args.id!r} in room {args.room!r} of {args.signaling}", flush=True)
+        print(f"pytest-webrtc {args.kind.upper()} {peer_id!r} in room {args.room!r} of {args.signaling}", flush=True)
         await stop.wait()
-        report = sfu.report()
-        await sfu.stop()
+        report = actor.report()
+        await actor.stop()
         print(json.dumps(report), flush=True)
 
     asyncio.run(serve())
@@ -334,16 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
     echo.add_argument("--candidates", default="loopback")
     echo.set_defaults(func=_cmd_echo_peer)
 
-    sfu = sub.add_parser(
-        "sfu", help="an SFU that joins a room and forwards every peer's tracks to the others (docs/sfu.md)"
-    )
-    sfu.add_argument("--signaling", required=True, metavar="URL", help="signaling server, ws://host:port")
-    sfu.add_argument("--room", required=True)
-    sfu.add_argument("--id", default="sfu", help="its peer id in the room (default sfu)")
-    sfu.add_argument(
-        "--candidates", default="127.0.0.1", help="comma-separated host candidate addresses (default 127.0.0.1)"
-    )
-    sfu.set_defaults(func=_cmd_sfu)
+    for kind, text in (
+        ("sfu", "an SFU that joins a room and forwards every peer's tracks to the others (docs/sfu.md)"),
+        ("mcu", "an MCU that joins a room and sends every peer a mix of the others' audio (docs/sfu.md)"),
+    ):
+        actor = sub.add_parser(kind, help=text)
+        actor.add_argument("--signaling", required=True, metavar="URL", help="signaling server, ws://host:port")
+        actor.add_argument("--room", required=True)
+        actor.add_argument("--id", help=f"its peer id in the room (default {kind})")
+        actor.add_argument(
+            "--candidates", default="127.0.0.1", help="comma-separated host candidate addresses (default 127.0.0.1)"
+        )
+        actor.set_defaults(func=_cmd_room_actor, kind=kind)
 
     browser = sub.add_parser("browser-peer", help="headless Chromium as a peer that answers and echoes data")
     _add_peer_args(browser)

@@ -92,7 +92,8 @@ def test_demo_main_job_passes() -> None:
     assert "FAIL" not in result.stdout.replace("0 failed", "")
 
 
-def test_sfu_standalone_joins_a_room_and_reports_on_sigterm() -> None:
+@pytest.mark.parametrize("kind", ["sfu", "mcu"])
+def test_room_actor_standalone_joins_a_room_and_reports_on_sigterm(kind: str) -> None:
     """Another project's peers can be pointed at ``python -m pytest_webrtc sfu``; SIGTERM right after
     the banner still ends it cleanly, with its report."""
     import json
@@ -104,15 +105,15 @@ def test_sfu_standalone_joins_a_room_and_reports_on_sigterm() -> None:
     try:
         url = read_line(signaling).split("listening: ")[1].split()[0]
         sfu = subprocess.Popen(
-            [*PY, "sfu", "--signaling", url, "--room", "r1"], stdout=subprocess.PIPE, text=True, start_new_session=True
+            [*PY, kind, "--signaling", url, "--room", "r1"], stdout=subprocess.PIPE, text=True, start_new_session=True
         )
         banner = read_line(sfu)
-        assert banner.startswith(f"pytest-webrtc SFU 'sfu' in room 'r1' of {url}"), banner  # after joining
+        assert banner.startswith(f"pytest-webrtc {kind.upper()} '{kind}' in room 'r1' of {url}"), banner  # joined
         os.killpg(sfu.pid, signal.SIGTERM)
         rest, _ = sfu.communicate(timeout=10)
         assert sfu.returncode == 0
         report = json.loads(rest.strip().splitlines()[-1])
-        assert report["kind"] == "sfu" and report["sessions"] == {} and report["errors"] == []
+        assert report["kind"] == kind and report["errors"] == []
     finally:
         for proc in (sfu, signaling):
             if proc is not None and proc.poll() is None:

@@ -433,13 +433,15 @@ class PeerAgent:
         """``open_channel`` for callers that drive the peer asynchronously (the process RPC, the engine)."""
         self.open_channel(label, **options)
 
-    async def add_track(self, kind: str, codec: str | None = None, width: int = 320, height: int = 240) -> str:
+    async def add_track(
+        self, kind: str, codec: str | None = None, width: int = 320, height: int = 240, tone: float = 440.0
+    ) -> str:
         """Send a synthetic track (numbered video, or a tone); ``codec`` restricts what is offered."""
         from aiortc import RTCRtpSender
 
         from .media import NumberedVideoTrack, ToneAudioTrack
 
-        track = NumberedVideoTrack(width, height) if kind == "video" else ToneAudioTrack()
+        track = NumberedVideoTrack(width, height) if kind == "video" else ToneAudioTrack(tone)
         self.tracks[kind] = track
         sender = self.pc.addTrack(track)
         if codec:
@@ -506,6 +508,13 @@ class PeerAgent:
             f"{what} (got {self.media_frames(kind, source)} so far)",
         )
         return dict(self._log(kind, source).summary())
+
+    async def tone_levels(
+        self, kind: str, frequencies: Sequence[float], source: str | None = None
+    ) -> dict[float, float]:
+        """dB above the noise floor, per frequency, in the last 0.5 s of received audio."""
+        log = self._log(kind, source)
+        return {f: (log.tone_level(f) if log is not None else 0.0) for f in frequencies}
 
     def remote_tracks(self) -> list[str]:
         """Ids of the remote tracks currently being received (negotiated to send to us)."""

@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
+import numpy
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-__all__ = ["MediaLog", "NumberedVideoTrack", "ToneAudioTrack", "decode_number"]
+__all__ = ["MediaLog", "NumberedVideoTrack", "ToneAudioTrack", "MonoAudio", "decode_number", "tone_level"]
 
 BITS = 16
 GRID = 4  # 4x4 blocks
 BLACK, WHITE = 16, 235
+AUDIO_RATE = 48000
+AUDIO_KEPT = AUDIO_RATE // 2  # the last 0.5 s of received audio, for tone_level
 
 
 def _luma(number: int, width: int, height: int) -> bytes:
@@ -34,6 +37,17 @@ def _luma(number: int, width: int, height: int) -> bytes:
             row[x0:x1] = bytes([WHITE if bit else BLACK]) * (x1 - x0)
         rows.append(bytes(row))
     return b"".join(rows)
+
+
+class MonoAudio:
+    """Audio frames of any format, as 48 kHz mono signed 16-bit samples."""
+
+    def __init__(self) -> None:
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+
+    def samples(self, frame: av.AudioFrame) -> numpy.ndarray[Any, Any]:
+        parts = [converted.to_ndarray().reshape(-1) for converted in self._resampler.resample(frame)]
+        return numpy.concatenate(parts) if parts else numpy.zeros(0, dtype=numpy.int16)
 
 
 def decode_number(frame: av.VideoFrame) -> int:
@@ -73,12 +87,13 @@ class NumberedVideoTrack(VideoStreamTrack):
 
 
 class ToneAudioTrack(AudioStreamTrack):
-    """A 440 Hz tone, 48 kHz mono, 20 ms frames."""
+    """A sine tone (440 Hz unless told), 48 kHz mono, 20 ms frames."""
 
     rate, samples = 48000, 960
 
-    def __init__(self) -> None:
+    def __init__(self, frequency: float = 440.0) -> None:
         super().__init__()
+        self.frequency = frequency
         self.sent = 0
         self._tone_start = 0.0
 
@@ -93,15 +108,28 @@ class ToneAudioTrack(AudioStreamTrack):
             await asyncio.sleep(wait)  # pacing real-time audio, not synchronisation
         frame = av.AudioFrame(format="s16", layout="mono", samples=self.samples)
         base = self.sent * self.samples
-        pcm = b"".join(
-            int(8000 * math.sin(2 * math.pi * 440 * (base + i) / self.rate)).to_bytes(2, "little", signed=True)
-            for i in range(self.samples)
-        )
-        frame.planes[0].update(pcm)
+        phase = 2 * math.pi * self.frequency * (base + numpy.arange(self.samples)) / self.rate
+        frame.planes[0].update((8000 * numpy.sin(phase)).astype("<i2").tobytes())
         frame.pts, frame.sample_rate = base, self.rate
         frame.time_base = fractions.Fraction(1, self.rate)
         self.sent += 1
         return frame
+
+
+SILENT = -200.0  # dB: what tone_level says of silence or too little audio
+
+
+def tone_level(samples: numpy.ndarray[Any, Any], rate: int, frequency: float) -> float:
+    """The level (dB) of ``frequency`` relative to the loudest component of the spectrum: 0 for the
+    loudest tone, very negative for a tone that is not there.  (The noise floor of a clean Opus
+    stream is so low that levels above it say little; relative to the loudest tone they do.)"""
+    if len(samples) < rate // 10 or not samples.any():
+        return SILENT
+    windowed = samples.astype(float) * numpy.hanning(len(samples))
+    spectrum = numpy.abs(numpy.fft.rfft(windowed))
+    centre = round(frequency * len(samples) / rate)
+    peak = float(spectrum[max(centre - 2, 0) : centre + 3].max())
+    return 20 * math.log10(max(peak, 1e-12) / float(spectrum.max()))
 
 
 @dataclass
@@ -113,12 +141,20 @@ class MediaLog:
     times: list[float] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)  # video: the number each frame showed
     sizes: list[tuple[int, int]] = field(default_factory=list)
+    audio: numpy.ndarray[Any, Any] = field(default_factory=lambda: numpy.zeros(0, dtype=numpy.int16))
+    _mono: MonoAudio | None = None
 
     def add(self, frame: Any) -> None:
         self.times.append(time.time())
         if self.kind == "video":
             self.numbers.append(decode_number(frame))
             self.sizes.append((frame.width, frame.height))
+        else:
+            self._mono = self._mono or MonoAudio()
+            self.audio = numpy.concatenate([self.audio, self._mono.samples(frame)])[-AUDIO_KEPT:]
+
+    def tone_level(self, frequency: float) -> float:
+        return tone_level(self.audio, AUDIO_RATE, frequency)
 
     def summary(self) -> dict[str, Any]:
         numbers = self.numbers

@@ -33,7 +33,7 @@ METHODS = (
     "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
     "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "wait_error",
     "get_report", "close", "offer_with_candidates", "apply_answer", "add_track", "wait_media", "stats", "set_direction", "count_media_for",
-    "remove_track", "follow",
+    "remove_track", "follow", "tone_levels",
 )  # fmt: skip
 
 
@@ -250,8 +250,15 @@ class ProcessPeer:
     async def wait_peer(self, kind: str, timeout: float) -> str:
         return str(await self.call("wait_peer", {"kind": kind, "timeout": timeout}, timeout + 5))
 
-    async def add_track(self, kind: str, codec: str | None = None, width: int = 320, height: int = 240) -> str:
-        return str(await self.call("add_track", {"kind": kind, "codec": codec, "width": width, "height": height}))
+    async def add_track(
+        self, kind: str, codec: str | None = None, width: int = 320, height: int = 240, tone: float = 440.0
+    ) -> str:
+        args = {"kind": kind, "codec": codec, "width": width, "height": height, "tone": tone}
+        return str(await self.call("add_track", args))
+
+    async def tone_levels(self, kind: str, frequencies: list[float], source: str | None = None) -> dict[float, float]:
+        levels = await self.call("tone_levels", {"kind": kind, "frequencies": list(frequencies), "source": source})
+        return {float(f): float(level) for f, level in dict(levels).items()}
 
     async def wait_media(self, kind: str, frames: int, timeout: float, source: str | None = None) -> dict[str, Any]:
         args = {"kind": kind, "frames": frames, "timeout": timeout, "source": source}

@@ -14,7 +14,7 @@ from .fixtures import (
 from .options import pytest_addoption, pytest_configure
 
 try:
-    from .fixtures import sfu, webrtc_peer  # noqa: F401  (defined when pytest-asyncio is installed)
+    from .fixtures import mcu, sfu, webrtc_peer  # noqa: F401  (defined when pytest-asyncio is installed)
 except ImportError:  # pragma: no cover
     pass
 

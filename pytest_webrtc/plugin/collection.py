@@ -105,6 +105,8 @@ class ScenarioItem(pytest.Item):
         for result in run.conformance if run is not None else []:
             self.user_properties.append((result.rule, f"{result.outcome}: {result.section}: {result.detail}"))
         for actor, report in run.actors.items() if run is not None else []:
+            if report.get("kind") != "sfu":
+                continue
             sessions = {**report.get("departed", {}), **report.get("sessions", {})}
             for peer, numbers in sorted(sessions.items()):  # per-peer bandwidth through the SFU
                 self.user_properties.append(

@@ -5,7 +5,7 @@
 ``stun_server_factory``   ``stun_server_factory(**kwargs)`` starts as many as a test needs
 ``signaling_server``      a WebSocket signaling server (protocol v1)
 ``webrtc_peer``           ``await webrtc_peer("alice")``: aiortc peers wired to those two servers
-``sfu``                   an SFU in room ``room`` of ``signaling_server`` (needs pytest-asyncio)
+``sfu``, ``mcu``          an SFU / an MCU in room ``room`` of ``signaling_server`` (need pytest-asyncio)
                           (needs pytest-asyncio; async tests only)
 
 Every server binds port 0, so tests run in parallel (pytest-xdist) without
@@ -140,5 +140,15 @@ if pytest_asyncio is not None:
         from ..sfu.server import Sfu
 
         actor = await Sfu(signaling_server.url, "room").start()
+        yield actor
+        await actor.stop()
+
+    @pytest_asyncio.fixture
+    async def mcu(signaling_server: SignalingServer) -> AsyncIterator[Any]:
+        """An MCU (docs/sfu.md) in room ``room`` of ``signaling_server``, as peer ``mcu``: each peer that
+        offers audio to it gets the mix of the others back.  Runs on the test's event loop."""
+        from ..sfu.mcu import Mcu
+
+        actor = await Mcu(signaling_server.url, "room").start()
         yield actor
         await actor.stop()

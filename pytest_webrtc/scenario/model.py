@@ -94,6 +94,7 @@ class Scenario:
     signaling: dict[str, Any] | str = "builtin"
     capture: bool = True
     sfu: str | None = None  # the SFU actor's peer id, when the scenario has one
+    mcu: str | None = None  # the MCU actor's peer id, when the scenario has one
     located: Located | None = None
 
     @property
@@ -185,10 +186,17 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         for name, spec in data.get("peers", {}).items()
     }
     servers = data.get("servers", {})
-    sfu_spec = servers.get("sfu")
-    sfu = None if sfu_spec is None else (sfu_spec if isinstance(sfu_spec, dict) else {}).get("id", "sfu")
-    if sfu in peers:
-        raise located.error(f"servers.sfu: the SFU's id {sfu!r} is also a peer's name", ("servers", "sfu"))
+    actors: dict[str, str] = {}  # kind -> peer id
+    for kind in ("sfu", "mcu"):
+        spec = servers.get(kind)
+        if spec is None:
+            continue
+        actor = (spec if isinstance(spec, dict) else {}).get("id", kind)
+        if actor in peers or actor in actors.values():
+            raise located.error(
+                f"servers.{kind}: the {kind.upper()}'s id {actor!r} is already taken", ("servers", kind)
+            )
+        actors[kind] = actor
     steps = []
     for i, raw in enumerate(data["steps"]):
         ((kind, args),) = raw.items()
@@ -197,7 +205,7 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         line = located.position(("steps", i))[0]
         timeout = float(args.get("timeout", DEFAULT_TIMEOUTS.get(kind, DEFAULT_STEP_TIMEOUT)))
         step = Step(i + 1, kind, args, line, timeout, args.get("expect-failure", False))
-        _check_peer_names(located, step, peers, i, {sfu} if sfu else set())
+        _check_peer_names(located, step, peers, i, set(actors.values()))
         steps.append(step)
     return Scenario(
         path=str(path),
@@ -211,7 +219,8 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         stun=servers.get("stun", "builtin"),
         signaling=servers.get("signaling", "builtin"),
         capture=bool(data.get("capture", True)),
-        sfu=sfu,
+        sfu=actors.get("sfu"),
+        mcu=actors.get("mcu"),
         located=located,
     )
 

@@ -67,7 +67,7 @@ class RunResult:
         lines += [f"  {r.line()}" for r in self.steps]
         lines.append(f"  ({len(self.steps)}/{len(self.scenario.steps)} steps in {self.seconds:.2f} s)")
         for name, report in self.actors.items():
-            lines += _bandwidth_lines(name, report)
+            lines += _actor_lines(name, report)
         if self.wire_note:
             lines.append(f"  {self.wire_note}")
         for finding in self.wire.findings if self.wire else []:
@@ -77,8 +77,18 @@ class RunResult:
         return "\n".join(lines)
 
 
-def _bandwidth_lines(name: str, report: dict[str, Any]) -> list[str]:
-    """Per peer, what an SFU received from it and forwarded to it."""
+def _actor_lines(name: str, report: dict[str, Any]) -> list[str]:
+    """Per peer, what a server actor did for it: an SFU's bandwidth, an MCU's mixing."""
+    if report.get("kind") == "mcu":
+        lines = [f"  {name} (mcu)"]
+        for peer, numbers in sorted({**report.get("departed", {}), **report.get("peers", {})}.items()):
+            ended = f", left ({numbers['ended']})" if "ended" in numbers else ""
+            lines.append(
+                f"    {peer}: {numbers['frames-received']} audio frames decoded, {numbers['frames-mixed-for-it']} "
+                f"mixed for it from {', '.join(numbers['hears']) or 'nobody'}, "
+                f"{numbers['samples-dropped']} samples dropped{ended}"
+            )
+        return lines + [f"    error: {error}" for error in report.get("errors", [])]
     lines = [f"  {name} ({report.get('kind')}): {report.get('keyframes-relayed', 0)} keyframe request(s) relayed"]
     sessions = {**report.get("departed", {}), **report.get("sessions", {})}
     for peer, numbers in sorted(sessions.items()):
@@ -167,6 +177,11 @@ async def _start_servers(ctx: Context, overrides: dict[str, Any]) -> None:
 
         ctx.actors[scenario.sfu] = await Sfu(ctx.signaling_url, scenario.room, scenario.sfu).start()
         ctx.joined.setdefault(scenario.room, []).append(scenario.sfu)
+    if scenario.mcu is not None:
+        from ..sfu.mcu import Mcu
+
+        ctx.actors[scenario.mcu] = await Mcu(ctx.signaling_url, scenario.room, scenario.mcu).start()
+        ctx.joined.setdefault(scenario.room, []).append(scenario.mcu)
 
 
 async def _start_peers(ctx: Context) -> None:

@@ -501,8 +501,10 @@ async def signaling_conformance(ctx: Context, s: Step) -> str:
 async def track(ctx: Context, s: Step) -> str:
     name = s.args["peer"]
     codec = s.args.get("codec")
-    await ctx.peers[name].add_track(s.args["kind"], codec, s.args.get("width", 320), s.args.get("height", 240))
-    return f"{name} sends a synthetic {s.args['kind']} track" + (f", offering {codec} only" if codec else "")
+    tone = float(s.args.get("tone", 440))
+    await ctx.peers[name].add_track(s.args["kind"], codec, s.args.get("width", 320), s.args.get("height", 240), tone)
+    what = f"a {tone:g} Hz tone" if s.args["kind"] == "audio" else "numbered video"
+    return f"{name} sends {what}" + (f", offering {codec} only" if codec else "")
 
 
 @step("direction")
@@ -621,15 +623,41 @@ async def expect_media(ctx: Context, s: Step) -> str:
         raise Expectation(
             f"{name}'s first {kind} frame came after {latency:.2f} s, expected within {s.args['first-frame-within']} s"
         )
+    heard = await _check_tones(ctx, s, name, kind, source)
     report = await ctx.peers[name].get_report()
     codec = report.get("codecs", {}).get(kind)
     if "codec" in s.args and (codec or "").lower() != s.args["codec"].lower():
         raise Expectation(f"the answer chose {codec or 'no codec'} for {kind}, expected {s.args['codec']}")
-    detail = f", frames {summary['first_number']}..{summary['last_number']}" if kind == "video" else ""
+    detail = f", frames {summary['first_number']}..{summary['last_number']}" if kind == "video" else heard
     return (
         f"{name} received {summary['frames']} {kind} frames{via} ({codec}{', ' + summary['resolution'] if summary['resolution'] else ''}"
         f"{detail}, max gap {summary['max_gap']}, first after {latency * 1000:.0f} ms)"
     )
+
+
+TONE_PRESENT_DB, TONE_ABSENT_DB = -20.0, -40.0  # relative to the loudest component of the spectrum
+
+
+async def _check_tones(ctx: Context, s: Step, name: str, kind: str, source: str | None) -> str:
+    """``tones``: frequencies that must be heard (within 20 dB of the loudest component of the last
+    0.5 s received); ``no-tones``: frequencies that must not (40 dB or more below it)."""
+    present, absent = s.args.get("tones", []), s.args.get("no-tones", [])
+    if not present and not absent:
+        return ""
+    levels = await ctx.peers[name].tone_levels(kind, [*present, *absent], source)
+    for frequency in present:
+        if levels[frequency] < TONE_PRESENT_DB:
+            raise Expectation(
+                f"{name} does not hear {frequency:g} Hz: {levels[frequency]:.0f} dB below the loudest component, "
+                f"expected within {-TONE_PRESENT_DB:g} dB"
+            )
+    for frequency in absent:
+        if levels[frequency] > TONE_ABSENT_DB:
+            raise Expectation(
+                f"{name} hears {frequency:g} Hz at {levels[frequency]:.0f} dB relative to the loudest component, "
+                f"expected {-TONE_ABSENT_DB:g} dB or more below it"
+            )
+    return ", " + ", ".join(f"{f:g} Hz at {round(levels[f]):d} dB" for f in [*present, *absent])
 
 
 @step("expect-stats")

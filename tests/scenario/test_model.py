@@ -73,7 +73,7 @@ ERRORS = {
     ),
     "sfu-named-like-a-peer": (
         "scenario: x\nservers: {sfu: {id: alice}}\npeers: {alice: {}}\nsteps: [{join: alice}]\n",
-        "f.yaml:2:16: servers.sfu: the SFU's id 'alice' is also a peer's name",
+        "f.yaml:2:16: servers.sfu: the SFU's id 'alice' is already taken",
     ),
     "forwarding-names-a-stranger": (
         "scenario: x\nservers: {sfu: {}}\npeers: {alice: {}}\nsteps:\n  - expect-sfu: {forwarding: {alice: [zed]}}\n",
