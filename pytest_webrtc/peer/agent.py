@@ -23,6 +23,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from ..errors import PeerError, SignalingError
 from ..signaling.client import SignalingClient
+from ..wakeup import Wakeup
 from .hosts import host_addresses, may_reach
 from .report import candidate_type
 
@@ -145,7 +146,7 @@ class PeerAgent:
         self.messages: defaultdict[str, list[str | bytes]] = defaultdict(list)
         self.local_candidates: list[TrickledCandidate] = []
         self.remote_candidates: list[str] = []
-        self._changed = asyncio.Condition()
+        self._changed = Wakeup()
         self.echo = False  # echo every received message back on its channel (the echo-peer convention)
         self.media: dict[str, Any] = {}  # kind -> MediaLog of the first track of that kind
         self.media_by_track: dict[str, Any] = {}  # remote track id -> MediaLog (several per kind via an SFU)
@@ -161,8 +162,7 @@ class PeerAgent:
         self.events.append(PeerEvent(time.time(), kind, detail))
 
     async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.wake()
 
     def _watch_pc(self) -> None:
         for name, attr in (
@@ -229,13 +229,9 @@ class PeerAgent:
     async def wait_until(self, predicate: Any, timeout: float, what: str) -> None:
         """Wait until ``predicate()`` is true; raise PeerError naming ``what`` on timeout."""
 
-        async def waiter() -> None:
-            async with self._changed:
-                await self._changed.wait_for(predicate)
-
         try:
-            await asyncio.wait_for(waiter(), timeout)
-        except asyncio.TimeoutError:
+            await self._changed.until(lambda: True if predicate() else None, timeout)
+        except TimeoutError:
             raise PeerError(f"{self.id}: {what} did not happen within {timeout:g} s") from None
 
     # -- signaling ---------------------------------------------------------------

@@ -10,6 +10,7 @@ message from one peer is recorded in ``errors`` and never stops the actor.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -18,6 +19,7 @@ from ..errors import PeerError, SignalingError
 from ..peer.agent import split_candidates, trickled_candidate
 from ..peer.hosts import host_addresses, may_reach
 from ..signaling.client import SignalingClient
+from ..wakeup import Wakeup
 
 __all__ = ["RoomActor"]
 
@@ -37,7 +39,7 @@ class RoomActor:
         self.pcs: dict[str, RTCPeerConnection] = {}  # peer -> the connection with it
         self.errors: list[str] = []
         self.endpoints: dict[str, tuple[str, list[str]]] = {}  # "sfu/alice" -> (SDP answered, candidates)
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._changed = Wakeup()
         self._loop_task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Future[None]] = set()
         self.stopping = False
@@ -95,24 +97,14 @@ class RoomActor:
 
     def changed(self) -> None:
         """Wake everything waiting in :meth:`wait_until`."""
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._changed.wake()
 
-    async def wait_until(self, predicate: Any, timeout: float, what: str) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         """Wait until ``predicate()`` holds (checked whenever the actor's state changes)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            left = deadline - loop.time()
-            if left <= 0:
-                raise PeerError(f"{self.id}: {what} did not happen within {timeout:g} s")
-            waiter = loop.create_future()
-            self._waiters.add(waiter)
-            try:
-                await asyncio.wait({waiter}, timeout=left)
-            finally:
-                self._waiters.discard(waiter)
+        try:
+            await self._changed.until(lambda: True if predicate() else None, timeout)
+        except TimeoutError:
+            raise PeerError(f"{self.id}: {what} did not happen within {timeout:g} s") from None
 
     # -- connections ------------------------------------------------------------------------
 

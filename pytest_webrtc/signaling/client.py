@@ -10,6 +10,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ..errors import SignalingError
+from ..wakeup import Wakeup
 
 __all__ = ["SignalingClient"]
 
@@ -20,7 +21,7 @@ class SignalingClient:
         self.peers: list[str] = []
         self.received: list[dict[str, Any]] = []
         self._inbox: list[dict[str, Any]] = []
-        self._waiters: set[asyncio.Future[None]] = set()  # woken when a message arrives or the connection ends
+        self._arrived = Wakeup()  # woken when a message arrives or the connection ends
         self._closed = False
         self._connection: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -52,17 +53,12 @@ class SignalingClient:
                 message = json.loads(frame)
                 self.received.append(message)
                 self._inbox.append(message)
-                self._wake()
+                self._arrived.wake()
         except ConnectionClosed:
             pass
         finally:
             self._closed = True
-            self._wake()
-
-    def _wake(self) -> None:
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            self._arrived.wake()
 
     async def send_raw(self, message: dict[str, Any] | str) -> None:
         if self._connection is None:
@@ -85,26 +81,16 @@ class SignalingClient:
                     return message
             return None
 
-        # Plain futures and asyncio.wait rather than a Condition under wait_for: cancelling a task
-        # parked in Condition.wait at the moment it is notified can hang it on Python 3.11, and the
-        # engine cancels such waits all the time (e.g. "delivered, or refused?").
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            found = take()
-            if found is not None:
-                return found
-            if self._closed:
+        def found() -> dict[str, Any] | None:
+            message = take()
+            if message is None and self._closed:
                 raise SignalingError(f"{self.peer}: signaling connection closed while waiting for {'/'.join(kinds)}")
-            left = deadline - loop.time()
-            if left <= 0:
-                raise SignalingError(f"{self.peer}: no {'/'.join(kinds)} message within {timeout:g} s")
-            waiter = loop.create_future()
-            self._waiters.add(waiter)
-            try:
-                await asyncio.wait({waiter}, timeout=left)
-            finally:
-                self._waiters.discard(waiter)
+            return message
+
+        try:
+            return await self._arrived.until(found, timeout)
+        except TimeoutError:
+            raise SignalingError(f"{self.peer}: no {'/'.join(kinds)} message within {timeout:g} s") from None
 
     def pending(self, kind: str) -> int:
         return sum(1 for m in self._inbox if m.get("type") == kind)
