@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import StunTransactionError
 from .message import Message, MessageClass, Method, decode
 
-__all__ = ["StunResponse", "binding_request", "request"]
+__all__ = ["StunResponse", "StunSocket", "binding_request", "request"]
 
 Address = tuple[str, int]
 
@@ -37,17 +37,67 @@ class StunResponse:
 
 
 class _Collector(asyncio.DatagramProtocol):
-    def __init__(self, transaction_id: bytes) -> None:
-        self.transaction_id = transaction_id
-        self.answer: asyncio.Future[tuple[bytes, Any]] = asyncio.get_running_loop().create_future()
+    """Hands each datagram to the transaction waiting for its id."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[bytes, asyncio.Future[tuple[bytes, Any]]] = {}
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        if len(data) >= 20 and data[8:20] == self.transaction_id and not self.answer.done():
-            self.answer.set_result((data, addr))
+        future = self.waiting.get(data[8:20]) if len(data) >= 20 else None
+        if future is not None and not future.done():
+            future.set_result((data, addr))
 
     def error_received(self, exc: Exception) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(StunTransactionError(f"ICMP error: {exc}"))
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(StunTransactionError(f"ICMP error: {exc}"))
+
+
+class StunSocket:
+    """One local UDP endpoint for several transactions (RFC 5780 tests need the same local port)."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, collector: _Collector) -> None:
+        self.transport, self.collector = transport, collector
+
+    @classmethod
+    async def open(cls, local: Address, family: int = socket.AF_INET) -> StunSocket:
+        transport, collector = await asyncio.get_running_loop().create_datagram_endpoint(
+            _Collector, local_addr=local, family=family
+        )
+        return cls(transport, collector)
+
+    @property
+    def local(self) -> Address:
+        name = self.transport.get_extra_info("sockname")
+        return name[0], name[1]
+
+    async def request(
+        self, data: bytes, server: Address, *, rto: float = 0.5, transmissions: int = 7, final_wait: float = 16
+    ) -> StunResponse:
+        """RFC 8489 §6.2.1 retransmissions: ``rto``, doubling, then ``rto * final_wait`` for the last one."""
+        loop = asyncio.get_running_loop()
+        transaction_id, start = data[8:20], loop.time()
+        answer = self.collector.waiting[transaction_id] = loop.create_future()
+        try:
+            wait = rto
+            for sent in range(1, transmissions + 1):
+                self.transport.sendto(data, server)
+                timeout = wait if sent < transmissions else rto * final_wait
+                try:
+                    data_in, source = await asyncio.wait_for(asyncio.shield(answer), timeout)
+                except asyncio.TimeoutError:
+                    wait *= 2
+                    continue
+                return StunResponse(data_in, source[:2], self.local, sent, loop.time() - start)
+            raise StunTransactionError(
+                f"no answer from udp {server[0]}:{server[1]} after {transmissions} transmissions "
+                f"({loop.time() - start:.2f} s)"
+            )
+        finally:
+            self.collector.waiting.pop(transaction_id, None)
+
+    def close(self) -> None:
+        self.transport.close()
 
 
 def binding_request(**attributes: Any) -> Message:
@@ -72,9 +122,7 @@ async def request(
 
     Raises :class:`StunTransactionError` on timeout, with how long was waited.
     """
-    loop = asyncio.get_running_loop()
-    transaction_id = data[8:20]
-    start = loop.time()
+    start = asyncio.get_running_loop().time()
     if transport == "tcp":
         return await _request_tcp(data, server, rto * final_wait, start)
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
@@ -82,27 +130,9 @@ async def request(
         v6 = family == socket.AF_INET6
         loopback = ipaddress.ip_address(server[0]).is_loopback
         local = (("::1" if v6 else "127.0.0.1") if loopback else ("::" if v6 else "0.0.0.0"), 0)
-    udp, collector = await loop.create_datagram_endpoint(
-        lambda: _Collector(transaction_id),
-        local_addr=local,
-        family=family,
-    )
+    udp = await StunSocket.open(local, family)
     try:
-        wait = rto
-        for sent in range(1, transmissions + 1):
-            udp.sendto(data, server)
-            timeout = wait if sent < transmissions else rto * final_wait
-            try:
-                answer, source = await asyncio.wait_for(asyncio.shield(collector.answer), timeout)
-            except asyncio.TimeoutError:
-                wait *= 2
-                continue
-            local_addr = udp.get_extra_info("sockname")[:2]
-            return StunResponse(answer, source[:2], local_addr, sent, loop.time() - start)
-        raise StunTransactionError(
-            f"no answer from udp {server[0]}:{server[1]} after {transmissions} transmissions "
-            f"({loop.time() - start:.2f} s)"
-        )
+        return await udp.request(data, server, rto=rto, transmissions=transmissions, final_wait=final_wait)
     finally:
         udp.close()
 
