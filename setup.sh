@@ -7,8 +7,9 @@ cd "$(dirname "$0")"
 
 # Debian packages: libpcap0.8 (scapy's kernel BPF capture), coturn (interop tests and the
 # STUN benchmark run coturn's server and C clients beside ours), tshark (captures are
-# cross-checked with Wireshark's dissectors), chromium (a real browser as a peer; ~480 MB).
-APT_PACKAGES=(libpcap0.8 coturn tshark chromium)
+# cross-checked with Wireshark's dissectors), chromium (a real browser as a peer; ~480 MB),
+# nftables and iproute2 (NATs built in network namespaces).
+APT_PACKAGES=(libpcap0.8 coturn tshark chromium nftables iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -18,14 +18,22 @@ T = TypeVar("T")
 
 
 class BackgroundLoop:
-    def __init__(self, name: str = "pytest-webrtc-loop") -> None:
+    def __init__(self, name: str = "pytest-webrtc-loop", netns: str | None = None) -> None:
+        """``netns``: run the loop's thread inside that network namespace (its sockets live there)."""
         self.loop = asyncio.new_event_loop()
+        self.netns = netns
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        if self.netns is None:
+            self.loop.run_forever()
+            return
+        from .nat.netns import entered
+
+        with entered(self.netns):
+            self.loop.run_forever()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """Run ``coro`` on the loop and wait for its result (at most ``timeout`` seconds)."""

@@ -23,3 +23,17 @@ def can_capture() -> None:
     reason = capture_available("lo")
     if reason is not None:
         pytest.skip(f"packet capture unavailable: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No network namespace this test process created may survive the run (each worker checks its own)."""
+    import os
+
+    from pytest_webrtc.nat.netns import PREFIX, cannot_build_namespaces, leftover_namespaces
+
+    if cannot_build_namespaces() is not None:
+        return
+    mine = [name for name in leftover_namespaces() if name.startswith(f"{PREFIX}{os.getpid()}-")]
+    if mine:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nnetwork namespaces left behind by this run: {', '.join(mine)}")
