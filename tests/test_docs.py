@@ -34,3 +34,32 @@ def test_readme_gives_the_two_commands_ci_runs() -> None:
     assert "./setup.sh && python -m pytest --webrtc-scenario scenarios/p2p_datachannel.yaml" in readme
     assert "./setup.sh && python -m pytest -n 2" in readme
     assert "./setup.sh && python -m pytest -n 2" in ci
+
+
+def test_nat_outcome_table_matches_the_scenarios() -> None:
+    """docs/nat.md's table of outcomes and scenarios/nat/ say the same (the scenarios themselves run
+    in the suite and assert their outcome)."""
+    from pytest_webrtc.scenario.model import load_scenario
+
+    root = ROOT
+    rows = re.findall(r"^\| `(\w+\.yaml)` \| ([\w-]+) \| ([\w-]+) \| (connect|fail) \| (.+?) \|$",
+                      (root / "docs" / "nat.md").read_text(), re.M)  # fmt: skip
+    files = sorted(p.name for p in (root / "scenarios" / "nat").glob("*.yaml"))
+    assert sorted(row[0] for row in rows) == files
+    for name, alice, bob, outcome, pairs in rows:
+        scenario = load_scenario(root / "scenarios" / "nat" / name)
+        assert scenario.topology == {"alice": alice, "bob": bob}, name
+        waits = [s for s in scenario.steps if s.kind == "wait" and s.args.get("connection") == "connected"]
+        assert len(waits) == 1, name
+        assert bool(waits[0].expect_failure) == (outcome == "fail"), name
+        expected_pairs = {}
+        if outcome == "connect":
+            for part in pairs.split("; "):
+                peer, remote = re.fullmatch(r"(\w+): remote (\w+)", part).groups()  # type: ignore[union-attr]
+                expected_pairs[peer] = remote
+        found = {
+            s.args["peer"]: s.args["selected-pair"]["remote"]
+            for s in scenario.steps
+            if s.kind == "expect-peer" and "selected-pair" in s.args
+        }
+        assert found == expected_pairs, name

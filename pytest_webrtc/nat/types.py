@@ -64,13 +64,25 @@ def ruleset(nat: NatType, public_if: str, private_if: str, inside: str) -> str:
     prerouting = []
     if nat.filtering == EIF:
         prerouting.append(f'iifname "{public_if}" meta l4proto udp dnat to {inside}')
-    elif nat.filtering == ADF:
-        prerouting.append(f'iifname "{public_if}" meta l4proto udp udp dport . ip saddr @contacted dnat to {inside}')
+    elif nat.filtering == ADF:  # what the inbound chain let through is for the inside host
+        prerouting.append(f'iifname "{public_if}" ct state new meta l4proto udp dnat to {inside}')
     lines = ["table ip pwrtc {"]
     if nat.filtering == ADF:
         lines.append("  set contacted { type inet_service . ipv4_addr; flags timeout; timeout 5m; }")
     lines += ["  chain forward {", "    type filter hook forward priority filter; policy accept;"]
     lines += [f"    {rule}" for rule in forward] + ["  }"]
+    # Filtering happens before NAT and before a new inbound flow's conntrack entry is confirmed:
+    # an unanswered probe must leave no entry behind, or it would take the very port pair the
+    # inside host is about to use, and masquerade would pick another port (breaking hole punching).
+    if nat.filtering == APDF:
+        inbound = [f'iifname "{public_if}" ct state new drop']
+    elif nat.filtering == ADF:
+        inbound = [f'iifname "{public_if}" ct state new meta l4proto udp udp dport . ip saddr != @contacted drop']
+    else:
+        inbound = []
+    if inbound:
+        lines += ["  chain inbound {", "    type filter hook prerouting priority -150; policy accept;"]
+        lines += [f"    {rule}" for rule in inbound] + ["  }"]
     if nat.mapping is not None:
         masquerade = "masquerade fully-random" if nat.mapping == APDM else "masquerade"
         lines += [

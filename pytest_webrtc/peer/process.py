@@ -128,9 +128,11 @@ class ProcessPeer:
         ice_servers: list[dict[str, Any]],
         candidates: str | list[str] = "loopback",
         command: list[str] | None = None,
+        netns: str | None = None,
     ) -> None:
         self.id = peer_id
-        self.argv = command or [sys.executable, "-m", "pytest_webrtc", "peer"]
+        self.argv = ["ip", "netns", "exec", netns] if netns else []  # run inside a network namespace
+        self.argv += command or [sys.executable, "-m", "pytest_webrtc", "peer"]
         self.argv += peer_arguments(signaling_url, room, peer_id, ice_servers)
         self.argv += ["--candidates", candidates if isinstance(candidates, str) else ",".join(candidates)]
         self._proc: asyncio.subprocess.Process | None = None

@@ -83,6 +83,12 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         from ..scenario.runner import run_scenario
 
+        if self.scenario.topology:
+            from ..nat.netns import cannot_build_namespaces
+
+            reason = cannot_build_namespaces()
+            if reason is not None:
+                pytest.skip(f"this scenario puts peers behind NATs: {reason}")
         stashed = self.config.stash.get(OVERRIDES_KEY, None)
         overrides: dict[str, Any] = {**stashed} if stashed else {}
         if not overrides.get("capture_dir"):

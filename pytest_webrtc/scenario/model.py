@@ -95,6 +95,7 @@ class Scenario:
     capture: bool = True
     sfu: str | None = None  # the SFU actor's peer id, when the scenario has one
     mcu: str | None = None  # the MCU actor's peer id, when the scenario has one
+    topology: dict[str, str] = field(default_factory=dict)  # peer -> NAT type: peers behind real NATs
     located: Located | None = None
 
     @property
@@ -197,6 +198,13 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
                 f"servers.{kind}: the {kind.upper()}'s id {actor!r} is already taken", ("servers", kind)
             )
         actors[kind] = actor
+    topology = dict(data.get("topology", {}))
+    for name in topology:
+        if name not in peers:
+            raise located.error(f"topology: {name!r} is not a declared peer", ("topology", name))
+    if topology and set(topology) != set(peers):
+        missing = ", ".join(sorted(set(peers) - set(topology)))
+        raise located.error(f"topology: every peer needs a NAT type (or none); missing: {missing}", ("topology",))
     steps = []
     for i, raw in enumerate(data["steps"]):
         ((kind, args),) = raw.items()
@@ -221,6 +229,7 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         capture=bool(data.get("capture", True)),
         sfu=actors.get("sfu"),
         mcu=actors.get("mcu"),
+        topology=topology,
         located=located,
     )
 

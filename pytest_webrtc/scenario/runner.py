@@ -121,6 +121,8 @@ class Context:
     http_answered: dict[str, str] = field(default_factory=dict)  # HTTP peer -> who it answered
     conformance: list[CheckResult] = field(default_factory=list)
     actors: dict[str, Any] = field(default_factory=dict)  # server actors in the room, by peer id (the SFU)
+    topology: Any = None  # the NAT topology (pytest_webrtc.nat.topology.Topology), when declared
+    public_loop: Any = None  # BackgroundLoop inside the topology's public namespace, running the servers
 
     async def reports(self) -> dict[str, dict[str, Any]]:
         """Every peer's report: final ones for peers that left, fresh ones for the others."""
@@ -137,8 +139,29 @@ class Context:
         return self.scenario.peers[peer].room or self.scenario.room
 
 
+async def _start_public_servers(ctx: Context) -> None:
+    """With a NAT topology: STUN (RFC 5780, both public addresses) and signaling in the public namespace."""
+    from ..background import BackgroundLoop
+    from ..nat.topology import SERVER_ADDRESSES
+
+    ctx.public_loop = BackgroundLoop("public-servers", netns=ctx.topology.public.name)
+    stun: StunServer = await asyncio.to_thread(
+        ctx.public_loop.run, StunServer(SERVER_ADDRESSES[0], other_host=SERVER_ADDRESSES[1]).start()
+    )
+    assert stun.udp_address is not None
+    ctx.stun_server, ctx.stun_address = stun, stun.udp_address
+    ctx.stun_target = StunTarget(stun.udp_address, stun.tcp_address, rfc5780=True)
+    signaling: SignalingServer = await asyncio.to_thread(
+        ctx.public_loop.run, SignalingServer(SERVER_ADDRESSES[0]).start()
+    )
+    ctx.signaling_server, ctx.signaling_url = signaling, signaling.url
+
+
 async def _start_servers(ctx: Context, overrides: dict[str, Any]) -> None:
     scenario = ctx.scenario
+    if ctx.topology is not None:
+        await _start_public_servers(ctx)
+        return
     stun = overrides.get("stun") or scenario.stun
     options: dict[str, Any] = stun if isinstance(stun, dict) else {}
     user, password = options.get("user"), options.get("password")
@@ -197,7 +220,13 @@ async def _start_peers(ctx: Context) -> None:
             ice_servers.append({"urls": f"stun:[{host}]:{port}" if ":" in host else f"stun:{host}:{port}"})
         room = ctx.room_of(name)
         peer: Any
-        if spec.offer_url:
+        if ctx.topology is not None:  # a process inside the peer's namespace, behind its NAT
+            site = ctx.topology.sites[name]
+            peer = ProcessPeer(
+                name, ctx.signaling_url, room, ice_servers=ice_servers, candidates="all", netns=site.peer.name
+            )
+            await peer.start()
+        elif spec.offer_url:
             peer = HttpOfferPeer(name, spec.offer_url)
         elif spec.command:
             cwd = str(Path(ctx.scenario.path).resolve().parent)
@@ -223,10 +252,18 @@ async def _cleanup(ctx: Context) -> None:
             await asyncio.wait_for(actor.stop(), 10)
         except (Exception, asyncio.TimeoutError):
             pass
-    if ctx.signaling_server is not None:
-        await ctx.signaling_server.stop()
-    if ctx.stun_server is not None:
-        await ctx.stun_server.stop()
+    if ctx.public_loop is not None:
+        for server in (ctx.signaling_server, ctx.stun_server):
+            if server is not None:
+                await asyncio.to_thread(ctx.public_loop.run, server.stop())
+        ctx.public_loop.close()
+    else:
+        if ctx.signaling_server is not None:
+            await ctx.signaling_server.stop()
+        if ctx.stun_server is not None:
+            await ctx.stun_server.stop()
+    if ctx.topology is not None:
+        await asyncio.to_thread(ctx.topology.close)
 
 
 async def _run_step(ctx: Context, step: Step) -> StepResult:
@@ -284,6 +321,17 @@ def _keep_capture(ctx: Context, result: RunResult, overrides: dict[str, Any], fa
     result.pcap = ctx.wire.save(directory / f"{name}.pcap", ctx, result.reports)
 
 
+def _recorder(ctx: Context) -> WireRecorder:
+    if ctx.topology is None:
+        return WireRecorder()
+    # In the public namespace, every interface: each datagram once — as it arrives (from a router)
+    # or as the servers send it — not a second time when forwarded out to the other router.
+    from ..nat.topology import SERVER_ADDRESSES
+
+    servers = " or ".join(f"src host {address}" for address in SERVER_ADDRESSES)
+    return WireRecorder(iface="any", bpf=f"udp and (inbound or {servers})", netns=ctx.topology.public.name)
+
+
 async def run_scenario(scenario: Scenario, overrides: dict[str, Any] | None = None) -> RunResult:
     """Run every step; raise StepFailure at the first failing one (after cleaning up)."""
     overrides = overrides or {}
@@ -293,8 +341,13 @@ async def run_scenario(scenario: Scenario, overrides: dict[str, Any] | None = No
     failed: StepResult | None = None
     wire_failure: str | None = None
     try:
+        if scenario.topology:
+            from ..nat.topology import Topology
+
+            ctx.topology = Topology(dict(scenario.topology))
+            await asyncio.to_thread(ctx.topology.__enter__)
         if scenario.capture and overrides.get("capture", True):
-            ctx.wire = WireRecorder()
+            ctx.wire = _recorder(ctx)
             await asyncio.to_thread(ctx.wire.start)  # capturing before the first packet can be sent
         await _start_servers(ctx, overrides)
         await _start_peers(ctx)

@@ -195,10 +195,13 @@ async def stun(ctx: Context, s: Step) -> str:
             # A socket bound to a wildcard address advertises its interface address as the host
             # candidate, while the STUN server sees the source the kernel chose: match the port then.
             ports = {port for _, port in hosts}
+            # Behind a NAT the server saw the translated address, which is what it reported back.
             answered = [
                 t
                 for t in ctx.stun_server.transactions
-                if t.outcome == "success" and (t.client in hosts or t.client[1] in ports) and t.mapped == mapped
+                if t.outcome == "success"
+                and (t.client in hosts or t.client[1] in ports or t.client == mapped)
+                and t.mapped == mapped
             ]
             if not answered:
                 raise Expectation(

@@ -39,6 +39,8 @@ def _addresses(report: dict[str, Any]) -> set[tuple[str, int]]:
 @dataclass
 class WireRecorder:
     iface: str = "lo"
+    bpf: str = "udp"
+    netns: str | None = None  # capture inside this network namespace (a NAT topology's public one)
     capture: Capture | None = None
     unavailable: str | None = None
     frames: list[tuple[float, bytes]] = field(default_factory=list)
@@ -50,7 +52,12 @@ class WireRecorder:
         from ..capture.sniffer import Capture
 
         try:
-            self.capture = Capture(self.iface, "udp").start()
+            if self.netns is None:
+                self.capture = Capture(self.iface, self.bpf).start()
+            else:  # opened from a thread inside the namespace, the capture (and its sentinel) live there
+                from ..nat.netns import in_thread
+
+                self.capture = in_thread(self.netns, lambda: Capture(self.iface, self.bpf).start())
         except CaptureUnavailable as exc:
             self.unavailable = str(exc)
 

@@ -19,9 +19,10 @@ def test_filtering_rules() -> None:
     assert 'iifname "pub" meta l4proto udp dnat to 10.0.1.2' in _rules("full-cone")
     restricted = _rules("restricted-cone")
     assert "update @contacted { udp sport . ip daddr }" in restricted
-    assert "udp dport . ip saddr @contacted dnat to 10.0.1.2" in restricted
+    assert "udp dport . ip saddr != @contacted drop" in restricted and "dnat to 10.0.1.2" in restricted
     for name in ("port-restricted-cone", "symmetric"):
-        assert "dnat" not in _rules(name)  # conntrack alone filters by address and port
+        assert "dnat" not in _rules(name)  # conntrack filters by address and port
+        assert 'iifname "pub" ct state new drop' in _rules(name)  # and unanswered probes leave no entry
 
 
 def test_udp_blocked_drops_udp_both_ways() -> None:

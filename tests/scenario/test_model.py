@@ -79,6 +79,18 @@ ERRORS = {
         "scenario: x\nservers: {sfu: {}}\npeers: {alice: {}}\nsteps:\n  - expect-sfu: {forwarding: {alice: [zed]}}\n",
         "f.yaml:5:30: step 1 (expect-sfu): unknown peer 'zed'; declared peers: alice",
     ),
+    "topology-stranger": (
+        "scenario: x\ntopology: {zed: symmetric}\npeers: {alice: {}}\nsteps: [{join: alice}]\n",
+        "f.yaml:2:17: topology: 'zed' is not a declared peer",
+    ),
+    "topology-incomplete": (
+        "scenario: x\ntopology: {alice: symmetric}\npeers: {alice: {}, bob: {}}\nsteps: [{join: alice}]\n",
+        "topology: every peer needs a NAT type (or none); missing: bob",
+    ),
+    "topology-unknown-nat": (
+        "scenario: x\ntopology: {alice: cone}\npeers: {alice: {}}\nsteps: [{join: alice}]\n",
+        "topology.alice: 'cone' is not one of ['none', 'full-cone'",
+    ),
     "bad-count": (
         "scenario: x\npeers: {alice: {}}\nsteps:\n  - expect-stun: {requests: many}\n",
         "f.yaml:4:29: step 1 (expect-stun): 'many' is not valid; expected an exact count, or a comparison such as \">=1\"",
