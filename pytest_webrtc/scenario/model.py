@@ -96,6 +96,7 @@ class Scenario:
     sfu: str | None = None  # the SFU actor's peer id, when the scenario has one
     mcu: str | None = None  # the MCU actor's peer id, when the scenario has one
     topology: dict[str, str] = field(default_factory=dict)  # peer -> NAT type: peers behind real NATs
+    turn: dict[str, Any] | None = None  # coturn in the topology's public namespace
     located: Located | None = None
 
     @property
@@ -205,6 +206,9 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
     if topology and set(topology) != set(peers):
         missing = ", ".join(sorted(set(peers) - set(topology)))
         raise located.error(f"topology: every peer needs a NAT type (or none); missing: {missing}", ("topology",))
+    turn = servers.get("turn")
+    if turn is not None and not topology:
+        raise located.error("servers.turn: a TURN relay needs a topology (peers behind NATs)", ("servers", "turn"))
     steps = []
     for i, raw in enumerate(data["steps"]):
         ((kind, args),) = raw.items()
@@ -230,6 +234,7 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         sfu=actors.get("sfu"),
         mcu=actors.get("mcu"),
         topology=topology,
+        turn=turn,
         located=located,
     )
 

@@ -123,6 +123,7 @@ class Context:
     actors: dict[str, Any] = field(default_factory=dict)  # server actors in the room, by peer id (the SFU)
     topology: Any = None  # the NAT topology (pytest_webrtc.nat.topology.Topology), when declared
     public_loop: Any = None  # BackgroundLoop inside the topology's public namespace, running the servers
+    turn: Any = None  # the CoturnRelay, when the scenario has one
 
     async def reports(self) -> dict[str, dict[str, Any]]:
         """Every peer's report: final ones for peers that left, fresh ones for the others."""
@@ -155,6 +156,11 @@ async def _start_public_servers(ctx: Context) -> None:
         ctx.public_loop.run, SignalingServer(SERVER_ADDRESSES[0]).start()
     )
     ctx.signaling_server, ctx.signaling_url = signaling, signaling.url
+    if ctx.scenario.turn is not None:
+        from ..nat.turn import CoturnRelay
+
+        ctx.turn = CoturnRelay(ctx.topology.public.name, SERVER_ADDRESSES[0])
+        await ctx.turn.start()
 
 
 async def _start_servers(ctx: Context, overrides: dict[str, Any]) -> None:
@@ -222,6 +228,8 @@ async def _start_peers(ctx: Context) -> None:
         peer: Any
         if ctx.topology is not None:  # a process inside the peer's namespace, behind its NAT
             site = ctx.topology.sites[name]
+            if ctx.turn is not None:
+                ice_servers.append(ctx.turn.ice_server((ctx.scenario.turn or {}).get("transport", "udp")))
             peer = ProcessPeer(
                 name, ctx.signaling_url, room, ice_servers=ice_servers, candidates="all", netns=site.peer.name
             )
@@ -252,6 +260,8 @@ async def _cleanup(ctx: Context) -> None:
             await asyncio.wait_for(actor.stop(), 10)
         except (Exception, asyncio.TimeoutError):
             pass
+    if ctx.turn is not None:
+        await ctx.turn.stop()
     if ctx.public_loop is not None:
         for server in (ctx.signaling_server, ctx.stun_server):
             if server is not None:

@@ -451,6 +451,24 @@ async def expect_wire(ctx: Context, s: Step) -> str:
         _expect_count("unanswered STUN requests:", s.args["unanswered"], len(unanswered))
     for kind, expected in s.args.get("packets", {}).items():
         _expect_count(f"{kind} datagrams on the wire:", expected, verdict.kinds.get(kind, 0))
+    if "turn-allocations" in s.args:
+        from ..capture.turn import allocations
+
+        made = allocations(verdict.records)
+        for allocation in made:
+            if not allocation.ok:
+                what = "; ".join(allocation.problems) or (
+                    "no 401 challenge first" if not allocation.challenged else "no relayed address granted"
+                )
+                raise Expectation(f"TURN allocation of {allocation.client[0]}:{allocation.client[1]}: {what}")
+        _expect_count("TURN allocations (401, then authenticated Allocate, relayed address):",
+                      s.args["turn-allocations"], len(made))  # fmt: skip
+        summary.append(
+            "TURN: "
+            + ", ".join(
+                f"{a.client[0]}:{a.client[1]} relayed at {a.relayed[0]}:{a.relayed[1]}" for a in made if a.relayed
+            )  # fmt: skip
+        )
     if s.args.get("rtcp"):
         silent = [st for st in verdict.streams if st.rtcp == 0]
         if not verdict.streams or silent:

@@ -80,6 +80,8 @@ class WireRecorder:
                 servers.update(row)
         elif ctx.stun_address is not None:
             servers.add(ctx.stun_address)
+        if ctx.turn is not None:  # a TURN server is a STUN server too (RFC 8656 extends RFC 8489)
+            servers.add((ctx.turn.address, ctx.turn.port))
         payload_types: dict[int, int] = {}
         for sdp in sdps.values():
             payload_types.update(payload_types_from_sdp(sdp))
