@@ -49,6 +49,15 @@ async def _connect(peer: PeerAgent, to: str = "sfu") -> None:
     await peer.wait_state("connection", ["connected"], 10)
 
 
+async def _publish_video(*peers: PeerAgent, codec: str | None = None) -> None:
+    """Each peer joins, sends numbered video and connects to the SFU, in turn."""
+    for peer in peers:
+        await peer.join()
+        await peer.add_track("video", codec)
+    for peer in peers:
+        await _connect(peer)
+
+
 def _others(peers: dict[str, PeerAgent], name: str) -> list[str]:
     return sorted(other for other in peers if other != name)
 
@@ -78,11 +87,7 @@ async def test_each_peer_receives_the_others_video_and_the_sfu_never_transcodes(
     monkeypatch.setattr(vpx.Vp8Encoder, "pack", counting_pack)
     monkeypatch.setattr(receiver_module, "get_decoder", counting_get_decoder)
 
-    for peer in peers.values():
-        await peer.join()
-        await peer.add_track("video", "VP8")
-    for peer in peers.values():
-        await _connect(peer)
+    await _publish_video(*peers.values(), codec="VP8")
     for name, peer in peers.items():
         for other in _others(peers, name):
             summary = await peer.wait_media("video", 15, 10, source=other)
@@ -111,11 +116,7 @@ async def test_each_peer_receives_the_others_video_and_the_sfu_never_transcodes(
 
 
 async def test_a_peer_that_leaves_is_removed_from_the_others(sfu: Sfu, peers: dict[str, PeerAgent]) -> None:
-    for peer in peers.values():
-        await peer.join()
-        await peer.add_track("video")
-    for peer in peers.values():
-        await _connect(peer)
+    await _publish_video(*peers.values())
     await peers["alice"].wait_media("video", 5, 10, source="carol")
     await peers["carol"].close()
     await sfu.wait_until(lambda: sfu.settled and "carol" not in sfu.sessions, 10, "carol removed")
@@ -128,10 +129,7 @@ async def test_a_peer_that_leaves_is_removed_from_the_others(sfu: Sfu, peers: di
 
 async def test_keyframe_requests_of_a_subscriber_reach_the_publisher(sfu: Sfu, peers: dict[str, PeerAgent]) -> None:
     alice, bob = peers["alice"], peers["bob"]
-    for peer in (alice, bob):
-        await peer.join()
-        await peer.add_track("video")
-        await _connect(peer)
+    await _publish_video(alice, bob)
     await alice.wait_media("video", 5, 10, source="bob")
     receiver = next(
         t.receiver for t in alice.pc.getTransceivers() if t.receiver.track and t.receiver.track.id == "bob.video"
@@ -155,8 +153,5 @@ async def test_bad_signaling_input_is_recorded_and_the_sfu_keeps_serving(
     assert "offer from mallory" in sfu.errors[0]
     await rogue.close()
     alice, bob = peers["alice"], peers["bob"]
-    for peer in (alice, bob):
-        await peer.join()
-        await peer.add_track("video")
-        await _connect(peer)
+    await _publish_video(alice, bob)
     await bob.wait_media("video", 5, 10, source="alice")
