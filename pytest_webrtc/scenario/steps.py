@@ -693,3 +693,25 @@ async def expect_stats(ctx: Context, s: Step) -> str:
             f"{name}'s {kind} jitter is {numbers['jitter']} (RTP units), expected below {s.args['jitter-below']}"
         )
     return f"{name} {kind}: " + ", ".join(f"{k} {v}" for k, v in numbers.items())
+
+
+@step("nat-discovery")
+async def nat_discovery(ctx: Context, s: Step) -> str:
+    """RFC 5780 discovery from inside a peer's namespace against the topology's STUN server."""
+    from ..nat.netns import in_thread
+    from ..stun.discovery import discover
+
+    if ctx.topology is None or ctx.stun_address is None:
+        raise Expectation("nat-discovery needs a topology (peers behind NATs)")
+    name = s.args["peer"]
+    site = ctx.topology.sites[name]
+    found = await asyncio.to_thread(
+        in_thread, site.peer.name, asyncio.run, discover(ctx.stun_address, site.private_address)
+    )
+    for key in ("mapping", "filtering"):
+        if key in s.args and getattr(found, key) != s.args[key]:
+            raise Expectation(
+                f"{name}'s NAT ({site.nat.name}) was classified {key} {getattr(found, key)}, expected "
+                f"{s.args[key]}: " + "; ".join(found.steps)
+            )
+    return f"{name} behind {site.nat.name}: {found} — " + "; ".join(found.steps)

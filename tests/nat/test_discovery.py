@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,18 @@ def test_coturn_natdiscovery_agrees(every_nat: Topology, rfc5780_server: StunSer
     }[EXPECTED[nat][1]]
     assert f"{mapping} Mapping" in out, out
     assert f"{filtering} Filtering" in out, out
+
+
+async def test_the_discovery_step_fails_on_a_wrong_classification(netns_capable: None, tmp_path: Path) -> None:
+    from pytest_webrtc.errors import StepFailure
+    from pytest_webrtc.scenario import load_scenario, run_scenario
+
+    path = tmp_path / "wrong.yaml"
+    path.write_text(
+        "scenario: wrong\ntopology: {alice: full-cone}\npeers: {alice: {}}\ncapture: false\n"
+        "steps:\n  - nat-discovery: {peer: alice, mapping: address-and-port-dependent}\n"
+    )
+    with pytest.raises(
+        StepFailure, match="full-cone.*classified mapping endpoint-independent, expected address-and-port"
+    ):
+        await run_scenario(load_scenario(path))
