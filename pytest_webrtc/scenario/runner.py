@@ -339,7 +339,10 @@ def _recorder(ctx: Context) -> WireRecorder:
     from ..nat.topology import SERVER_ADDRESSES
 
     servers = " or ".join(f"src host {address}" for address in SERVER_ADDRESSES)
-    return WireRecorder(iface="any", bpf=f"udp and (inbound or {servers})", netns=ctx.topology.public.name)
+    routers = {name: site.router.name for name, site in ctx.topology.sites.items()}
+    return WireRecorder(
+        iface="any", bpf=f"udp and (inbound or {servers})", netns=ctx.topology.public.name, routers=routers
+    )
 
 
 async def run_scenario(scenario: Scenario, overrides: dict[str, Any] | None = None) -> RunResult:

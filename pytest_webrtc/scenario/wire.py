@@ -41,7 +41,10 @@ class WireRecorder:
     iface: str = "lo"
     bpf: str = "udp"
     netns: str | None = None  # capture inside this network namespace (a NAT topology's public one)
+    routers: dict[str, str] = field(default_factory=dict)  # peer -> its NAT router's namespace
     capture: Capture | None = None
+    nat_captures: dict[str, Capture] = field(default_factory=dict)  # peer -> capture in its router
+    nat_frames: dict[str, tuple[int, list[tuple[float, bytes]]]] = field(default_factory=dict)
     unavailable: str | None = None
     frames: list[tuple[float, bytes]] = field(default_factory=list)
     linktype: int = 1
@@ -58,6 +61,10 @@ class WireRecorder:
                 from ..nat.netns import in_thread
 
                 self.capture = in_thread(self.netns, lambda: Capture(self.iface, self.bpf).start())
+                # In each router, both sides of the NAT: the private source going in, the translated one
+                # going out (kept as a pcap of its own, not judged: the verdict is the public side's).
+                for peer, router in self.routers.items():
+                    self.nat_captures[peer] = in_thread(router, lambda: Capture("any", "udp").start())
         except CaptureUnavailable as exc:
             self.unavailable = str(exc)
 
@@ -128,12 +135,23 @@ class WireRecorder:
         if self.capture is not None:
             capture, self.capture = self.capture, None
             await asyncio.to_thread(capture.stop)
+        for peer, nat_capture in list(self.nat_captures.items()):
+            await asyncio.to_thread(nat_capture.stop)
+            self.nat_frames[peer] = (nat_capture.linktype, nat_capture.snapshot())
+        self.nat_captures.clear()
+
+    @staticmethod
+    def nat_pcap(path: Path, peer: str) -> Path:
+        """Where the capture inside ``peer``'s NAT router goes, beside the main pcap."""
+        return path.with_name(f"{path.stem}.{peer}-nat.pcap")
 
     def save(self, path: Path, ctx: Context, reports: dict[str, dict[str, Any]]) -> Path:
         """Write the pcap and, beside it, what the inspector needs to name actors and check integrity."""
         from ..capture.sniffer import write_pcap
 
         write_pcap(path, self.frames, self.linktype)
+        for peer, (linktype, frames) in self.nat_frames.items():
+            write_pcap(self.nat_pcap(path, peer), frames, linktype)
         wire = self.context(ctx, reports)
         sidecar = {
             "scenario": ctx.scenario.path,
@@ -141,6 +159,7 @@ class WireRecorder:
                 {"name": p.name, "ufrag": p.ufrag, "pwd": p.pwd, "addresses": sorted(p.addresses)} for p in wire.peers
             ],
             "stun_servers": sorted(wire.stun_servers),
+            "nat_captures": {peer: self.nat_pcap(path, peer).name for peer in self.nat_frames},
             "payload_types": {str(pt): rate for pt, rate in sorted(wire.payload_types.items())},
             "fingerprints": {str(port): values for port, values in sorted(wire.fingerprints.items())},
             "signaling": [
