@@ -42,7 +42,7 @@ def test_nat_outcome_table_matches_the_scenarios() -> None:
     from pytest_webrtc.scenario.model import load_scenario
 
     root = ROOT
-    rows = re.findall(r"^\| `(\w+\.yaml)` \| ([\w-]+) \| ([\w-]+) \| (connect|fail) \| (.+?) \|$",
+    rows = re.findall(r"^\| `(\w+\.yaml)`(?: \([^)]*\))? \| ([\w-]+) \| ([\w-]+) \| (connect|fail) \| (.+?) \|$",
                       (root / "docs" / "nat.md").read_text(), re.M)  # fmt: skip
     files = sorted(p.name for p in (root / "scenarios" / "nat").glob("*.yaml"))
     assert sorted(row[0] for row in rows) == files
@@ -52,14 +52,14 @@ def test_nat_outcome_table_matches_the_scenarios() -> None:
         waits = [s for s in scenario.steps if s.kind == "wait" and s.args.get("connection") == "connected"]
         assert len(waits) == 1, name
         assert bool(waits[0].expect_failure) == (outcome == "fail"), name
-        expected_pairs = {}
+        expected_pairs = set()
         if outcome == "connect":
             for part in pairs.split("; "):
-                peer, remote = re.fullmatch(r"(\w+): remote (\w+)", part).groups()  # type: ignore[union-attr]
-                expected_pairs[peer] = remote
+                expected_pairs.add(re.fullmatch(r"(\w+): (local|remote) (\w+)", part).groups())  # type: ignore[union-attr]
         found = {
-            s.args["peer"]: s.args["selected-pair"]["remote"]
+            (s.args["peer"], side, kind)
             for s in scenario.steps
             if s.kind == "expect-peer" and "selected-pair" in s.args
+            for side, kind in s.args["selected-pair"].items()
         }
         assert found == expected_pairs, name

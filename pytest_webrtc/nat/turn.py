@@ -40,7 +40,7 @@ class CoturnRelay:
             f"--listening-ip={self.address}", f"--listening-port={self.port}", f"--relay-ip={self.address}",
             f"--user={self.user}:{self.password}", f"--realm={self.realm}",
             "--min-port=49152", "--max-port=65535", f"--db={self._workdir}/turndb",
-            "--allowed-peer-ip=198.51.100.0-198.51.100.255", "--allowed-peer-ip=203.0.113.0-203.0.113.255",
+            "--denied-peer-ip=10.0.0.0-10.255.255.255",
             "--log-file=stdout", "--simple-log", "-V",
         ]  # fmt: skip
 
