@@ -29,6 +29,7 @@ __all__ = [
     "entered",
     "in_thread",
     "leftover_namespaces",
+    "remove_orphans",
     "run",
 ]
 
@@ -61,6 +62,18 @@ def cannot_build_namespaces() -> str | None:
 def leftover_namespaces() -> list[str]:
     """Namespaces of this project that still exist (any process)."""
     return sorted(line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.startswith(PREFIX))
+
+
+def remove_orphans() -> list[str]:
+    """Delete this project's namespaces whose creating process is gone (killed, not cleaned up);
+    returns their names.  Namespaces of live processes (parallel test workers) are left alone."""
+    removed = []
+    for name in leftover_namespaces():
+        pid = name[len(PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            delete_all([name])
+            removed.append(name)
+    return removed
 
 
 class Namespace:

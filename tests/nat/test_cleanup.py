@@ -10,6 +10,8 @@ from pytest_webrtc.errors import HarnessConfigError
 from pytest_webrtc.nat import netns
 from pytest_webrtc.nat.topology import Topology
 
+from ..process_helpers import read_line
+
 
 def _ours() -> list[str]:
     return [name for name in netns.leftover_namespaces() if name.startswith(f"{netns.PREFIX}{os.getpid()}-")]
@@ -54,3 +56,26 @@ def test_unknown_nat_types_are_refused_before_anything_is_built(netns_capable: N
     with pytest.raises(HarnessConfigError, match="unknown NAT type 'cone'; known: none, full-cone"):
         Topology({"a": "cone"}).build()
     assert _ours() == before
+
+
+def test_namespaces_of_a_killed_run_are_removed_by_the_next(netns_capable: None) -> None:
+    import subprocess
+    import sys
+
+    # A child process creates a namespace and is killed before it can clean up.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from pytest_webrtc.nat.netns import Namespace; import time; "
+         "print(Namespace('orphan').name, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        name = read_line(child).strip()
+        assert name in netns.leftover_namespaces()
+        assert name not in netns.remove_orphans()  # its process still runs: not an orphan
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert name in netns.remove_orphans()
+    assert name not in netns.leftover_namespaces()
