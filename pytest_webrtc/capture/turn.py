@@ -14,7 +14,7 @@ from typing import Any
 
 from ..stun.message import MessageClass, Method
 
-__all__ = ["Allocation", "allocations"]
+__all__ = ["Allocation", "allocations", "unbound_channel_data"]
 
 Address = tuple[str, int]
 CREDENTIALS = ("USERNAME", "REALM", "NONCE", "MESSAGE-INTEGRITY")
@@ -70,3 +70,35 @@ def allocations(records: Iterable[Any]) -> list[Allocation]:
             else:
                 allocation.relayed = (relayed[0], relayed[1])
     return list(found.values())
+
+
+def unbound_channel_data(datagrams: Iterable[Any], records: Iterable[Any]) -> list[str]:
+    """ChannelData a client sent on a channel number no successful ChannelBind of its own had bound
+    before (RFC 8656 §12.5: such data must not be relayed; a client must not send it)."""
+    bound: set[tuple[Address, int]] = set()
+    binds: dict[bytes, tuple[Address, int]] = {}  # transaction id -> (client, channel)
+    events = sorted(
+        [(r.number, "stun", r) for r in records if r.message is not None]
+        + [(d.number, "data", d) for d in datagrams if d.kind == "turn-channel"],
+        key=lambda event: event[0],
+    )
+    problems = []
+    for _, kind, item in events:
+        if kind == "stun":
+            message = item.message
+            if message.method != Method.CHANNEL_BIND:
+                continue
+            if message.message_class == MessageClass.REQUEST:
+                number = message.get("CHANNEL-NUMBER")
+                if number is not None:
+                    binds[message.transaction_id] = (item.datagram.src, int(number))
+            elif message.message_class == MessageClass.SUCCESS and message.transaction_id in binds:
+                bound.add(binds[message.transaction_id])
+        elif len(item.payload) >= 4 and item.dst[1] != 0:
+            channel = int.from_bytes(item.payload[:2], "big")
+            sender = item.src
+            # Client to server only: the server's own ChannelData goes to a client that bound it.
+            if (sender, channel) not in bound and not any(c == channel and a == item.dst for a, c in bound):
+                problems.append(f"packet {item.number}: ChannelData on channel 0x{channel:04X} from "
+                                f"{sender[0]}:{sender[1]}, never bound")  # fmt: skip
+    return problems

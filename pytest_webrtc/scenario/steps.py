@@ -452,8 +452,12 @@ async def expect_wire(ctx: Context, s: Step) -> str:
     for kind, expected in s.args.get("packets", {}).items():
         _expect_count(f"{kind} datagrams on the wire:", expected, verdict.kinds.get(kind, 0))
     if "turn-allocations" in s.args:
-        from ..capture.turn import allocations
+        from ..capture.packets import datagrams
+        from ..capture.turn import allocations, unbound_channel_data
 
+        unbound = unbound_channel_data(datagrams(ctx.wire.frames, ctx.wire.linktype), verdict.records)
+        if unbound:
+            raise Expectation("TURN relay path: " + "; ".join(unbound[:3]))
         made = allocations(verdict.records)
         for allocation in made:
             if not allocation.ok:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from pytest_webrtc.capture.turn import allocations
+from pytest_webrtc.capture.turn import allocations, unbound_channel_data
 from pytest_webrtc.stun.message import Message, MessageClass, Method
 
 CLIENT, SERVER = ("198.51.100.6", 40000), ("203.0.113.1", 3478)
@@ -65,3 +65,30 @@ def test_a_success_without_relayed_address_is_named() -> None:
 def test_other_messages_are_ignored() -> None:
     binding = Message(Method.BINDING, MessageClass.REQUEST)
     assert allocations([_record(1, binding, True), SimpleNamespace(message=None)]) == []
+
+
+def _channel_data(number: int, channel: int, src: tuple[str, int] = CLIENT) -> Any:
+    payload = channel.to_bytes(2, "big") + (4).to_bytes(2, "big") + b"data"
+    return SimpleNamespace(number=number, src=src, dst=SERVER, payload=payload, kind="turn-channel")
+
+
+def _bind(number: int, channel: int, granted: bool) -> list[Any]:
+    request = Message(Method.CHANNEL_BIND, MessageClass.REQUEST)
+    request.add("CHANNEL-NUMBER", channel)
+    reply = Message(Method.CHANNEL_BIND, MessageClass.SUCCESS if granted else MessageClass.ERROR,
+                    transaction_id=request.transaction_id)  # fmt: skip
+    if not granted:
+        reply.add("ERROR-CODE", (400, "Bad Request"))
+    return [_record(number, request, True), _record(number + 1, reply, False)]
+
+
+def test_channel_data_on_a_bound_channel_is_fine() -> None:
+    assert unbound_channel_data([_channel_data(3, 0x4001)], _bind(1, 0x4001, granted=True)) == []
+
+
+def test_channel_data_before_or_without_a_granted_bind_is_named() -> None:
+    early = unbound_channel_data([_channel_data(1, 0x4001)], _bind(2, 0x4001, granted=True))
+    refused = unbound_channel_data([_channel_data(3, 0x4002)], _bind(1, 0x4002, granted=False))
+    other = unbound_channel_data([_channel_data(3, 0x4003)], _bind(1, 0x4001, granted=True))
+    assert early == ["packet 1: ChannelData on channel 0x4001 from 198.51.100.6:40000, never bound"]
+    assert len(refused) == 1 and len(other) == 1
