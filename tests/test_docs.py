@@ -55,7 +55,7 @@ def test_nat_outcome_table_matches_the_scenarios() -> None:
         expected_pairs = set()
         if outcome == "connect":
             for part in pairs.split("; "):
-                expected_pairs.add(re.fullmatch(r"(\w+): (local|remote) (\w+)", part).groups())  # type: ignore[union-attr]
+                expected_pairs.add(re.fullmatch(r"(\w+): (local|remote|any) (\w+)", part).groups())  # type: ignore[union-attr]
         found = {
             (s.args["peer"], side, kind)
             for s in scenario.steps

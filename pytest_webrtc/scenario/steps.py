@@ -374,6 +374,11 @@ async def expect_peer(ctx: Context, s: Step) -> str:
                 raise Expectation(
                     f"{name}'s selected pair {pair[0]} -> {pair[1]}: expected {side} {wanted}, got {actual}"
                 )
+        either = s.args["selected-pair"].get("any")  # e.g. relay: the path goes through a TURN server
+        if either is not None and either not in (local_type, remote_type):
+            raise Expectation(
+                f"{name}'s selected pair {pair[0]} -> {pair[1]}: expected a {either} candidate at either end"
+            )
         found.append(f"selected pair {pair[0]} -> {pair[1]}")
     candidates_by_type = _by_type(report)
     for kind, expected in s.args.get("candidates", {}).items():
