@@ -4,7 +4,8 @@ Long-term credentials (RFC 8489 §9.2: the first Allocate gets 401 with REALM an
 second carries USERNAME, REALM, NONCE and MESSAGE-INTEGRITY), a relay address on the public
 network, UDP and TCP listeners, its own database directory (FIELD-NOTES: otherwise every instance
 shares the system one).  It listens on the standard port 3478: inside the topology's own
-namespace nothing else can collide with it.
+namespace nothing else can collide with it.  Its log is removed with it, unless
+``PYTEST_WEBRTC_KEEP_TURN_LOG=1`` (then it stays in a ``pytest-webrtc-turn-*`` temporary folder).
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ class CoturnRelay:
             f"--listening-ip={self.address}", f"--listening-port={self.port}", f"--relay-ip={self.address}",
             f"--user={self.user}:{self.password}", f"--realm={self.realm}",
             "--min-port=49152", "--max-port=65535", f"--db={self._workdir}/turndb",
+            # Peers' private host addresses: unreachable from here, and one failed send (ENETUNREACH)
+            # leaves coturn's relay socket sending nothing ever after (docs/nat.md, "TURN").
             "--denied-peer-ip=10.0.0.0-10.255.255.255",
+            # Extra-verbose: the per-datagram lines ("wrote to peer N bytes") are what explains a relay.
             "--log-file=stdout", "--simple-log", "-V",
         ]  # fmt: skip
 
