@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 
 __all__ = ["coturn_stun_command", "free_udp_port", "wait_for_stun"]
 
@@ -39,18 +40,30 @@ def coturn_stun_command(port: int, workdir: str | None = None) -> list[str]:
     ]
 
 
-def wait_for_stun(port: int, deadline: float = 10.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Send Binding requests until a server on ``port`` answers; bounded by ``deadline`` seconds."""
+def wait_for_stun(
+    port: int,
+    deadline: float = 10.0,
+    process: subprocess.Popen[bytes] | None = None,
+    host: str = "127.0.0.1",
+    exited: Callable[[], int | None] | None = None,
+) -> None:
+    """Send Binding requests until a server on ``host:port`` answers; bounded by ``deadline`` seconds.
+
+    ``process`` (or ``exited``, returning an exit code once the server is gone) stops the wait early
+    with the reason when the server dies first."""
+    if process is not None:
+        exited = process.poll
     end = time.monotonic() + deadline
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.05)
         while time.monotonic() < end:
-            if process is not None and process.poll() is not None:
-                raise RuntimeError(f"the STUN server exited with {process.returncode} before answering")
-            sock.sendto(b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12), ("127.0.0.1", port))
+            code = exited() if exited is not None else None
+            if code is not None:
+                raise RuntimeError(f"the STUN server exited with {code} before answering")
+            sock.sendto(b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12), (host, port))
             try:
                 sock.recvfrom(2048)
                 return
             except OSError:
                 continue
-    raise RuntimeError(f"no STUN server answered on 127.0.0.1:{port} within {deadline:g} s")
+    raise RuntimeError(f"no STUN server answered on {host}:{port} within {deadline:g} s")

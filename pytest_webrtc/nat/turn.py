@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import tempfile
-import time
 from typing import Any
 
+from ..coturn import wait_for_stun
 from ..errors import HarnessConfigError
 from .netns import in_thread
 
@@ -64,19 +63,15 @@ class CoturnRelay:
 
     def _wait_ready(self, timeout: float) -> None:
         """Binding requests from inside the namespace until coturn answers (bounded)."""
-        end = time.monotonic() + timeout
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(0.05)
-            while time.monotonic() < end:
-                if self._proc is not None and self._proc.returncode is not None:
-                    break
-                sock.sendto(b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12), (self.address, self.port))
-                try:
-                    sock.recvfrom(2048)
-                    return
-                except TimeoutError:
-                    continue
-        raise HarnessConfigError(f"coturn did not answer on {self.address}:{self.port}: {self.log_tail()}")
+        try:
+            wait_for_stun(self.port, timeout, host=self.address, exited=self._exit_code)
+        except RuntimeError as exc:
+            raise HarnessConfigError(
+                f"coturn did not answer on {self.address}:{self.port} ({exc}): {self.log_tail()}"
+            ) from None
+
+    def _exit_code(self) -> int | None:
+        return self._proc.returncode if self._proc is not None else None
 
     def log_tail(self, size: int = 1500) -> str:
         self._log.flush()
