@@ -58,11 +58,7 @@ async def sfu_run(count: int, width: int, height: int, seconds: float) -> dict[s
             for peer in peers:
                 await peer.join()
                 await peer.add_track("video", "VP8", width, height)
-                await peer.offer("sfu")
-                await peer.accept("answer")
-                await peer.send_candidates("sfu")
-                await peer.receive_candidates()
-                await peer.follow("sfu")
+                await peer.connect_to("sfu")
             for peer in peers:
                 for other in peers:
                     if other is not peer:

@@ -480,7 +480,7 @@ class PeerAgent:
         """The MediaLog of ``kind``: of the first such track, or of the track forwarded from ``source``."""
         if source is None:
             return self.media.get(kind)
-        from ..sfu.forward import track_id
+        from .media import track_id
 
         return self.media_by_track.get(track_id(source, kind))
 
@@ -535,6 +535,21 @@ class PeerAgent:
         self.tracks.pop(kind, None)
         self._event("media", f"removed its {kind} track")
         return kind
+
+    async def connect_to(self, actor: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Connect to a server actor (an SFU, an MCU): offer, apply its answer, trickle candidates
+        both ways, answer its later offers (:meth:`follow`), wait until connected.  Returns what
+        happened: the offer sent, who answered, the candidates sent and received.  An answer from
+        anyone else is a PeerError."""
+        sdp = await self.offer(actor, timeout=timeout)
+        answered_by = await self.accept("answer", timeout=timeout)
+        if answered_by != actor:
+            raise PeerError(f"{self.id} expected the answer from {actor}, got one from {answered_by}")
+        sent = await self.send_candidates(actor)
+        received = await self.receive_candidates(timeout=timeout)
+        await self.follow(actor)
+        await self.wait_state("connection", ["connected"], timeout)
+        return {"offer": sdp, "answered_by": answered_by, "sent": sent, "received": received}
 
     async def follow(self, remote: str) -> None:
         """From now on, answer every offer ``remote`` sends (an SFU renegotiating), in the background."""

@@ -17,7 +17,16 @@ import av
 import numpy
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-__all__ = ["MediaLog", "NumberedVideoTrack", "ToneAudioTrack", "MonoAudio", "decode_number", "tone_level"]
+__all__ = [
+    "MediaLog",
+    "NumberedVideoTrack",
+    "ToneAudioTrack",
+    "MonoAudio",
+    "decode_number",
+    "tone_level",
+    "track_id",
+    "track_source",
+]
 
 BITS = 16
 GRID = 4  # 4x4 blocks
@@ -37,6 +46,17 @@ def _luma(number: int, width: int, height: int) -> bytes:
             row[x0:x1] = bytes([WHITE if bit else BLACK]) * (x1 - x0)
         rows.append(bytes(row))
     return b"".join(rows)
+
+
+def track_id(source: str, kind: str) -> str:
+    """The msid track id an SFU gives a forwarded track: which peer it comes from, and its kind."""
+    return f"{source}.{kind}"
+
+
+def track_source(identifier: str) -> str | None:
+    """The peer a forwarded track comes from (``None`` for a track not named by an SFU)."""
+    source, dot, kind = identifier.rpartition(".")
+    return source if dot and kind in ("audio", "video") else None
 
 
 class MonoAudio:

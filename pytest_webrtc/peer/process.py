@@ -33,7 +33,7 @@ METHODS = (
     "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
     "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "wait_error",
     "get_report", "close", "offer_with_candidates", "apply_answer", "add_track", "wait_media", "stats", "set_direction", "count_media_for",
-    "remove_track", "follow", "tone_levels",
+    "remove_track", "follow", "tone_levels", "connect_to",
 )  # fmt: skip
 
 
@@ -271,6 +271,9 @@ class ProcessPeer:
 
     async def follow(self, remote: str) -> None:
         await self.call("follow", {"remote": remote})
+
+    async def connect_to(self, actor: str, timeout: float = 10.0) -> dict[str, Any]:
+        return dict(await self.call("connect_to", {"actor": actor, "timeout": timeout}, timeout * 4 + 5))
 
     async def set_direction(self, kind: str, direction: str) -> str:
         return str(await self.call("set_direction", {"kind": kind, "direction": direction}))

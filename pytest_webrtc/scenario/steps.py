@@ -558,24 +558,18 @@ async def connect(ctx: Context, s: Step) -> str:
         raise Expectation(f"{actor!r} is not a server actor of this scenario (servers: sfu)")
     lines = []
     for name in _names(s.args["peers"]):
-        peer = ctx.peers[name]
-        sdp = await peer.offer(actor, timeout=s.timeout)
-        _check_no_candidates(sdp, name, "offer")
-        ctx.sdp[name] = sdp
-        origin = await peer.accept("answer", timeout=s.timeout)
-        if origin != actor:
-            raise Expectation(f"{name} expected the answer from {actor}, got one from {origin}")
-        sent = await peer.send_candidates(actor)
-        got = await peer.receive_candidates(timeout=s.timeout)
-        await peer.follow(actor)
-        await peer.wait_state("connection", ["connected"], timeout=s.timeout)
-        lines.append(f"{name} connected to {actor} ({len(sent)} candidate(s) sent, {len(got)} received)")
+        done = await ctx.peers[name].connect_to(actor, timeout=s.timeout)
+        _check_no_candidates(done["offer"], name, "offer")
+        ctx.sdp[name] = done["offer"]
+        lines.append(
+            f"{name} connected to {actor} ({len(done['sent'])} candidate(s) sent, {len(done['received'])} received)"
+        )
     return "; ".join(lines) + f"; {actor}'s renegotiation offers are answered from now on"
 
 
 @step("expect-sfu")
 async def expect_sfu(ctx: Context, s: Step) -> str:
-    from ..sfu.forward import track_id
+    from ..peer.media import track_id
 
     sfu = next((a for a in ctx.actors.values() if a.report().get("kind") == "sfu"), None)
     if sfu is None:
@@ -629,8 +623,10 @@ async def expect_media(ctx: Context, s: Step) -> str:
         return f"no {kind} frame{via} reached {name} in {s.args['no-frames-for']} s"
     if "more-frames" in s.args:
         report = await ctx.peers[name].get_report()
+        from ..peer.media import track_id
+
         logs = report.get("media_by_track", {}) if source else report.get("media", {})
-        before = logs.get(f"{source}.{kind}" if source else kind, {}).get("frames", 0)
+        before = logs.get(track_id(source, kind) if source else kind, {}).get("frames", 0)
         op, n = parse_count(s.args["more-frames"])
         wanted = before + (n + 1 if op == ">" else max(n, 1))
         await ctx.peers[name].wait_media(kind, wanted, timeout=s.timeout, source=source)

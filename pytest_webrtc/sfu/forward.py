@@ -25,6 +25,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..errors import PeerError
+from ..peer.media import track_id, track_source
 
 __all__ = ["FrameTap", "ForwardedTrack", "is_keyframe", "tap", "track_id", "track_source"]
 
@@ -76,17 +77,6 @@ def _nal_headers(data: bytes) -> list[int]:
             return headers
         headers.append(data[index + 3])
         start = index + 3
-
-
-def track_id(source: str, kind: str) -> str:
-    """The msid track id of a forwarded track: which peer it comes from, and its kind."""
-    return f"{source}.{kind}"
-
-
-def track_source(identifier: str) -> str | None:
-    """The peer a forwarded track comes from (``None`` for a track not named by an SFU)."""
-    source, dot, kind = identifier.rpartition(".")
-    return source if dot and kind in ("audio", "video") else None
 
 
 class ForwardedTrack(MediaStreamTrack):

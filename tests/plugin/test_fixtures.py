@@ -206,20 +206,13 @@ def test_sfu_fixture_forwards_between_webrtc_peers(suite: pytest.Pytester) -> No
         """
         import pytest
 
-        async def connect(peer):
-            await peer.offer("sfu")
-            await peer.accept("answer")
-            await peer.send_candidates("sfu")
-            await peer.receive_candidates()
-            await peer.follow("sfu")
-
         @pytest.mark.asyncio
         async def test_through_the_sfu(webrtc_peer, sfu):
             alice, bob = await webrtc_peer("alice"), await webrtc_peer("bob")
             for peer in (alice, bob):
                 await peer.join()
                 await peer.add_track("video")
-                await connect(peer)
+                await peer.connect_to("sfu")
             await bob.wait_media("video", 5, 10, source="alice")
             await alice.wait_media("video", 5, 10, source="bob")
             assert sfu.forwarding() == {"alice": ["bob"], "bob": ["alice"]}

@@ -40,22 +40,13 @@ async def peers(signaling: SignalingServer) -> AsyncIterator[dict[str, PeerAgent
         await peer.close()
 
 
-async def _connect(peer: PeerAgent, to: str = "sfu") -> None:
-    await peer.offer(to)
-    await peer.accept("answer")
-    await peer.send_candidates(to)
-    await peer.receive_candidates()
-    await peer.follow(to)
-    await peer.wait_state("connection", ["connected"], 10)
-
-
 async def _publish_video(*peers: PeerAgent, codec: str | None = None) -> None:
     """Each peer joins, sends numbered video and connects to the SFU, in turn."""
     for peer in peers:
         await peer.join()
         await peer.add_track("video", codec)
     for peer in peers:
-        await _connect(peer)
+        await peer.connect_to("sfu")
 
 
 def _others(peers: dict[str, PeerAgent], name: str) -> list[str]:
