@@ -26,8 +26,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from pytest_webrtc.peer.agent import split_candidates
 from pytest_webrtc.peer.hosts import LOOPBACK, host_addresses
-from pytest_webrtc.scenario.model import load_scenario
-from pytest_webrtc.scenario.runner import run_scenario
+from pytest_webrtc.scenario import load_scenario, run_scenario
 from pytest_webrtc.stun.server import StunServer
 
 ROOT = Path(__file__).parent.parent

@@ -14,10 +14,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .addresses import parse_hostport
-from .errors import HarnessConfigError
+from .addresses import Address, parse_hostport
+from .errors import AddressError, HarnessConfigError
 
-__all__ = ["main", "parse_hostport"]
+__all__ = ["main"]
+
+
+def _hostport(text: str) -> Address:
+    """argparse's view of :func:`parse_hostport`: its message, not "invalid value"."""
+    try:
+        return parse_hostport(text)
+    except AddressError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _use_uvloop(enabled: bool) -> str:
@@ -302,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.set_defaults(func=_cmd_stun_server)
 
     probe = sub.add_parser("stun-probe", help="send Binding requests to a STUN server and judge the answers strictly")
-    probe.add_argument("target", type=parse_hostport, help="HOST:PORT of the STUN server")
+    probe.add_argument("target", type=_hostport, help="HOST:PORT of the STUN server")
     probe.add_argument("--transport", action="append", choices=["udp", "tcp"], help="repeatable (default: both)")
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds to wait per request (default 3)")
     probe.set_defaults(func=_cmd_stun_probe)
@@ -378,9 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     conformance = sub.add_parser("conformance", help="run a conformance suite against another project's server")
     kinds = conformance.add_subparsers(dest="kind", metavar="KIND", required=True)
     stun = kinds.add_parser("stun", help="the STUN server suite (the rules of scenarios/conformance/stun/)")
-    stun.add_argument("target", type=parse_hostport, help="HOST:PORT of the STUN server (UDP)")
-    stun.add_argument("--tcp-address", type=parse_hostport, help="its TCP address (default: the same)")
-    stun.add_argument("--ipv6-address", type=parse_hostport, help="an IPv6 address of the same server, e.g. [::1]:3478")
+    stun.add_argument("target", type=_hostport, help="HOST:PORT of the STUN server (UDP)")
+    stun.add_argument("--tcp-address", type=_hostport, help="its TCP address (default: the same)")
+    stun.add_argument("--ipv6-address", type=_hostport, help="an IPv6 address of the same server, e.g. [::1]:3478")
     stun.add_argument("--user", help="short-term credentials the server requires")
     stun.add_argument("--password")
     stun.add_argument("--rfc5780", action="store_true", help="the server claims RFC 5780 support: check it")

@@ -15,19 +15,35 @@ import asyncio
 import shutil
 import time
 
+from .addresses import Address
 from .peer.hosts import LOOPBACK, host_addresses
-from .probe import Finding, probe
+from .probe import probe
+from .rules import Finding, Level, rule
 from .stun.server import StunServer
 
-__all__ = ["demo_main", "run_demo"]
+__all__ = ["DEMO_RULES", "demo_main", "run_demo"]
 
-Address = tuple[str, int]
+# What real clients must get from our server; the probes' rules come from the conformance suite.
+DEMO_RULES = {
+    r.id: r
+    for r in (
+        rule(
+            "demo.aioice-srflx", "RFC 8445 §5.1.1.2", "aioice's STUN client gathers a srflx candidate from our server"
+        ),
+        rule("demo.aiortc-srflx", "RFC 8445 §5.1.1.2", "an aiortc offer carries a srflx candidate from our server"),
+        rule("demo.coturn-client", "RFC 8489 §7.3.1", "coturn's turnutils_stunclient gets a reflexive address"),
+        rule("demo.counters", "-", "the server answered every request and dropped nothing", Level.MUST),
+    )
+}
+
+
+def _judged(rule_id: str, ok: bool, detail: str) -> Finding:
+    return Finding(rule_id, detail, "pass" if ok else "")
 
 
 async def _aioice_gathering(server: Address) -> Finding:
     import aioice
 
-    name = "aioice STUN client gathers a srflx candidate"
     connection = aioice.Connection(ice_controlling=True, stun_server=server)
     try:
         with host_addresses(LOOPBACK):
@@ -35,9 +51,10 @@ async def _aioice_gathering(server: Address) -> Finding:
         srflx = [c for c in connection.local_candidates if c.type == "srflx"]
         host = [c for c in connection.local_candidates if c.type == "host"]
         if not srflx:
-            return Finding(name, False, "no srflx candidate gathered")
+            return _judged("demo.aioice-srflx", False, "no srflx candidate gathered")
         ok = (srflx[0].host, srflx[0].port) == (host[0].host, host[0].port)
-        return Finding(name, ok, f"srflx {srflx[0].host}:{srflx[0].port} for host {host[0].host}:{host[0].port}")
+        detail = f"srflx {srflx[0].host}:{srflx[0].port} for host {host[0].host}:{host[0].port}"
+        return _judged("demo.aioice-srflx", ok, detail)
     finally:
         await connection.close()
 
@@ -45,23 +62,23 @@ async def _aioice_gathering(server: Address) -> Finding:
 async def _aiortc_gathering(server: Address) -> Finding:
     from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-    name = "aiortc offer carries a srflx candidate from our server"
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(urls=f"stun:{server[0]}:{server[1]}")]))
     try:
         pc.createDataChannel("demo")
         with host_addresses(LOOPBACK):
             await asyncio.wait_for(pc.setLocalDescription(await pc.createOffer()), 10)
         lines = [line for line in pc.localDescription.sdp.splitlines() if "typ srflx" in line]
-        return Finding(name, bool(lines), lines[0].strip() if lines else "no 'typ srflx' line in the SDP")
+        return _judged(
+            "demo.aiortc-srflx", bool(lines), lines[0].strip() if lines else "no 'typ srflx' line in the SDP"
+        )
     finally:
         await pc.close()
 
 
 async def _coturn_client(server: Address) -> Finding:
-    name = "coturn turnutils_stunclient gets a reflexive address"
     tool = shutil.which("turnutils_stunclient")
     if tool is None:
-        return Finding(name, True, "skipped: turnutils_stunclient is not installed (apt-get install coturn)")
+        return Finding("demo.coturn-client", "turnutils_stunclient is not installed (apt-get install coturn)", "skip")
     proc = await asyncio.create_subprocess_exec(
         tool,
         "-p",
@@ -75,9 +92,10 @@ async def _coturn_client(server: Address) -> Finding:
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()
-        return Finding(name, False, "no answer within 10 s")
+        return _judged("demo.coturn-client", False, "no answer within 10 s")
     line = next((x for x in out.decode(errors="replace").splitlines() if "reflexive addr" in x), "")
-    return Finding(name, proc.returncode == 0 and "127.0.0.1" in line, line.strip() or out.decode()[-200:])
+    ok = proc.returncode == 0 and "127.0.0.1" in line
+    return _judged("demo.coturn-client", ok, line.strip() or out.decode()[-200:])
 
 
 async def run_demo(verbose: bool = False) -> list[Finding]:
@@ -93,18 +111,16 @@ async def run_demo(verbose: bool = False) -> list[Finding]:
         for step in steps:
             for finding in await step:
                 findings.append(finding)
-                print(finding, flush=True)
+                print(finding.line(), flush=True)
         for finding_coro in (_aioice_gathering, _aiortc_gathering, _coturn_client):
             finding = await finding_coro(server.udp_address)
             findings.append(finding)
-            print(finding, flush=True)
+            print(finding.line(), flush=True)
         stats = server.stats
         counters_ok = stats.dropped == 0 and stats.requests == stats.responses + stats.errors
-        counters = Finding(
-            "server counters: every request answered, nothing dropped", counters_ok, str(stats.as_dict())
-        )
+        counters = _judged("demo.counters", counters_ok, str(stats.as_dict()))
         findings.append(counters)
-        print(counters)
+        print(counters.line())
         if verbose:
             for record in server.transactions:
                 print(
@@ -117,6 +133,6 @@ async def run_demo(verbose: bool = False) -> list[Finding]:
 
 def demo_main(verbose: bool = False) -> int:
     findings = asyncio.run(run_demo(verbose))
-    failed = sum(not f.ok for f in findings)
+    failed = sum(f.failed for f in findings)
     print(f"VERDICT: {'PASS' if not failed else 'FAIL'} ({len(findings) - failed} passed, {failed} failed)")
     return 1 if failed else 0

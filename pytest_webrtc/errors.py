@@ -1,11 +1,18 @@
-"""The exceptions pytest-webrtc raises.
+"""The exceptions pytest-webrtc raises, all under one base.
 
-WebRTCHarnessError            base of everything below
-├── StunError
-│   ├── StunDecodeError       bytes that cannot be framed as a STUN message
-│   └── StunCheckError        strict checking found violations (``.violations``)
-├── StunTransactionError      a client transaction got no (usable) answer
-└── HarnessConfigError        bad configuration given by a user (CLI, fixture, marker)
+WebRTCHarnessError              base of everything below
+├── StunError                   something is wrong with a STUN message
+│   ├── StunDecodeError         bytes that cannot be framed as a STUN message
+│   └── StunCheckError          strict checking found violations (``.violations``)
+├── StunTransactionError        a client transaction got no (usable) answer
+├── HarnessConfigError          bad configuration given by a user (CLI, fixture, marker)
+│   └── AddressError            a HOST:PORT that is not one (also a ValueError)
+├── SignalingError              the signaling server refused, closed, or did not answer in time
+├── PeerError                   a peer could not carry out a command
+├── CaptureUnavailable          packets cannot be captured here (privilege, libpcap)
+├── Expectation                 a scenario step's check did not hold (what was expected, what happened)
+└── ScenarioError               a scenario file is invalid (``.path``, ``.line``, ``.column``)
+    └── StepFailure             a step failed at run time (``.result``: the run so far)
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .stun.violations import Violation
+    from .rules import Finding
 
 __all__ = [
+    "AddressError",
     "CaptureUnavailable",
+    "Expectation",
     "HarnessConfigError",
     "PeerError",
     "ScenarioError",
@@ -46,7 +55,9 @@ class StunDecodeError(StunError):
 class StunCheckError(StunError):
     """Strict checking found one or more RFC violations."""
 
-    def __init__(self, violations: Sequence[Violation]) -> None:
+    violations: list[Finding]
+
+    def __init__(self, violations: Sequence[Finding]) -> None:
         self.violations = list(violations)
         super().__init__("; ".join(str(v) for v in self.violations))
 
@@ -59,6 +70,10 @@ class HarnessConfigError(WebRTCHarnessError):
     """A user-supplied setting is invalid."""
 
 
+class AddressError(HarnessConfigError, ValueError):
+    """A transport address in text form (``HOST:PORT``) that cannot be parsed."""
+
+
 class SignalingError(WebRTCHarnessError):
     """The signaling server refused a message, closed, or did not answer in time."""
 
@@ -67,8 +82,21 @@ class PeerError(WebRTCHarnessError):
     """A WebRTC peer could not carry out a command."""
 
 
+class CaptureUnavailable(WebRTCHarnessError):
+    """Packets cannot be captured here; the message says why (privilege, libpcap)."""
+
+
+class Expectation(WebRTCHarnessError):
+    """A step's check did not hold: the message says what was expected and what happened."""
+
+
 class ScenarioError(WebRTCHarnessError):
     """A scenario file is invalid; says where."""
+
+    message: str
+    path: str
+    line: int | None
+    column: int | None
 
     def __init__(self, message: str, path: str = "", line: int | None = None, column: int | None = None) -> None:
         self.message, self.path, self.line, self.column = message, path, line, column
@@ -83,8 +111,17 @@ class ScenarioError(WebRTCHarnessError):
 
 
 class StepFailure(ScenarioError):
-    """A scenario step did not do what it expected."""
+    """A scenario step did not do what it expected; ``result`` is the run so far (a RunResult)."""
 
+    result: object | None
 
-class CaptureUnavailable(WebRTCHarnessError):
-    """Packets cannot be captured here; the message says why (privilege, libpcap)."""
+    def __init__(
+        self,
+        message: str,
+        path: str = "",
+        line: int | None = None,
+        column: int | None = None,
+        result: object | None = None,
+    ) -> None:
+        super().__init__(message, path, line, column)
+        self.result = result

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .addresses import format_hostport
 from .capture.packets import datagrams
 from .capture.verify import PeerCredentials, StunRecord, Verdict, WireContext, verify
-from .scenario.ladder import Ladder, LadderRow, wire_rows
+from .ladder import Ladder, LadderRow, signaling_rows, wire_rows
+from .signaling.protocol import RelayRecord
 
 __all__ = ["Inspection", "inspect_capture", "render_html", "render_json", "render_text"]
 
@@ -70,10 +72,11 @@ def inspect_capture(
     shown = [r for r in verdict.records if wanted(r)]
     filtered = Verdict(shown, verdict.exchanges, verdict.findings, verdict.kinds, verdict.skipped)
     rows = wire_rows(filtered, context)
-    for message in signaling:  # the harness's signaling log, when the sidecar has one
-        src = "signaling" if message["from"] == "server" else message["from"]
-        dst = "signaling" if message["to"] == "server" else message["to"]
-        rows.append(LadderRow(message["time"], src, dst, message["type"]))
+    # the harness's signaling log, when the sidecar has one
+    rows += signaling_rows(
+        RelayRecord(m["time"], m.get("room", ""), m["from"], m["to"], m["type"], m.get("payload", {}))
+        for m in signaling
+    )
     actors = _actors(rows, context)
     return Inspection(path, verdict, context, Ladder(actors, rows), signaling, shown)
 
@@ -91,8 +94,7 @@ def _actors(rows: list[LadderRow], context: WireContext | None) -> list[str]:
     return ordered
 
 
-def _fmt(address: tuple[str, int]) -> str:
-    return f"[{address[0]}]:{address[1]}" if ":" in address[0] else f"{address[0]}:{address[1]}"
+_fmt = format_hostport
 
 
 def render_text(inspection: Inspection) -> str:
@@ -115,8 +117,7 @@ def render_text(inspection: Inspection) -> str:
         )
         for finding in record.findings:
             lines.append(
-                f"{'':>40}{'!' if finding.severity == 'error' else '~'} {finding.rule} "
-                f"({finding.section}): {finding.detail}"
+                f"{'':>40}{'!' if finding.failed else '~'} {finding.rule} ({finding.section}): {finding.detail}"
             )
     lines.append("")
     lines.append("exchanges (request -> response, round-trip time):")
@@ -153,7 +154,7 @@ def render_text(inspection: Inspection) -> str:
         lines.append("RTP streams (headers in clear, payloads SRTP):")
         lines += [f"  {stream.describe()}" for stream in verdict.streams]
         rtp_findings = [f for f in verdict.findings if f.rule.startswith("rtp.")]
-        lines += [f"  ! packet {f.number}: {f.rule} ({f.section}): {f.detail}" for f in rtp_findings]
+        lines += [f"  ! {f}" for f in rtp_findings]
     errors = verdict.errors
     lines.append("")
     lines.append(

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from pytest_webrtc.addresses import parse_hostport
+from pytest_webrtc.errors import AddressError
 from pytest_webrtc.stun import Message, MessageClass, Method, decode
 
 from .process_helpers import read_line
@@ -45,7 +46,7 @@ def test_parse_hostport(text: str, expected: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize("text", ["host:0", "host:99999", ":1", "host:x"])
 def test_parse_hostport_rejects(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError):
+    with pytest.raises(AddressError, match="expected HOST:PORT"):
         parse_hostport(text)
 
 

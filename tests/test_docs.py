@@ -16,8 +16,8 @@ def test_every_strict_rule_is_documented_with_its_section() -> None:
     text = (ROOT / "docs" / "stun.md").read_text()
     rows = dict(re.findall(r"^\| `([a-z0-9.\-]+)` \| ([^|]+) \|", text, re.M))
     assert set(rows) == set(RULES)
-    for rule, (section, _) in RULES.items():
-        assert rows[rule].strip() in (section, "the attribute's section"), rule
+    for rule, record in RULES.items():
+        assert rows[rule].strip() in (record.section, "the attribute's section"), rule
 
 
 def test_readme_fixture_example_runs(pytester: pytest.Pytester) -> None:
@@ -39,7 +39,7 @@ def test_readme_gives_the_two_commands_ci_runs() -> None:
 def test_nat_outcome_table_matches_the_scenarios() -> None:
     """docs/nat.md's table of outcomes and scenarios/nat/ say the same (the scenarios themselves run
     in the suite and assert their outcome)."""
-    from pytest_webrtc.scenario.model import load_scenario
+    from pytest_webrtc.scenario import load_scenario
 
     root = ROOT
     rows = re.findall(r"^\| `(\w+\.yaml)`(?: \([^)]*\))? \| ([\w-]+) \| ([\w-]+) \| (connect|fail) \| (.+?) \|$",

@@ -12,19 +12,26 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-from .findings import Finding
+from ..addresses import Address
+from ..rules import Finding, Level, Rule, rule
 from .packets import Datagram
 
 __all__ = ["DTLS_RULES", "DtlsFlow", "fingerprints_from_sdp", "verify_dtls"]
 
-DTLS_RULES: dict[str, tuple[str, str]] = {
-    "dtls.fingerprint": ("RFC 5763 §5", "the certificate a peer shows hashes to the fingerprint in its SDP"),
-    "dtls.handshake": ("RFC 6347 §4.2", "a DTLS handshake that starts (ClientHello) is answered (ServerHello)"),
+DTLS_RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        rule("dtls.fingerprint", "RFC 5763 §5", "the certificate a peer shows hashes to the fingerprint in its SDP"),
+        rule(
+            "dtls.handshake",
+            "RFC 6347 §4.2",
+            "a DTLS handshake that starts (ClientHello) is answered (ServerHello)",
+            Level.SHOULD,
+        ),
+    )
 }
 HANDSHAKE, CLIENT_HELLO, SERVER_HELLO, CERTIFICATE = 22, 1, 2, 11
 _HASHES = {"sha-1": "sha1", "sha-224": "sha224", "sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512"}
-
-Address = tuple[str, int]
 
 
 @dataclass
@@ -109,11 +116,9 @@ def verify_dtls(
             if not answered:
                 findings.append(
                     Finding(
-                        flow.first_number,
                         "dtls.handshake",
-                        DTLS_RULES["dtls.handshake"][0],
                         f"ClientHello from {flow.source[0]}:{flow.source[1]} got no ServerHello",
-                        "warning",
+                        packet=flow.first_number,
                     )
                 )
         expected = (announced or {}).get(flow.source[1])
@@ -123,11 +128,10 @@ def verify_dtls(
                 alg, value = expected[0]
                 findings.append(
                     Finding(
-                        flow.certificate_number,
                         "dtls.fingerprint",
-                        DTLS_RULES["dtls.fingerprint"][0],
                         f"certificate from {flow.source[0]}:{flow.source[1]} hashes to "
                         f"{hashes.get(alg)}, its SDP announced {alg} {value}",
+                        packet=flow.certificate_number,
                     )
                 )
     return list(flows.values()), findings

@@ -12,9 +12,10 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..addresses import Address
+
 __all__ = ["Datagram", "classify", "datagrams", "ip_payload", "udp_of"]
 
-Address = tuple[str, int]
 
 DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_LOOP, DLT_LINUX_SLL, DLT_LINUX_SLL2 = 0, 1, 101, 108, 113, 276
 _RAW_ALIASES = {12, 14, 101}

@@ -11,21 +11,24 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-from .findings import Finding
+from ..rules import Finding, Level, Rule, rule
 from .packets import Datagram
 
 __all__ = ["RTP_RULES", "RtpStream", "payload_types_from_sdp", "verify_rtp"]
 
-# rule -> (section, what it demands)
-RTP_RULES: dict[str, tuple[str, str]] = {
-    "rtp.version": (
-        "RFC 7983 §7",
-        "a datagram on a media flow is STUN, DTLS or RTP/RTCP version 2 (first byte 128-191)",
-    ),
-    "rtp.payload-type": ("RFC 3264 §5.1", "RTP payload types are among those the SDP negotiated"),
-    "rtp.sequence": ("RFC 3550 §A.1", "sequence numbers of a stream increase by one, without large jumps"),
-    "rtp.timestamp": ("RFC 3550 §5.1", "timestamps of a stream advance at the codec's clock rate"),
-    "rtp.ssrc-collision": ("RFC 3550 §8.2", "one SSRC is used by one source transport address"),
+RTP_RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        rule(
+            "rtp.version",
+            "RFC 7983 §7",
+            "a datagram on a media flow is STUN, DTLS or RTP/RTCP version 2 (first byte 128-191)",
+        ),
+        rule("rtp.payload-type", "RFC 3264 §5.1", "RTP payload types are among those the SDP negotiated"),
+        rule("rtp.sequence", "RFC 3550 §A.1", "sequence numbers of a stream increase by one, without large jumps"),
+        rule("rtp.timestamp", "RFC 3550 §5.1", "timestamps of a stream advance at the codec's clock rate"),
+        rule("rtp.ssrc-collision", "RFC 3550 §8.2", "one SSRC is used by one source transport address", Level.MUST),
+    )
 }
 MAX_DROPOUT, MAX_MISORDER = 3000, 100  # RFC 3550 §A.1
 
@@ -56,8 +59,8 @@ def payload_types_from_sdp(sdp: str) -> dict[int, int]:
     return out
 
 
-def _finding(number: int, rule: str, detail: str) -> Finding:
-    return Finding(number, rule, RTP_RULES[rule][0], detail)
+def _finding(number: int, rule_id: str, detail: str) -> Finding:
+    return Finding(rule_id, detail, packet=number)
 
 
 def verify_rtp(
@@ -123,7 +126,7 @@ def verify_rtp(
                     f"first byte 0x{d.payload[0]:02x} (RTP version {d.payload[0] >> 6}) on a media flow",
                 )
             )
-    findings.sort(key=lambda f: f.number)
+    findings.sort(key=lambda f: f.packet or 0)
     return list(streams.values()), findings
 
 

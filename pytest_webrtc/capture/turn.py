@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..addresses import Address
 from ..stun.message import MessageClass, Method
 
 __all__ = ["Allocation", "allocations", "unbound_channel_data"]
 
-Address = tuple[str, int]
 CREDENTIALS = ("USERNAME", "REALM", "NONCE", "MESSAGE-INTEGRITY")
 
 

@@ -15,34 +15,52 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..addresses import Address, format_hostport
+from ..rules import Finding, Level, Rule, rule
 from ..stun.checks import check
 from ..stun.message import Message, MessageClass, Method, decode, method_name
 from .dtls import verify_dtls
-from .findings import Finding
 from .packets import Datagram
 from .rtp import verify_rtp
 
 __all__ = ["WIRE_RULES", "Exchange", "Finding", "PeerCredentials", "StunRecord", "Verdict", "WireContext", "verify"]
 
-Address = tuple[str, int]
-
-# rule -> (RFC section, what it demands); strict-codec rules keep their own names (docs/stun.md).
-WIRE_RULES: dict[str, tuple[str, str]] = {
-    "wire.response-unmatched": ("RFC 8489 §6.3", "a response answers a request seen on the wire (same transaction id)"),
-    "wire.response-source": (
-        "RFC 8489 §6.3.1",
-        "a response comes from where the request went and goes to where it came from",
-    ),
-    "wire.xor-mapped-address": ("RFC 8489 §14.2", "XOR-MAPPED-ADDRESS is the source the request really came from"),
-    "ice.username": ("RFC 8445 §7.2.2", "a connectivity check's USERNAME is remote-ufrag:local-ufrag"),
-    "ice.priority": ("RFC 8445 §7.1.1", "a connectivity check carries PRIORITY"),
-    "ice.role": ("RFC 8445 §7.1.3", "a connectivity check carries exactly one of ICE-CONTROLLING, ICE-CONTROLLED"),
-    "ice.use-candidate": ("RFC 8445 §7.1.2", "only the controlling agent sends USE-CANDIDATE"),
-    "ice.integrity-unchecked": ("RFC 8445 §7.2.2", "the ICE password of the check's receiver is known (from the SDP)"),
-    "stun.retransmit-changed": ("RFC 8489 §6.2.1", "a retransmission repeats the request unchanged"),
-    "stun.retransmit-timing": ("RFC 8489 §6.2.1", "retransmissions wait at least about RTO, doubling each time"),
-    "stun.unanswered": ("RFC 8489 §6.2.1", "every request gets a response"),
-    "capture.loss": ("-", "the capture kept every packet (kernel drop counters are zero)"),
+# The wire family of the catalogue; strict-codec rules keep their own names (docs/stun.md).
+WIRE_RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        rule(
+            "wire.response-unmatched",
+            "RFC 8489 §6.3",
+            "a response answers a request seen on the wire (same transaction id)",
+        ),
+        rule(
+            "wire.response-source",
+            "RFC 8489 §6.3.1",
+            "a response comes from where the request went and goes to where it came from",
+        ),
+        rule(
+            "wire.xor-mapped-address", "RFC 8489 §14.2", "XOR-MAPPED-ADDRESS is the source the request really came from"
+        ),
+        rule("ice.username", "RFC 8445 §7.2.2", "a connectivity check's USERNAME is remote-ufrag:local-ufrag"),
+        rule("ice.priority", "RFC 8445 §7.1.1", "a connectivity check carries PRIORITY"),
+        rule(
+            "ice.role", "RFC 8445 §7.1.3", "a connectivity check carries exactly one of ICE-CONTROLLING, ICE-CONTROLLED"
+        ),
+        rule("ice.use-candidate", "RFC 8445 §7.1.2", "only the controlling agent sends USE-CANDIDATE"),
+        rule(
+            "ice.integrity-unchecked",
+            "RFC 8445 §7.2.2",
+            "the ICE password of the check's receiver is known (from the SDP)",
+            Level.SHOULD,
+        ),
+        rule("stun.retransmit-changed", "RFC 8489 §6.2.1", "a retransmission repeats the request unchanged"),
+        rule(
+            "stun.retransmit-timing", "RFC 8489 §6.2.1", "retransmissions wait at least about RTO, doubling each time"
+        ),
+        rule("stun.unanswered", "RFC 8489 §6.2.1", "every request gets a response", Level.SHOULD),
+        rule("capture.loss", "-", "the capture kept every packet (kernel drop counters are zero)", Level.SHOULD),
+    )
 }
 
 # Retransmission pacing, "roughly" (RFC 8489 §6.2.1: RTO >= 500 ms recommended, doubling;
@@ -95,7 +113,7 @@ class StunRecord:
 
     @property
     def valid(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
+        return not any(f.failed for f in self.findings)
 
     def summary(self) -> str:
         m = self.message
@@ -141,7 +159,7 @@ class Verdict:
 
     @property
     def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
+        return [f for f in self.findings if f.failed]
 
     @property
     def ok(self) -> bool:
@@ -151,7 +169,7 @@ class Verdict:
         return {
             "ok": self.ok,
             "kinds": dict(self.kinds),
-            "findings": [f.__dict__ for f in self.findings],
+            "findings": [f.as_dict() for f in self.findings],
             "messages": [
                 {
                     "number": r.number,
@@ -211,7 +229,7 @@ def _record(d: Datagram, context: WireContext | None) -> StunRecord:
         message = None
     record = StunRecord(d, message)
     if message is None:
-        record.findings += [Finding(d.number, v.rule, v.section, v.detail) for v in check(d.payload)]
+        record.findings += [_at(d.number, v) for v in check(d.payload)]
         return record
     ice = message.message_class == MessageClass.REQUEST and _is_ice_check(message)
     record.role = "ice-check" if ice else "binding" if message.method == Method.BINDING else "other"
@@ -219,14 +237,21 @@ def _record(d: Datagram, context: WireContext | None) -> StunRecord:
     if ice:
         key, _ = _key_for(message, context)
     violations = check(d.payload, key=key, require_fingerprint=ice)
-    record.findings += [Finding(d.number, v.rule, v.section, v.detail) for v in violations]
+    record.findings += [_at(d.number, v) for v in violations]
     if ice:
         record.findings += _ice_rules(record, message, context, key)
     return record
 
 
-def _rule(number: int, rule: str, detail: str, severity: str = "error") -> Finding:
-    return Finding(number, rule, WIRE_RULES[rule][0], detail, severity)
+def _rule(number: int, rule_id: str, detail: str) -> Finding:
+    return Finding(rule_id, detail, packet=number)
+
+
+def _at(number: int, violation: Finding) -> Finding:
+    """A codec violation, placed in the capture (its packet number; the byte offset stays)."""
+    return Finding(
+        violation.rule, violation.detail, violation.outcome, violation.section, packet=number, offset=violation.offset
+    )
 
 
 def _ice_rules(record: StunRecord, m: Message, context: WireContext | None, key: bytes | None) -> list[Finding]:
@@ -262,7 +287,6 @@ def _ice_rules(record: StunRecord, m: Message, context: WireContext | None, key:
                     n,
                     "ice.integrity-unchecked",
                     f"no peer has ufrag {username.split(':')[0]!r}: MESSAGE-INTEGRITY not verified",
-                    "warning",
                 )
             )
     elif ":" not in str(username):
@@ -391,15 +415,13 @@ def _judge_response(exchange: Exchange, response: StunRecord, context: WireConte
             # The response is signed with the same password as the request (RFC 8445 §7.2.5.1).
             for v in check(response.datagram.payload, key=key, require_fingerprint=True):
                 if v.rule.startswith("integrity") or v.rule == "fingerprint.missing":
-                    finding = Finding(n, v.rule, v.section, v.detail)
+                    finding = _at(n, v)
                     if finding not in response.findings:
                         response.findings.append(finding)
     return out
 
 
-def _fmt(address: Any) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+_fmt = format_hostport
 
 
 def verify(
@@ -416,7 +438,7 @@ def verify(
     exchanges, pair_findings = _pair(records, context)
     by_number = {r.number: r for r in records}
     for finding in pair_findings:
-        by_number[finding.number].findings.append(finding)
+        by_number[finding.packet or 0].findings.append(finding)
     end = end_time if end_time is not None else max((d.time for d in datagrams), default=0.0)
     for exchange in exchanges:
         last = exchange.transmissions[-1]
@@ -427,7 +449,6 @@ def verify(
                     "stun.unanswered",
                     f"{len(exchange.transmissions)} transmission(s) from "
                     f"{_fmt(last.datagram.src)} to {_fmt(last.datagram.dst)}, no response",
-                    "warning",
                 )
             )
     streams, rtp_findings = verify_rtp(datagrams, context.payload_types if context else None)
@@ -435,7 +456,7 @@ def verify(
     rtp_findings += dtls_findings
     findings = sorted(
         [*(f for r in records for f in r.findings), *rtp_findings],
-        key=lambda f: (f.number, f.rule),
+        key=lambda f: (f.packet or 0, f.rule),
     )
     return Verdict(
         records, exchanges, findings, kinds, skipped=len(datagrams) - len(records), streams=streams, dtls=flows

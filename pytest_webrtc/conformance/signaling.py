@@ -17,15 +17,13 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from .stun import CheckResult
+from ..rules import Finding, Rule, rule
+from .outcome import Fail as _Fail
+from .outcome import judge
 
-__all__ = ["CHECKS", "run_check"]
+__all__ = ["CHECKS", "RULES", "run_check"]
 
 TIMEOUT = 3.0
-
-
-class _Fail(Exception):
-    pass
 
 
 class _Client:
@@ -176,19 +174,26 @@ async def leave(s: _Session) -> str:
 
 
 Check = Callable[[_Session], Awaitable[str]]
-CHECKS: dict[str, tuple[str, Check]] = {
-    "signaling.join": ("signaling v1 §join", join),
-    "signaling.relay": ("signaling v1 §relay", relay),
-    "signaling.isolation": ("signaling v1 §rooms", isolation),
-    "signaling.errors": ("signaling v1 §errors", errors),
-    "signaling.leave": ("signaling v1 §leave", leave),
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        rule("signaling.join", "signaling v1 §join", "joined lists the peers already there; they get peer-joined"),
+        rule("signaling.relay", "signaling v1 §relay", "messages are relayed intact, with the sender's id as from"),
+        rule("signaling.isolation", "signaling v1 §rooms", "nothing crosses between rooms"),
+        rule("signaling.errors", "signaling v1 §errors", "bad input gets the documented error codes; still usable"),
+        rule("signaling.leave", "signaling v1 §leave", "leave and disconnect both announce peer-left to the room"),
+    )
+}
+CHECKS: dict[str, Check] = {
+    "signaling.join": join,
+    "signaling.relay": relay,
+    "signaling.isolation": isolation,
+    "signaling.errors": errors,
+    "signaling.leave": leave,
 }
 
 
-async def run_check(rule: str, url: str) -> CheckResult:
-    section, function = CHECKS[rule]
+async def run_check(rule_id: str, url: str) -> Finding:
+    """Judge one rule of ``RULES`` against the signaling server at ``url``."""
     async with AsyncExitStack() as stack:
-        try:
-            return CheckResult(rule, section, "pass", await function(_Session(url, stack)))
-        except _Fail as failure:
-            return CheckResult(rule, section, "fail", str(failure))
+        return await judge(rule_id, CHECKS[rule_id](_Session(url, stack)))

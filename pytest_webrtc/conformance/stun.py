@@ -14,15 +14,19 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ..addresses import Address
 from ..errors import StunDecodeError, StunTransactionError
+from ..rules import Finding, Level, Rule, rule
 from ..stun.checks import check
 from ..stun.client import StunResponse, binding_request, request
 from ..stun.credentials import short_term_key
 from ..stun.message import MAGIC_COOKIE_BYTES, Message, MessageClass
+from .outcome import Fail as _Fail
+from .outcome import Skip as _Skip
+from .outcome import judge
 
-__all__ = ["CHECKS", "CheckResult", "StunTarget", "run_check"]
+__all__ = ["CHECKS", "RULES", "StunTarget", "run_check"]
 
-Address = tuple[str, int]
 UNKNOWN_REQUIRED = 0x7FF0  # comprehension-required, unassigned (RFC 8489 §18.3)
 
 
@@ -35,29 +39,6 @@ class StunTarget:
     password: str | None = None
     rfc5780: bool = False  # the server claims RFC 5780 behaviour discovery
     timeout: float = 2.0
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    rule: str
-    section: str
-    outcome: str  # "pass", "fail", "warn" (a SHOULD-level rule broken), "skip"
-    detail: str
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome != "fail"
-
-    def __str__(self) -> str:
-        return f"{self.outcome.upper():4}  {self.rule} ({self.section}): {self.detail}"
-
-
-class _Fail(Exception):
-    pass
-
-
-class _Skip(Exception):
-    pass
 
 
 async def _ask(
@@ -227,31 +208,54 @@ async def retransmission(target: StunTarget) -> str:
 
 
 Check = Callable[[StunTarget], Awaitable[str]]
-# Rules a server SHOULD follow: broken, they warn instead of failing.  Attribute overruns are
-# answered with a success by coturn 4.6.1; RFC 8489 §6.3 asks to discard such messages, but
-# many servers are lenient in what they accept.
-SHOULD = {"stun.malformed-attribute"}
-CHECKS: dict[str, tuple[str, Check]] = {
-    "stun.binding-udp": ("RFC 8489 §7.3.1", binding_udp),
-    "stun.binding-tcp": ("RFC 8489 §6.2.2", binding_tcp),
-    "stun.binding-ipv6": ("RFC 8489 §14.2", binding_ipv6),
-    "stun.transaction-id": ("RFC 8489 §6.3.1", transaction_id),
-    "stun.fingerprint": ("RFC 8489 §14.7", fingerprint),
-    "stun.unknown-attribute": ("RFC 8489 §6.3.1.1", unknown_attribute),
-    "stun.malformed-length": ("RFC 8489 §6.3", malformed_length),
-    "stun.bad-fingerprint": ("RFC 8489 §7.3", bad_fingerprint),
-    "stun.malformed-attribute": ("RFC 8489 §6.3", malformed_attribute),
-    "stun.integrity": ("RFC 8489 §9.1.3", integrity),
-    "stun.rfc5780": ("RFC 5780 §7", rfc5780),
-    "stun.retransmission": ("RFC 8489 §6.3.1", retransmission),
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        rule(
+            "stun.binding-udp", "RFC 8489 §7.3.1", "a Binding request over UDP gets a success with XOR-MAPPED-ADDRESS"
+        ),
+        rule(
+            "stun.binding-tcp", "RFC 8489 §6.2.2", "a Binding request over TCP gets a success with XOR-MAPPED-ADDRESS"
+        ),
+        rule("stun.binding-ipv6", "RFC 8489 §14.2", "a Binding request over IPv6 gets an IPv6 XOR-MAPPED-ADDRESS"),
+        rule("stun.transaction-id", "RFC 8489 §6.3.1", "a response echoes the magic cookie and the transaction id"),
+        rule("stun.fingerprint", "RFC 8489 §14.7", "a response to a request with FINGERPRINT carries a valid one"),
+        rule(
+            "stun.unknown-attribute",
+            "RFC 8489 §6.3.1.1",
+            "an unknown comprehension-required attribute gets a 420 listing it",
+        ),
+        rule("stun.malformed-length", "RFC 8489 §6.3", "a request whose length overruns the datagram gets no success"),
+        rule("stun.bad-fingerprint", "RFC 8489 §7.3", "a request with a wrong FINGERPRINT gets no success"),
+        # Attribute overruns are answered with a success by coturn 4.6.1; RFC 8489 §6.3 asks to
+        # discard such messages, but many servers are lenient in what they accept.
+        rule(
+            "stun.malformed-attribute",
+            "RFC 8489 §6.3",
+            "a request whose attribute overruns the message gets no success",
+            Level.SHOULD,
+        ),
+        rule("stun.integrity", "RFC 8489 §9.1.3", "a wrong MESSAGE-INTEGRITY gets 401; the right one a success"),
+        rule("stun.rfc5780", "RFC 5780 §7", "OTHER-ADDRESS and RESPONSE-ORIGIN; CHANGE-REQUEST answered from it"),
+        rule("stun.retransmission", "RFC 8489 §6.3.1", "a retransmitted request is answered again, consistently"),
+    )
+}
+CHECKS: dict[str, Check] = {
+    "stun.binding-udp": binding_udp,
+    "stun.binding-tcp": binding_tcp,
+    "stun.binding-ipv6": binding_ipv6,
+    "stun.transaction-id": transaction_id,
+    "stun.fingerprint": fingerprint,
+    "stun.unknown-attribute": unknown_attribute,
+    "stun.malformed-length": malformed_length,
+    "stun.bad-fingerprint": bad_fingerprint,
+    "stun.malformed-attribute": malformed_attribute,
+    "stun.integrity": integrity,
+    "stun.rfc5780": rfc5780,
+    "stun.retransmission": retransmission,
 }
 
 
-async def run_check(rule: str, target: StunTarget) -> CheckResult:
-    section, function = CHECKS[rule]
-    try:
-        return CheckResult(rule, section, "pass", await function(target))
-    except _Skip as skip:
-        return CheckResult(rule, section, "skip", str(skip))
-    except _Fail as failure:
-        return CheckResult(rule, section, "warn" if rule in SHOULD else "fail", str(failure))
+async def run_check(rule_id: str, target: StunTarget) -> Finding:
+    """Judge one rule of ``RULES`` against ``target``."""
+    return await judge(rule_id, CHECKS[rule_id](target))

@@ -4,8 +4,8 @@ The agent never shortcuts: SDP and ICE candidates travel through the signaling
 server over a WebSocket.  Candidates are stripped from the SDP it sends and
 trickled as separate ``candidate`` messages (step 6 of the seed flow).  It keeps
 a report: gathered candidates by type, the selected pair, every state change
-with its time, and the data channel messages.  This is the only module that
-imports aiortc.
+with its time, and the data channel messages.  Its media half is
+:mod:`~pytest_webrtc.peer.agent_media`; the SDP text it handles, :mod:`~pytest_webrtc.peer.sdp`.
 """
 
 from __future__ import annotations
@@ -17,25 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceCandidate, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcdatachannel import RTCDataChannel
-from aiortc.sdp import candidate_from_sdp
 
 from ..errors import PeerError, SignalingError
 from ..signaling.client import SignalingClient
 from ..wakeup import Wakeup
-from .hosts import host_addresses, may_reach
-from .report import candidate_type
+from .agent_media import AgentMedia
+from .hosts import CANDIDATE_SETS, host_addresses, may_reach
+from .report import PeerReport, candidate_type
+from .sdp import TrickledCandidate, codecs_offered, split_candidates, trickled_candidate
 
-__all__ = ["CANDIDATE_SETS", "PeerAgent", "PeerEvent", "split_candidates", "trickled_candidate"]
-
-# Named host-candidate sets: loopback by default (tests only talk to loopback or their own namespaces).
-CANDIDATE_SETS: dict[str, list[str] | None] = {
-    "loopback": ["127.0.0.1"],
-    "loopback6": ["::1"],
-    "loopback-dual": ["127.0.0.1", "::1"],
-    "all": None,  # aioice's own choice: every interface
-}
+__all__ = ["PeerAgent", "PeerEvent"]
 
 
 @dataclass(frozen=True)
@@ -45,86 +38,8 @@ class PeerEvent:
     detail: str
 
 
-@dataclass(frozen=True)
-class TrickledCandidate:
-    candidate: str  # "candidate:..." without "a="
-    sdp_mid: str | None
-    sdp_mline_index: int
-
-
-def _codecs(sdp: str, kind: str) -> list[str]:
-    """Encoding names offered in the first ``m=kind`` section."""
-    names: list[str] = []
-    inside = False
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            if inside:
-                break
-            inside = line.startswith(f"m={kind} ")
-        elif inside and line.startswith("a=rtpmap:"):
-            names.append(line.split()[1].split("/")[0])
-    return names
-
-
-def _first_codec(sdp: str, kind: str) -> str | None:
-    """The encoding name of the first payload type of the first active ``m=kind`` line."""
-    lines = sdp.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith(f"m={kind} "):
-            fields = line.split()
-            if fields[1] == "0" or len(fields) < 4:
-                return None  # rejected m-line: no codec in common
-            payload = fields[3]
-            for rtpmap in lines[i + 1 :]:
-                if rtpmap.startswith("m="):
-                    break
-                if rtpmap.startswith(f"a=rtpmap:{payload} "):
-                    return rtpmap.split()[1].split("/")[0]
-    return None
-
-
-def split_candidates(sdp: str) -> tuple[str, list[TrickledCandidate]]:
-    """Remove ``a=candidate`` and ``a=end-of-candidates`` lines; return the rest and the candidates."""
-    kept: list[str] = []
-    found: list[TrickledCandidate] = []
-    mline, mid = -1, None
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            mline, mid = mline + 1, None
-        elif line.startswith("a=mid:"):
-            mid = line[len("a=mid:") :]
-        if line.startswith("a=candidate:"):
-            found.append(TrickledCandidate(line[2:], mid, mline))
-            continue
-        if line.startswith("a=end-of-candidates"):
-            continue
-        kept.append(line)
-    # A candidate line precedes a=mid in some stacks: fill in mids from the m-section index.
-    mids = _mids(sdp)
-    found = [TrickledCandidate(c.candidate, c.sdp_mid or mids.get(c.sdp_mline_index), c.sdp_mline_index) for c in found]
-    return "\r\n".join(kept) + "\r\n", found
-
-
-def trickled_candidate(message: dict[str, Any]) -> RTCIceCandidate:
-    """The aiortc candidate of a signaling ``candidate`` message."""
-    candidate = candidate_from_sdp(str(message["candidate"]).removeprefix("candidate:"))
-    candidate.sdpMid = message.get("sdpMid")
-    candidate.sdpMLineIndex = message.get("sdpMLineIndex")
-    return candidate
-
-
-def _mids(sdp: str) -> dict[int, str]:
-    out, mline = {}, -1
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            mline += 1
-        elif line.startswith("a=mid:"):
-            out[mline] = line[len("a=mid:") :]
-    return out
-
-
-class PeerAgent:
-    """One peer of a scenario."""
+class PeerAgent(AgentMedia):
+    """One peer of a scenario: the MediaPeer protocol (:mod:`pytest_webrtc.peer.interface`) over aiortc."""
 
     def __init__(
         self,
@@ -330,7 +245,7 @@ class PeerAgent:
         for transceiver in self.pc.getTransceivers():
             kind = transceiver.kind
             preferred = {c.mimeType.split("/")[1].lower() for c in getattr(transceiver, "_preferred_codecs", [])}
-            offered = set(_codecs(remote_sdp, kind)) - {"rtx"}
+            offered = set(codecs_offered(remote_sdp, kind)) - {"rtx"}
             if preferred and offered and not preferred & {c.lower() for c in offered}:
                 notes.append(
                     f"no {kind} codec in common: the remote side offers {', '.join(sorted(offered))}, "
@@ -425,116 +340,17 @@ class PeerAgent:
     async def wait_bye(self, timeout: float) -> str:
         return str((await self._receive("bye", timeout))["from"])
 
-    async def add_channel(self, label: str, **options: Any) -> None:
+    async def add_channel(
+        self,
+        label: str,
+        ordered: bool = True,
+        max_retransmits: int | None = None,
+        max_packet_lifetime: int | None = None,
+    ) -> None:
         """``open_channel`` for callers that drive the peer asynchronously (the process RPC, the engine)."""
-        self.open_channel(label, **options)
-
-    async def add_track(
-        self, kind: str, codec: str | None = None, width: int = 320, height: int = 240, tone: float = 440.0
-    ) -> str:
-        """Send a synthetic track (numbered video, or a tone); ``codec`` restricts what is offered."""
-        from aiortc import RTCRtpSender
-
-        from .media import NumberedVideoTrack, ToneAudioTrack
-
-        track = NumberedVideoTrack(width, height) if kind == "video" else ToneAudioTrack(tone)
-        self.tracks[kind] = track
-        sender = self.pc.addTrack(track)
-        if codec:
-            wanted = f"{kind}/{codec}".lower()
-            capabilities = [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() == wanted]
-            if not capabilities:
-                known = sorted({c.mimeType for c in RTCRtpSender.getCapabilities(kind).codecs})
-                raise PeerError(f"{self.id}: aiortc has no {kind} codec {codec!r}; it has {', '.join(known)}")
-            transceiver = next(t for t in self.pc.getTransceivers() if t.sender is sender)
-            transceiver.setCodecPreferences(capabilities)
-        self._event("media", f"sending {kind}" + (f" ({codec})" if codec else ""))
-        return kind
-
-    async def _consume(self, track: Any) -> None:
-        from aiortc.mediastreams import MediaStreamError
-
-        from .media import MediaLog
-
-        log = MediaLog(track.kind)
-        self.media.setdefault(track.kind, log)
-        self.media_by_track[track.id] = log
-        try:
-            while True:
-                frame = await track.recv()
-                log.add(frame)
-                await self._notify()
-        except MediaStreamError:
-            self._event("media", f"{track.kind} track ended")
-
-    async def set_direction(self, kind: str, direction: str) -> str:
-        """Set the direction of the first transceiver of ``kind``; applies at the next offer/answer."""
-        transceiver = next((t for t in self.pc.getTransceivers() if t.kind == kind), None)
-        if transceiver is None:
-            raise PeerError(f"{self.id} has no {kind} transceiver")
-        transceiver.direction = direction
-        self._event("media", f"{kind} direction {direction}")
-        return direction
-
-    def _log(self, kind: str, source: str | None) -> Any:
-        """The MediaLog of ``kind``: of the first such track, or of the track forwarded from ``source``."""
-        if source is None:
-            return self.media.get(kind)
-        from .media import track_id
-
-        return self.media_by_track.get(track_id(source, kind))
-
-    def media_frames(self, kind: str, source: str | None = None) -> int:
-        log = self._log(kind, source)
-        return len(log.times) if log is not None else 0
-
-    async def count_media_for(self, kind: str, seconds: float, grace: float = 0.2, source: str | None = None) -> int:
-        """How many ``kind`` frames arrive within the next ``seconds``, not counting the first
-        ``grace`` seconds (frames already in flight when the sender stopped)."""
-        start = time.time()
-        await asyncio.sleep(seconds)  # observing absence over a period, not synchronising
-        log = self._log(kind, source)
-        return sum(1 for t in (log.times if log is not None else []) if t >= start + grace)
-
-    async def wait_media(self, kind: str, frames: int, timeout: float, source: str | None = None) -> dict[str, Any]:
-        what = f"{frames} {kind} frame(s) received" + (f" from {source}" if source else "")
-        await self.wait_until(
-            lambda: self.media_frames(kind, source) >= frames,
-            timeout,
-            f"{what} (got {self.media_frames(kind, source)} so far)",
+        self.open_channel(
+            label, ordered=ordered, max_retransmits=max_retransmits, max_packet_lifetime=max_packet_lifetime
         )
-        return dict(self._log(kind, source).summary())
-
-    async def tone_levels(
-        self, kind: str, frequencies: Sequence[float], source: str | None = None
-    ) -> dict[float, float]:
-        """dB above the noise floor, per frequency, in the last 0.5 s of received audio."""
-        log = self._log(kind, source)
-        return {f: (log.tone_level(f) if log is not None else 0.0) for f in frequencies}
-
-    def remote_tracks(self) -> list[str]:
-        """Ids of the remote tracks currently being received (negotiated to send to us)."""
-        return sorted(
-            t.receiver.track.id
-            for t in self.pc.getTransceivers()
-            if t.receiver.track is not None and t.currentDirection in ("recvonly", "sendrecv")
-        )
-
-    async def remove_track(self, kind: str) -> str:
-        """Stop sending our ``kind`` track, as W3C removeTrack does; applies at the next offer/answer."""
-        transceiver = next(
-            (t for t in self.pc.getTransceivers() if t.kind == kind and t.sender.track is not None), None
-        )
-        if transceiver is None:
-            raise PeerError(f"{self.id} sends no {kind} track")
-        transceiver.sender.track.stop()
-        transceiver.sender.replaceTrack(None)
-        transceiver.direction = {"sendrecv": "recvonly", "sendonly": "inactive"}.get(
-            transceiver.direction, transceiver.direction
-        )
-        self.tracks.pop(kind, None)
-        self._event("media", f"removed its {kind} track")
-        return kind
 
     async def connect_to(self, actor: str, timeout: float = 10.0) -> dict[str, Any]:
         """Connect to a server actor (an SFU, an MCU): offer, apply its answer, trickle candidates
@@ -575,40 +391,7 @@ class PeerAgent:
             self.renegotiations += 1
             await self._notify()
 
-    async def stats(self, kind: str) -> dict[str, Any]:
-        """getStats-style numbers of ``kind``: inbound and outbound RTP, summed over streams."""
-        report = await self.pc.getStats()
-        # aiortc reports no bytes received; jitter is in RTP timestamp units (RFC 3550 §6.4.1).
-        out: dict[str, Any] = {
-            "packets-received": 0,
-            "packets-lost": 0,
-            "jitter": 0,
-            "packets-sent": 0,
-            "bytes-sent": 0,
-        }
-        for entry in report.values():
-            if getattr(entry, "kind", None) != kind:
-                continue
-            if entry.type == "inbound-rtp":
-                out["packets-received"] += entry.packetsReceived
-                out["packets-lost"] += entry.packetsLost
-                out["jitter"] = max(out["jitter"], int(entry.jitter))
-            elif entry.type == "outbound-rtp":
-                out["packets-sent"] += entry.packetsSent
-                out["bytes-sent"] += entry.bytesSent
-        if kind in self.media:
-            out["frames-decoded"] = len(self.media[kind].times)
-        return out
-
-    def negotiated_codec(self, kind: str) -> str | None:
-        """The codec the answer chose for ``kind`` (the first payload type of its first m-line)."""
-        local, remote = self.pc.localDescription, self.pc.remoteDescription
-        answer = local if local is not None and local.type == "answer" else remote
-        if answer is None or answer.type != "answer":
-            return None
-        return _first_codec(answer.sdp, kind)
-
-    async def get_report(self) -> dict[str, Any]:
+    async def get_report(self) -> PeerReport:
         return self.report()
 
     async def close(self) -> None:
@@ -640,7 +423,7 @@ class PeerAgent:
         local, remote = pair.local_candidate, pair.remote_candidate
         return f"{local.type} {local.host}:{local.port}", f"{remote.type} {remote.host}:{remote.port}"
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> PeerReport:
         by_type: defaultdict[str, list[str]] = defaultdict(list)
         for candidate in self.local_candidates:
             by_type[candidate_type(candidate.candidate)].append(candidate.candidate)

@@ -13,7 +13,9 @@ environment and arguments; the program must follow the **answerer convention**:
 The same values are appended as ``--signaling URL --room R --id ID --ice-servers JSON``; the
 program runs in the scenario file's directory.
 ``python -m pytest_webrtc echo-peer`` is the reference implementation.  The harness cannot
-command such a peer; it observes it through the built-in signaling server's relay log.
+command such a peer; it observes it through the built-in signaling server's relay log: it is a
+:class:`~pytest_webrtc.peer.interface.SignalingPeer`, and its kind (``command``) declares the
+capabilities ``signaling`` and ``echo`` only.
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ from typing import Any
 from ..errors import PeerError
 from ..signaling.server import SignalingServer
 from .process import file_tail, peer_arguments
-from .report import external_report
+from .report import PeerReport, external_report
 
 __all__ = ["ExternalPeer"]
 
 
 class ExternalPeer:
-    external = True
+    """Another project's peer program, observed through the signaling server's relay log."""
 
     def __init__(
         self,
@@ -133,17 +135,7 @@ class ExternalPeer:
     async def wait_bye(self, timeout: float) -> str:
         return str((await self._until("receiving bye", timeout, recipient=self.id, type="bye"))[-1].sender)
 
-    async def wait_error(self, timeout: float) -> dict[str, Any]:
-        # Errors the server sends this program are not observable here: nothing to report, ever.
-        await asyncio.wait_for(asyncio.Event().wait(), timeout)
-        raise AssertionError("unreachable")
-
-    async def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
-        raise PeerError(f"{self.id} is an external peer: it answers and echoes, it cannot be commanded")
-
-    offer = bye = wait_state = wait_peer = send = wait_messages = add_channel = wait_channel_open = _unsupported
-
-    async def get_report(self) -> dict[str, Any]:
+    async def get_report(self) -> PeerReport:
         return external_report(
             self.id, (str(r.payload.get("candidate")) for r in self._records(sender=self.id, type="candidate"))
         )

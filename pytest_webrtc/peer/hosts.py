@@ -13,9 +13,18 @@ import ipaddress
 import threading
 from collections.abc import Iterator, Sequence
 
-__all__ = ["LOOPBACK", "host_addresses", "may_reach"]
+from ..candidates import candidate_address
+
+__all__ = ["CANDIDATE_SETS", "LOOPBACK", "host_addresses", "may_reach"]
 
 LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
+# Named host-candidate sets: loopback by default (tests only talk to loopback or their own namespaces).
+CANDIDATE_SETS: dict[str, list[str] | None] = {
+    "loopback": ["127.0.0.1"],
+    "loopback6": ["::1"],
+    "loopback-dual": ["127.0.0.1", "::1"],
+    "all": None,  # aioice's own choice: every interface
+}
 _lock = threading.Lock()
 
 
@@ -51,8 +60,7 @@ def may_reach(candidate: str, addresses: Sequence[str] | None) -> bool:
     127.0.0.0/8 and ::1 only, or into their own namespaces)."""
     if addresses is None or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
         return True
-    fields = candidate.split()
     try:
-        return len(fields) > 4 and ipaddress.ip_address(fields[4]).is_loopback
+        return ipaddress.ip_address(candidate_address(candidate)[0]).is_loopback
     except ValueError:
-        return False  # an mDNS name: never resolved here (it would mean multicast)
+        return False  # an mDNS name (never resolved here: it would mean multicast), or no candidate

@@ -17,8 +17,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from ..candidates import sdp_candidates
 from ..errors import PeerError
-from .report import external_report
+from .report import PeerReport, external_report
 
 __all__ = ["HttpOfferPeer", "post_offer", "serve_http_echo"]
 
@@ -43,10 +44,7 @@ def post_offer(url: str, sdp: str, timeout: float) -> str:
 
 
 class HttpOfferPeer:
-    """A peer reached by POSTing offers; it cannot be commanded and never uses our signaling."""
-
-    external = True
-    http = True
+    """A peer reached by POSTing offers (the HttpOfferPeer protocol): no signaling, no commands."""
 
     def __init__(self, peer_id: str, url: str) -> None:
         self.id, self.url = peer_id, url
@@ -56,19 +54,8 @@ class HttpOfferPeer:
         self.answer_sdp = await asyncio.to_thread(post_offer, self.url, offer_sdp, timeout)
         return self.answer_sdp
 
-    async def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
-        raise PeerError(
-            f"{self.id} is reached over HTTP ({self.url}): it answers offers posted to it and echoes; "
-            f"it has no signaling and cannot be commanded"
-        )
-
-    join = accept = answer = offer = send_candidates = receive_candidates = wait_bye = bye = _unsupported
-    wait_state = wait_peer = send = wait_messages = add_channel = wait_channel_open = wait_error = _unsupported
-
-    async def get_report(self) -> dict[str, Any]:
-        return external_report(
-            self.id, (line[2:] for line in self.answer_sdp.splitlines() if line.startswith("a=candidate:"))
-        )
+    async def get_report(self) -> PeerReport:
+        return external_report(self.id, sdp_candidates(self.answer_sdp))
 
     async def close(self) -> None:
         return None
@@ -78,8 +65,7 @@ async def serve_http_echo(host: str, port: int, candidates: str | list[str] = "l
     """Our reference echo server: POST /offer -> answer; data channel messages echoed. Runs until cancelled."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-    from .agent import CANDIDATE_SETS
-    from .hosts import host_addresses
+    from .hosts import CANDIDATE_SETS, host_addresses
 
     addresses = CANDIDATE_SETS[candidates] if isinstance(candidates, str) else candidates
     connections: set[Any] = set()

@@ -1,11 +1,10 @@
 """A peer in a separate process, driven over JSON lines on its stdin/stdout.
 
 The child runs ``python -m pytest_webrtc peer --signaling URL --room R --id ID``
-and serves the :class:`~pytest_webrtc.peer.agent.PeerAgent` methods in
-``METHODS``; :class:`ProcessPeer` is the parent's proxy with the same async
-methods, so the scenario engine does not care where a peer runs.  Later work
-runs such processes inside network namespaces, or replaces them by another
-project's program speaking the same signaling protocol.
+and serves the methods of the :class:`~pytest_webrtc.peer.interface.MediaPeer`
+protocol; :class:`ProcessPeer` is the parent's proxy, its methods generated from
+the same protocol (``METHODS``), so the scenario engine does not care where a peer
+runs.  NAT topologies run such processes inside network namespaces.
 
 Wire format, one JSON object per line; several requests may be in flight:
     -> {"id": 1, "method": "offer", "args": {"to": "alice"}}
@@ -23,18 +22,19 @@ import os
 import signal
 import sys
 import tempfile
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from ..errors import PeerError
+from .interface import MediaPeer, protocol_methods
+from .report import PeerReport
 
 __all__ = ["METHODS", "ProcessPeer", "file_tail", "peer_arguments", "serve_stdio"]
 
-METHODS = (
-    "join", "add_channel", "offer", "accept", "answer", "send_candidates", "receive_candidates",
-    "wait_state", "wait_channel_open", "send", "wait_messages", "bye", "wait_bye", "wait_peer", "wait_error",
-    "get_report", "close", "offer_with_candidates", "apply_answer", "add_track", "wait_media", "stats", "set_direction", "count_media_for",
-    "remove_track", "follow", "tone_levels", "connect_to",
-)  # fmt: skip
+# What the child serves and the parent forwards: the MediaPeer protocol, nothing kept by hand.
+METHODS = protocol_methods(MediaPeer)
+# How many of its own timeouts a method may wait in a row (connect_to: offer, answer, candidates, state).
+_WAITS = {"connect_to": 4}
 
 
 def _encode(value: Any) -> Any:
@@ -117,7 +117,12 @@ def file_tail(f: Any, size: int) -> str:
 
 
 class ProcessPeer:
-    """Parent side: the same async methods as PeerAgent, executed in a child process."""
+    """Parent side: every method of the MediaPeer protocol, executed in a child process.
+
+    The methods are generated from the protocol (``__getattr__``): arguments are bound with the
+    protocol's signature, sent as JSON and the reply awaited for the method's own timeout plus
+    a margin (so the child's timeout error, which says more, comes first).
+    """
 
     def __init__(
         self,
@@ -208,96 +213,31 @@ class ProcessPeer:
             if not future.done():
                 future.set_result({"ok": False, "exited": True})
 
-    # The PeerAgent surface, forwarded.  The RPC timeout leaves room for the agent's own.
-    async def join(self, timeout: float = 5.0) -> list[str]:
-        return list(await self.call("join", {"timeout": timeout}, timeout + 5))
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        signature = METHODS.get(name)
+        if signature is None or name in ("get_report", "close"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    async def add_channel(self, label: str, **kwargs: Any) -> None:
-        await self.call("add_channel", {"label": label, **kwargs})
+        async def forward(*args: Any, **kwargs: Any) -> Any:
+            try:
+                bound = signature.bind(self, *args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{name}(): {exc}") from None
+            arguments: dict[str, Any] = {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in bound.arguments.items()
+            }
+            del arguments["self"]
+            timeout, seconds = arguments.get("timeout") or 0, arguments.get("seconds") or 0
+            waited = float(timeout) * _WAITS.get(name, 1) + float(seconds)
+            return await self.call(name, arguments, waited + 10 if waited else 30.0)
 
-    async def offer(self, to: str, timeout: float = 10.0) -> str:
-        return str(await self.call("offer", {"to": to, "timeout": timeout}, timeout + 5))
+        forward.__name__ = name
+        return forward
 
-    async def accept(self, kind: str, timeout: float = 5.0) -> str:
-        return str(await self.call("accept", {"kind": kind, "timeout": timeout}, timeout + 5))
-
-    async def answer(self, to: str, timeout: float = 10.0) -> str:
-        return str(await self.call("answer", {"to": to, "timeout": timeout}, timeout + 5))
-
-    async def send_candidates(self, to: str) -> list[str]:
-        return list(await self.call("send_candidates", {"to": to}))
-
-    async def receive_candidates(self, timeout: float = 5.0) -> list[str]:
-        return list(await self.call("receive_candidates", {"timeout": timeout}, timeout + 5))
-
-    async def wait_state(self, kind: str, states: list[str], timeout: float) -> str:
-        args = {"kind": kind, "states": list(states), "timeout": timeout}
-        return str(await self.call("wait_state", args, timeout + 5))
-
-    async def wait_channel_open(self, label: str, timeout: float) -> None:
-        await self.call("wait_channel_open", {"label": label, "timeout": timeout}, timeout + 5)
-
-    async def send(self, label: str, data: str | bytes, timeout: float = 5.0) -> None:
-        await self.call("send", {"label": label, "data": data, "timeout": timeout}, timeout + 5)
-
-    async def wait_messages(self, label: str, count: int, timeout: float) -> list[str | bytes]:
-        return list(await self.call("wait_messages", {"label": label, "count": count, "timeout": timeout}, timeout + 5))
-
-    async def bye(self, to: str) -> None:
-        await self.call("bye", {"to": to})
-
-    async def wait_bye(self, timeout: float) -> str:
-        return str(await self.call("wait_bye", {"timeout": timeout}, timeout + 5))
-
-    async def wait_peer(self, kind: str, timeout: float) -> str:
-        return str(await self.call("wait_peer", {"kind": kind, "timeout": timeout}, timeout + 5))
-
-    async def add_track(
-        self, kind: str, codec: str | None = None, width: int = 320, height: int = 240, tone: float = 440.0
-    ) -> str:
-        args = {"kind": kind, "codec": codec, "width": width, "height": height, "tone": tone}
-        return str(await self.call("add_track", args))
-
-    async def tone_levels(self, kind: str, frequencies: list[float], source: str | None = None) -> dict[float, float]:
-        levels = await self.call("tone_levels", {"kind": kind, "frequencies": list(frequencies), "source": source})
-        return {float(f): float(level) for f, level in dict(levels).items()}
-
-    async def wait_media(self, kind: str, frames: int, timeout: float, source: str | None = None) -> dict[str, Any]:
-        args = {"kind": kind, "frames": frames, "timeout": timeout, "source": source}
-        return dict(await self.call("wait_media", args, timeout + 5))
-
-    async def remove_track(self, kind: str) -> str:
-        return str(await self.call("remove_track", {"kind": kind}))
-
-    async def follow(self, remote: str) -> None:
-        await self.call("follow", {"remote": remote})
-
-    async def connect_to(self, actor: str, timeout: float = 10.0) -> dict[str, Any]:
-        return dict(await self.call("connect_to", {"actor": actor, "timeout": timeout}, timeout * 4 + 5))
-
-    async def set_direction(self, kind: str, direction: str) -> str:
-        return str(await self.call("set_direction", {"kind": kind, "direction": direction}))
-
-    async def count_media_for(self, kind: str, seconds: float, grace: float = 0.2, source: str | None = None) -> int:
-        args = {"kind": kind, "seconds": seconds, "grace": grace, "source": source}
-        return int(await self.call("count_media_for", args, seconds + 10))
-
-    async def stats(self, kind: str) -> dict[str, Any]:
-        return dict(await self.call("stats", {"kind": kind}))
-
-    async def offer_with_candidates(self, timeout: float = 10.0) -> str:
-        return str(await self.call("offer_with_candidates", {"timeout": timeout}, timeout + 5))
-
-    async def apply_answer(self, sdp: str) -> None:
-        await self.call("apply_answer", {"sdp": sdp})
-
-    async def wait_error(self, timeout: float) -> dict[str, Any]:
-        return dict(await self.call("wait_error", {"timeout": timeout}, timeout + 5))
-
-    async def get_report(self) -> dict[str, Any]:
+    async def get_report(self) -> PeerReport:
         report = await self.call("get_report", None)
         report["process"] = True
-        return dict(report)
+        return cast(PeerReport, report)
 
     async def close(self) -> None:
         proc = self._proc

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from ..errors import ScenarioError, StepFailure
-from ..scenario.model import Scenario, is_scenario_file, load_scenario
+from ..scenario import RunResult, Scenario, is_scenario_file, load_scenario
 
 SECTION = "webrtc scenario"
+LADDER_SECTION = "webrtc ladder"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -77,11 +78,10 @@ class ScenarioItem(pytest.Item):
     def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
-        self.run_text = ""
-        self.run: Any = None
+        self.run: RunResult | None = None
 
     def runtest(self) -> None:
-        from ..scenario.runner import run_scenario
+        from ..scenario import run_scenario
 
         if self.scenario.topology:
             from ..nat.netns import cannot_build_namespaces
@@ -95,22 +95,20 @@ class ScenarioItem(pytest.Item):
             overrides["capture_dir"] = _basetemp(self.config) / "webrtc-captures"
         overrides["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.nodeid).strip("_")
         try:
-            result = asyncio.run(run_scenario(self.scenario, overrides))
+            self.run = asyncio.run(run_scenario(self.scenario, overrides))
         except StepFailure as failure:
-            self._record_properties(getattr(failure, "result", None))
-            self.run = getattr(failure, "result", None)
-            if self.run is not None:
-                self.run_text = self.run.text() + "\n\nladder:\n" + (self.run.ladder.text() if self.run.ladder else "")
+            self.run = failure.result if isinstance(failure.result, RunResult) else None
+            self._record_properties(self.run)
             raise
-        self._record_properties(result)
-        self.run = result
-        self.run_text = result.text() + "\n\nladder:\n" + (result.ladder.text() if result.ladder else "")
+        self._record_properties(self.run)
 
-    def _record_properties(self, run: Any) -> None:
+    def _record_properties(self, run: RunResult | None) -> None:
         # user_properties reach every report of the item (with pytest-xdist too) and JUnit XML <property>.
-        for result in run.conformance if run is not None else []:
+        if run is None:
+            return
+        for result in run.conformance:
             self.user_properties.append((result.rule, f"{result.outcome}: {result.section}: {result.detail}"))
-        for actor, report in run.actors.items() if run is not None else []:
+        for actor, report in run.actors.items():
             if report.get("kind") != "sfu":
                 continue
             sessions = {**report.get("departed", {}), **report.get("sessions", {})}
@@ -121,7 +119,9 @@ class ScenarioItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ScenarioError):
-            return f"{excinfo.value}\n\n{self.run_text}"
+            if self.run is None:
+                return str(excinfo.value)
+            return f"{excinfo.value}\n\n{self.run.text()}\n\nladder:\n{self.run.ladder_text()}"
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
@@ -134,9 +134,13 @@ OVERRIDES_KEY = pytest.StashKey[dict[str, Any]]()
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     outcome = yield
-    if isinstance(item, ScenarioItem) and call.when == "call" and item.run_text:
+    if isinstance(item, ScenarioItem) and call.when == "call" and item.run is not None:
         report = outcome.get_result()
-        report.sections.append((SECTION, item.run_text))
+        if report.passed:  # a failure shows the same in its own report (repr_failure): once is enough
+            report.sections.append((SECTION, item.run.text()))
+            report.sections.append((LADDER_SECTION, item.run.ladder_text()))
+        # Structured, for the run summary: plain data, so it survives pytest-xdist's serialisation.
+        report.webrtc_conformance = [finding.as_dict() for finding in item.run.conformance]
         _attach_html(item, report)
 
 
@@ -152,16 +156,14 @@ def _conformance_summary(terminalreporter: Any) -> None:
         for report in terminalreporter.stats.get(outcome, []):
             if getattr(report, "when", "call") != "call":
                 continue
-            for rule, text in getattr(report, "user_properties", []):
-                if isinstance(text, str) and text.split(":")[0] in ("pass", "fail", "warn", "skip"):
-                    verdict, section, detail = (text.split(": ", 2) + ["", ""])[:3]
-                    rows.append((rule, verdict, section, detail))
+            for finding in getattr(report, "webrtc_conformance", []):
+                rows.append((finding["rule"], finding["outcome"], finding["section"], finding["detail"]))
     if not rows:
         return
     terminalreporter.write_sep("=", "WebRTC conformance")
     for rule, verdict, section, detail in sorted(rows):
         terminalreporter.write_line(f"{verdict.upper():4}  {rule:28} {section:20} {detail[:90]}")
-    counts = {v: sum(1 for r in rows if r[1] == v) for v in ("pass", "fail", "warn", "skip")}
+    counts = {v: sum(1 for r in rows if r[1] == v) for v in ("pass", "fail", "warn", "info", "skip")}
     terminalreporter.write_line(", ".join(f"{n} {v}" for v, n in counts.items() if n))
 
 
@@ -170,11 +172,12 @@ def _scenario_steps(terminalreporter: Any, config: pytest.Config) -> None:
     if not (config.getoption("verbose") > 0 or config.getoption("webrtc_scenario")):
         return
     passed = terminalreporter.stats.get("passed", [])
-    texts = [text for report in passed for name, text in report.sections if name == SECTION]
+    shown = (SECTION, LADDER_SECTION) if config.getoption("verbose") >= 2 else (SECTION,)
+    texts = [(name, text) for report in passed for name, text in report.sections if name in shown]
     if texts:
         terminalreporter.write_sep("=", "WebRTC scenarios")
-        for text in texts:
-            terminalreporter.write_line(text.split("\n\nladder:")[0] if config.getoption("verbose") < 2 else text)
+        for name, text in texts:
+            terminalreporter.write_line(f"ladder:\n{text}" if name == LADDER_SECTION else text)
 
 
 def _basetemp(config: pytest.Config) -> Path:

@@ -117,13 +117,12 @@ def stun_host(config: pytest.Config) -> str:
 
 def external_stun(address: str, credentials: str | None, rfc5780: bool) -> dict[str, object]:
     """The scenario-level STUN server setting for a server given on the command line."""
-    import argparse
-
     from ..addresses import parse_hostport
+    from ..errors import AddressError
 
     try:
         parse_hostport(address)
-    except argparse.ArgumentTypeError as exc:
+    except AddressError as exc:
         raise pytest.UsageError(f"--webrtc-stun-server: {exc}") from None
     stun: dict[str, object] = {"address": address, "rfc5780": rfc5780}
     if credentials:

@@ -1,8 +1,10 @@
 """Scenarios as data: validated against the JSON Schema, every step knowing its file line.
 
-``load_scenario(path)`` reads a YAML file and returns a :class:`Scenario`, or
-raises :class:`ScenarioError` naming the file, line, column and what was
-expected.
+``parse_scenario(path)`` reads a YAML file and returns a :class:`Scenario`, or raises
+:class:`ScenarioError` naming the file, line, column and what was expected.  ``servers:`` is
+interpreted here (:class:`StunSpec`, :class:`SignalingSpec`), and every peer gets its kind
+(:data:`~pytest_webrtc.peer.kinds.PEER_KINDS`).  ``pytest_webrtc.scenario.load_scenario`` adds
+the checks that need the step registry (what each step needs of its peers).
 """
 
 from __future__ import annotations
@@ -17,18 +19,25 @@ from typing import Any
 
 import jsonschema
 
-from ..errors import ScenarioError
+from ..addresses import Address, parse_hostport
+from ..errors import AddressError, ScenarioError
+from ..peer.kinds import PEER_KINDS, PeerKind
 from .loader import Located, load_located
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
     "PeerSpec",
     "Scenario",
+    "SignalingSpec",
     "Step",
+    "StunSpec",
+    "count_matches",
     "is_scenario_file",
-    "load_scenario",
     "parse_count",
+    "parse_scenario",
     "schema",
+    "signaling_spec",
+    "stun_spec",
 ]
 
 DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0, "expect-media": 10.0}
@@ -65,6 +74,72 @@ class PeerSpec:
     room: str | None = None
     command: str | None = None  # another project's peer program (the answerer convention)
     offer_url: str | None = None  # another stack's echo server, reached by POSTing offers
+    behind_nat: bool = False  # the scenario has a topology: the peer runs in its namespace
+
+    @property
+    def kind(self) -> PeerKind:
+        """What kind of peer this declaration makes (and so what it can do)."""
+        if self.offer_url:
+            return PEER_KINDS["offer-url"]
+        if self.command:
+            return PEER_KINDS["command"]
+        return PEER_KINDS["process" if self.process or self.behind_nat else "aiortc"]
+
+
+@dataclass(frozen=True)
+class StunSpec:
+    """``servers: {stun: ...}``: the built-in server (with its options), another project's, or none."""
+
+    mode: str = "builtin"  # "builtin", "external" or "none"
+    host: str = "127.0.0.1"  # the built-in server's address
+    other_host: str | None = None  # RFC 5780: the built-in server's second address
+    address: Address | None = None  # an external server's UDP address
+    tcp_address: Address | None = None
+    ipv6_address: Address | None = None
+    user: str | None = None  # short-term credentials (the built-in server then requires them)
+    password: str | None = None
+    rfc5780: bool = False  # the external server claims RFC 5780 support
+
+
+@dataclass(frozen=True)
+class SignalingSpec:
+    """``servers: {signaling: ...}``: the built-in server (on ``host``), or another one at ``url``."""
+
+    url: str | None = None
+    host: str = "127.0.0.1"
+
+
+def stun_spec(value: Any) -> StunSpec:
+    """The schema's ``servers.stun`` value (or the plugin's --webrtc-stun-server) as a StunSpec;
+    AddressError for an address that is not HOST:PORT."""
+    if value == "none":
+        return StunSpec("none")
+    if not isinstance(value, dict):
+        return StunSpec()
+    user, password = value.get("user"), value.get("password")
+    if "address" not in value:
+        return StunSpec(
+            "builtin", value.get("host", "127.0.0.1"), value.get("other-host"), user=user, password=password
+        )
+
+    def address(key: str) -> Address | None:
+        return parse_hostport(value[key]) if key in value else None
+
+    return StunSpec(
+        "external",
+        address=address("address"),
+        tcp_address=address("tcp-address"),
+        ipv6_address=address("ipv6-address"),
+        user=user,
+        password=password,
+        rfc5780=bool(value.get("rfc5780", False)),
+    )
+
+
+def signaling_spec(value: Any) -> SignalingSpec:
+    if isinstance(value, dict):
+        return SignalingSpec(value.get("url"), value.get("host", "127.0.0.1"))
+    return SignalingSpec()
 
 
 @dataclass(frozen=True)
@@ -90,8 +165,8 @@ class Scenario:
     room: str
     timeout: float = DEFAULT_SCENARIO_TIMEOUT
     marks: list[str] = field(default_factory=list)
-    stun: dict[str, Any] | str = "builtin"
-    signaling: dict[str, Any] | str = "builtin"
+    stun: StunSpec = field(default_factory=StunSpec)
+    signaling: SignalingSpec = field(default_factory=SignalingSpec)
     capture: bool = True
     sfu: str | None = None  # the SFU actor's peer id, when the scenario has one
     mcu: str | None = None  # the MCU actor's peer id, when the scenario has one
@@ -171,7 +246,8 @@ def _ancestors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationE
     return out
 
 
-def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
+def parse_scenario(path: str | Path, text: str | None = None) -> Scenario:
+    """Read and validate a scenario file (the schema, peer names, servers); ScenarioError says where."""
     path = Path(path)
     if text is None:
         try:
@@ -183,8 +259,9 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         raise located.error("a scenario is a YAML mapping with scenario, peers and steps")
     _validate(located)
     data = located.data
+    behind_nat = bool(data.get("topology"))
     peers = {
-        name: PeerSpec(name, **{k.replace("-", "_"): v for k, v in (spec or {}).items()})
+        name: PeerSpec(name, **{k.replace("-", "_"): v for k, v in (spec or {}).items()}, behind_nat=behind_nat)
         for name, spec in data.get("peers", {}).items()
     }
     servers = data.get("servers", {})
@@ -209,6 +286,10 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
     turn = servers.get("turn")
     if turn is not None and not topology:
         raise located.error("servers.turn: a TURN relay needs a topology (peers behind NATs)", ("servers", "turn"))
+    try:
+        stun = stun_spec(servers.get("stun", "builtin"))
+    except AddressError as exc:
+        raise located.error(f"servers.stun: {exc}", ("servers", "stun")) from None
     steps = []
     for i, raw in enumerate(data["steps"]):
         ((kind, args),) = raw.items()
@@ -228,8 +309,8 @@ def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
         room=data.get("room", path.stem),
         timeout=float(data.get("timeout", DEFAULT_SCENARIO_TIMEOUT)),
         marks=list(data.get("marks", [])),
-        stun=servers.get("stun", "builtin"),
-        signaling=servers.get("signaling", "builtin"),
+        stun=stun,
+        signaling=signaling_spec(servers.get("signaling", "builtin")),
         capture=bool(data.get("capture", True)),
         sfu=actors.get("sfu"),
         mcu=actors.get("mcu"),

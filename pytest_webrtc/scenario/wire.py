@@ -10,30 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..addresses import Address
 from ..capture.dtls import fingerprints_from_sdp
 from ..capture.packets import Datagram, datagrams, ip_payload, udp_of
 from ..capture.rtp import payload_types_from_sdp
-from ..capture.verify import WIRE_RULES, Finding, PeerCredentials, Verdict, WireContext, verify
+from ..capture.verify import PeerCredentials, Verdict, WireContext, verify
 from ..errors import CaptureUnavailable
+from ..rules import Finding
 
 if TYPE_CHECKING:
     from ..capture.sniffer import Capture
-    from .runner import Context
+    from ..signaling.protocol import RelayRecord
 
-__all__ = ["WireRecorder"]
+__all__ = ["WireRecorder", "WireScope"]
 
 
-def _addresses(report: dict[str, Any]) -> set[tuple[str, int]]:
-    out = set()
-    for lines in report.get("candidates", {}).values():
-        for line in lines:
-            fields = line.split()
-            out.add((fields[4], int(fields[5])))
-    return out
+@dataclass(frozen=True)
+class WireScope:
+    """What judging a run's packets needs to know besides the packets (built by the run context)."""
+
+    sdps: Mapping[str, str]  # peer (or an actor's session with it) -> the SDP it sent
+    endpoints: Mapping[str, set[Address]]  # the same names -> addresses of their candidates
+    stun_servers: set[Address]  # every address of the STUN (and TURN) servers
+    scenario_path: str = ""
+    relayed: Sequence[RelayRecord] = ()  # the built-in signaling server's relay log
 
 
 @dataclass
@@ -68,32 +73,21 @@ class WireRecorder:
         except CaptureUnavailable as exc:
             self.unavailable = str(exc)
 
-    def context(self, ctx: Context, reports: dict[str, dict[str, Any]]) -> WireContext:
+    @staticmethod
+    def context(scope: WireScope) -> WireContext:
+        """The verifier's view: peers' ICE credentials and addresses, servers, payload types, fingerprints."""
         peers = []
-        sdps = dict(ctx.sdp)
-        endpoints = {name: _addresses(reports.get(name, {})) for name in sdps}
-        for actor in ctx.actors.values():  # an SFU: one ICE agent, one DTLS certificate per session
-            for name, (sdp, candidates) in actor.wire_endpoints().items():
-                sdps[name] = sdp
-                endpoints[name] = _addresses({"candidates": {"host": candidates}})
-        for name, sdp in sdps.items():
+        for name, sdp in scope.sdps.items():
             credentials = WireContext.credentials_from_sdp(sdp)
             if credentials is not None:
-                peers.append(PeerCredentials(name, *credentials, frozenset(endpoints[name])))
-        servers = set()
-        if ctx.stun_server is not None and ctx.stun_server.udp_address is not None:
-            servers.add(ctx.stun_server.udp_address)
-            for row in ctx.stun_server.responder.endpoints or []:
-                servers.update(row)
-        elif ctx.stun_address is not None:
-            servers.add(ctx.stun_address)
-        if ctx.turn is not None:  # a TURN server is a STUN server too (RFC 8656 extends RFC 8489)
-            servers.add((ctx.turn.address, ctx.turn.port))
+                peers.append(PeerCredentials(name, *credentials, frozenset(scope.endpoints.get(name, set()))))
         payload_types: dict[int, int] = {}
-        for sdp in sdps.values():
+        for sdp in scope.sdps.values():
             payload_types.update(payload_types_from_sdp(sdp))
-        fingerprints = {port: fingerprints_from_sdp(sdps[peer.name]) for peer in peers for _, port in peer.addresses}
-        return WireContext(peers, servers, payload_types, fingerprints)
+        fingerprints = {
+            port: fingerprints_from_sdp(scope.sdps[peer.name]) for peer in peers for _, port in peer.addresses
+        }
+        return WireContext(peers, set(scope.stun_servers), payload_types, fingerprints)
 
     def _scenario_frames(self, wire: WireContext) -> list[tuple[float, bytes]]:
         ports = {port for _, port in wire.stun_servers}
@@ -107,13 +101,13 @@ class WireRecorder:
                 kept.append((ts, frame))
         return kept
 
-    async def judge(self, ctx: Context, reports: dict[str, dict[str, Any]]) -> Verdict:
+    async def judge(self, scope: WireScope) -> Verdict:
         """Flush the capture and judge the scenario's packets so far."""
         if self.capture is None:
             raise CaptureUnavailable(self.unavailable or "no capture")
         await asyncio.to_thread(self.capture.flush)
         self.linktype = self.capture.linktype
-        wire = self.context(ctx, reports)
+        wire = self.context(scope)
         self.frames = self._scenario_frames(wire)
         found: list[Datagram] = datagrams(self.frames, self.linktype)
         self.verdict = verify(found, wire)
@@ -121,11 +115,9 @@ class WireRecorder:
         if stats.dropped or stats.interface_dropped:
             self.verdict.findings.append(
                 Finding(
-                    0,
                     "capture.loss",
-                    WIRE_RULES["capture.loss"][0],
                     f"the kernel dropped {stats.dropped + stats.interface_dropped} packets: the verdict may miss some",
-                    "warning",
+                    packet=0,
                 )
             )
         return self.verdict
@@ -145,16 +137,16 @@ class WireRecorder:
         """Where the capture inside ``peer``'s NAT router goes, beside the main pcap."""
         return path.with_name(f"{path.stem}.{peer}-nat.pcap")
 
-    def save(self, path: Path, ctx: Context, reports: dict[str, dict[str, Any]]) -> Path:
+    def save(self, path: Path, scope: WireScope) -> Path:
         """Write the pcap and, beside it, what the inspector needs to name actors and check integrity."""
         from ..capture.sniffer import write_pcap
 
         write_pcap(path, self.frames, self.linktype)
         for peer, (linktype, frames) in self.nat_frames.items():
             write_pcap(self.nat_pcap(path, peer), frames, linktype)
-        wire = self.context(ctx, reports)
+        wire = self.context(scope)
         sidecar = {
-            "scenario": ctx.scenario.path,
+            "scenario": scope.scenario_path,
             "peers": [
                 {"name": p.name, "ufrag": p.ufrag, "pwd": p.pwd, "addresses": sorted(p.addresses)} for p in wire.peers
             ],
@@ -164,7 +156,7 @@ class WireRecorder:
             "fingerprints": {str(port): values for port, values in sorted(wire.fingerprints.items())},
             "signaling": [
                 {"time": r.time, "room": r.room, "from": r.sender, "to": r.recipient, "type": r.type}
-                for r in (ctx.signaling_server.relayed if ctx.signaling_server else [])
+                for r in scope.relayed
             ],
         }
         path.with_name(path.name + ".json").write_text(json.dumps(sidecar, indent=1))

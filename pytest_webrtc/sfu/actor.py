@@ -16,8 +16,8 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from ..errors import PeerError, SignalingError
-from ..peer.agent import split_candidates, trickled_candidate
 from ..peer.hosts import host_addresses, may_reach
+from ..peer.sdp import split_candidates, trickled_candidate
 from ..signaling.client import SignalingClient
 from ..wakeup import Wakeup
 

@@ -22,8 +22,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket
 
 from ..errors import PeerError
-from ..peer.agent import split_candidates
 from ..peer.hosts import host_addresses
+from ..peer.sdp import split_candidates
 from .actor import RoomActor
 from .forward import ForwardedTrack, tap
 

@@ -8,13 +8,35 @@ named peer of the same room, adding ``"from"``.  docs/signaling.md documents it.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import jsonschema
 
-__all__ = ["ERROR_CODES", "PROTOCOL_VERSION", "RELAYED", "ProtocolError", "parse_client_message", "schema"]
+__all__ = [
+    "ERROR_CODES",
+    "PROTOCOL_VERSION",
+    "RELAYED",
+    "ProtocolError",
+    "RelayRecord",
+    "parse_client_message",
+    "schema",
+]
+
+
+@dataclass(frozen=True)
+class RelayRecord:
+    """One message the server relayed (or a notice it sent), for tests and ladder diagrams."""
+
+    time: float
+    room: str
+    sender: str  # "server" for notices
+    recipient: str
+    type: str
+    payload: dict[str, Any]
+
 
 PROTOCOL_VERSION = 1
 RELAYED = ("offer", "answer", "candidate", "end-of-candidates", "bye")

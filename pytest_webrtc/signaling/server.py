@@ -24,23 +24,12 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from .protocol import PROTOCOL_VERSION, RELAYED, ProtocolError, parse_client_message
+from ..addresses import format_hostport
+from .protocol import PROTOCOL_VERSION, RELAYED, ProtocolError, RelayRecord, parse_client_message
 
 __all__ = ["RelayRecord", "SignalingServer"]
 
 log = logging.getLogger("pytest_webrtc.signaling")
-
-
-@dataclass(frozen=True)
-class RelayRecord:
-    """One message the server relayed (or a notice it sent), for tests and ladder diagrams."""
-
-    time: float
-    room: str
-    sender: str  # "server" for notices
-    recipient: str
-    type: str
-    payload: dict[str, Any]
 
 
 @dataclass
@@ -67,7 +56,7 @@ class SignalingServer:
         if self._server is None:
             raise RuntimeError("the signaling server is not started")
         host, port = self.address
-        return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"
+        return f"ws://{format_hostport((host, port))}"
 
     @property
     def address(self) -> tuple[str, int]:

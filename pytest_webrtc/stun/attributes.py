@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..addresses import Address
+
 __all__ = [
     "ATTRIBUTES",
     "ATTRIBUTES_BY_NAME",
@@ -31,7 +33,6 @@ FAMILY_IPV6 = 0x02
 CHANGE_IP = 0x04
 CHANGE_PORT = 0x02
 
-Address = tuple[str, int]
 # (value, xor_pad) -> bytes, where xor_pad is the 16 header bytes cookie + transaction id.
 Packer = Callable[[Any, bytes], bytes]
 Unpacker = Callable[[bytes, bytes], Any]

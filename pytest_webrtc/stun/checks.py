@@ -97,11 +97,16 @@ def _attribute_values(message: Message) -> list[Violation]:
             continue
         if attr.error:
             rule = "address.family" if attr.type in _ADDRESS_TYPES and "family" in attr.error else "attribute.value"
-            out.append(Violation(rule, f"{attr.name}: {attr.error}", spec.rfc, attr.offset))
+            out.append(Violation(rule, f"{attr.name}: {attr.error}", section=spec.rfc, offset=attr.offset))
             continue
         if attr.type in _ADDRESS_TYPES and attr.raw and attr.raw[0] != 0:
             out.append(
-                Violation("address.reserved", f"{attr.name}: first byte is 0x{attr.raw[0]:02x}", spec.rfc, attr.offset)
+                Violation(
+                    "address.reserved",
+                    f"{attr.name}: first byte is 0x{attr.raw[0]:02x}",
+                    section=spec.rfc,
+                    offset=attr.offset,
+                )
             )
         limit = _TEXT_LIMITS.get(attr.type)
         if limit is not None and attr.raw is not None:
@@ -112,8 +117,8 @@ def _attribute_values(message: Message) -> list[Violation]:
                     Violation(
                         "attribute.text-length",
                         f"{attr.name}: {size} {kind}, must be fewer than {maximum}",
-                        spec.rfc,
-                        attr.offset,
+                        section=spec.rfc,
+                        offset=attr.offset,
                     )
                 )
     return out

@@ -15,12 +15,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..addresses import Address
 from ..errors import StunTransactionError
 from .message import Message, MessageClass, Method, decode
 
 __all__ = ["StunResponse", "StunSocket", "binding_request", "request"]
-
-Address = tuple[str, int]
 
 
 @dataclass

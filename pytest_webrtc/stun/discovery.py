@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..addresses import Address
 from ..errors import StunTransactionError
 from .attributes import CHANGE_IP, CHANGE_PORT
 from .client import StunResponse, StunSocket, binding_request
 
 __all__ = ["Discovery", "discover"]
-
-Address = tuple[str, int]
 
 
 @dataclass(frozen=True)

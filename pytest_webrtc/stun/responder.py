@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..addresses import Address
 from .attributes import CHANGE_IP, CHANGE_PORT, is_comprehension_required
 from .auth import Authenticator, AuthResult
 from .message import (
@@ -37,7 +38,6 @@ __all__ = ["Reply", "Responder", "ServerStats", "TransactionRecord"]
 
 log = logging.getLogger("pytest_webrtc.stun")
 
-Address = tuple[str, int]
 
 # Comprehension-required attributes a Binding request may carry that we process (RFC 8489 §14,
 # RFC 8445 §16.1).  Anything else below 0x8000 earns a 420 (RFC 8489 §6.3.1.1).

@@ -19,13 +19,13 @@ import struct
 from typing import Any
 
 from .. import __version__
+from ..addresses import Address
 from ..errors import HarnessConfigError
 from .auth import Authenticator
 from .responder import Reply, Responder, ServerStats, TransactionRecord
 
 __all__ = ["StunServer"]
 
-Address = tuple[str, int]
 SOFTWARE = f"pytest-webrtc {__version__}"
 _TCP_MAX_FRAME = 20 + 0xFFFF
 _BIND_ATTEMPTS = 50

@@ -52,7 +52,7 @@ def test_a_client_hello_without_answer_is_noted(capture: tuple[list, dict]) -> N
     found, announced = capture
     first_dtls = [d for d in found if d.kind == "dtls"][:1]
     _, findings = verify_dtls(first_dtls, announced)
-    assert [(f.rule, f.severity) for f in findings] == [("dtls.handshake", "warning")]
+    assert [(f.rule, f.outcome) for f in findings] == [("dtls.handshake", "warn")]
 
 
 def test_fingerprints_from_sdp_are_unique() -> None:

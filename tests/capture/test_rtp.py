@@ -24,7 +24,7 @@ def rtcp_sender_report(ssrc: int = 0x1234) -> bytes:
 
 def judge(frames: Frames) -> tuple[list, set[tuple[int, str]]]:  # type: ignore[type-arg]
     streams, findings = verify_rtp(datagrams(frames.frames), NEGOTIATED)
-    return streams, {(f.number, f.rule) for f in findings}
+    return streams, {(f.packet, f.rule) for f in findings}
 
 
 def video(frames: Frames, count: int, start_seq: int = 65530, ssrc: int = 0x1234, src: tuple[str, int] = ALICE) -> None:

@@ -72,7 +72,7 @@ def test_misbehaving_server_is_caught_on_the_wire(sender: socket.socket) -> None
         verdict = verify(found)
         # Numbers count every frame of the capture (other tests' traffic on lo included): the
         # finding must point at the reply, the second of this exchange.
-        assert [(f.number, f.rule) for f in verdict.findings] == [(found[1].number, "wire.xor-mapped-address")]
+        assert [(f.packet, f.rule) for f in verdict.findings] == [(found[1].number, "wire.xor-mapped-address")]
     finally:
         server.close()
 

@@ -50,7 +50,7 @@ def judge(frames: Frames, context: WireContext | None = CONTEXT) -> Verdict:
 
 
 def rules(verdict: Verdict) -> set[tuple[int, str]]:
-    return {(f.number, f.rule) for f in verdict.findings}
+    return {(f.packet, f.rule) for f in verdict.findings}
 
 
 def correct_session(frames: Frames) -> None:
@@ -135,7 +135,7 @@ def test_unknown_ufrag_leaves_integrity_unchecked_as_a_warning(frames: Frames) -
     frames.add(ALICE, BOB, check_request(username="zzzz:aUfr").encode(integrity_key=b"x", fingerprint=True))
     verdict = judge(frames)
     warning = next(f for f in verdict.findings if f.rule == "ice.integrity-unchecked")
-    assert warning.severity == "warning"
+    assert warning.outcome == "warn"
     assert (1, "ice.username") in rules(verdict)
 
 
@@ -168,7 +168,7 @@ def test_unanswered_request_is_a_warning(frames: Frames) -> None:
     frames.add(ALICE, STUN, binding_request(b"Q" * 12).encode(), after=1.0)
     verdict = judge(frames)
     unanswered = [f for f in verdict.findings if f.rule == "stun.unanswered"]
-    assert [(f.number, f.severity) for f in unanswered] == [(1, "warning")]  # the last one is within grace
+    assert [(f.packet, f.outcome) for f in unanswered] == [(1, "warn")]  # the last one is within grace
     assert verdict.ok
 
 

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from pytest_webrtc.peer.agent import _codecs, _first_codec
+from pytest_webrtc.peer.sdp import codecs_offered as _codecs
+from pytest_webrtc.peer.sdp import first_codec as _first_codec
 from pytest_webrtc.peer.media import MediaLog, NumberedVideoTrack, ToneAudioTrack, decode_number
 
 

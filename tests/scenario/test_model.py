@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from pytest_webrtc.errors import ScenarioError
-from pytest_webrtc.scenario.model import count_matches, is_scenario_file, load_scenario, parse_count
+from pytest_webrtc.scenario import load_scenario
+from pytest_webrtc.scenario.model import count_matches, is_scenario_file, parse_count
 
 GOOD = """\
 scenario: minimal
@@ -32,7 +33,7 @@ def test_valid_scenario_loads_with_step_lines_and_defaults() -> None:
     assert scenario.steps[0].args == {"peers": ["alice", "bob"]}
     assert scenario.steps[2].expect_failure == "timeout"
     assert scenario.peers["bob"].process and not scenario.peers["alice"].process
-    assert scenario.stun == "builtin"
+    assert scenario.stun.mode == "builtin" and scenario.peers["bob"].kind.name == "process"
 
 
 ERRORS = {

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from pytest_webrtc.scenario import load_scenario
+from pytest_webrtc.scenario.context import RunContext, World
 from pytest_webrtc.scenario.model import Step
 from pytest_webrtc.scenario.steps import STEPS, Expectation
+
+ONE_PEER = "scenario: stub\npeers: {alice: {}}\nsteps:\n  - join: [alice]\n"
 
 
 class StubPeer:
@@ -25,8 +28,8 @@ def _report(pair: tuple[str, str], tracks: list[str]) -> dict[str, Any]:
 
 
 async def _expect_peer(args: dict[str, Any], report: dict[str, Any]) -> str:
-    ctx = SimpleNamespace(peers={"alice": StubPeer(report)})
-    return await STEPS["expect-peer"](ctx, Step(1, "expect-peer", {"peer": "alice", **args}, 1, 5.0))  # type: ignore[arg-type]
+    world = World(load_scenario("stub.yaml", ONE_PEER), peers={"alice": StubPeer(report)})  # type: ignore[dict-item]
+    return await STEPS["expect-peer"].run(RunContext(world), Step(1, "expect-peer", {"peer": "alice", **args}, 1, 5.0))
 
 
 RELAYED = ("relay 203.0.113.1:5000", "prflx 198.51.100.10:6000")

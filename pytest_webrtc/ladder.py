@@ -1,20 +1,27 @@
-"""Ladder (sequence) diagrams of a run: who sent what to whom, in time order.
+"""Ladder (sequence) diagrams: who sent what to whom, in time order — a pure view.
 
-Sources: the signaling server's relay log, the STUN server's transaction log
-and the peers' own event logs (states, data).  ``Ladder.text()`` draws it for
-a terminal; the capture inspector (later) draws the same rows from a pcap.
+Rows come from the signaling server's relay log, the STUN messages on the wire (or the STUN
+server's transaction log when nothing was captured) and the peers' own event logs (states,
+data).  ``Ladder.text()`` draws it for a terminal; ``inspect.render_svg`` as SVG.  The scenario
+engine and the capture inspector build their ladders with the same functions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from ..capture.verify import Verdict, WireContext
-    from .runner import Context
+from .addresses import Address, format_hostport
+from .candidates import addresses_of, parse_candidate
 
-__all__ = ["Ladder", "LadderRow", "build_ladder"]
+if TYPE_CHECKING:
+    from .capture.verify import Verdict, WireContext
+    from .peer.report import PeerReport
+    from .signaling.protocol import RelayRecord
+    from .stun.responder import TransactionRecord
+
+__all__ = ["SIGNALING", "STUN", "Ladder", "LadderRow", "build_ladder", "signaling_rows", "wire_rows"]
 
 SIGNALING = "signaling"
 STUN = "STUN"
@@ -73,7 +80,7 @@ class Ladder:
 
 def wire_rows(verdict: Verdict, context: WireContext | None, stun_actor: str = STUN) -> list[LadderRow]:
     """Ladder rows for the STUN messages seen on the wire (Binding with the server, ICE checks)."""
-    names: dict[tuple[str, int], str] = {}
+    names: dict[Address, str] = {}
     if context is not None:
         for peer in context.peers:
             names.update({address: peer.name for address in peer.addresses})
@@ -98,48 +105,62 @@ def wire_rows(verdict: Verdict, context: WireContext | None, stun_actor: str = S
     return rows
 
 
-def _fmt(address: tuple[str, int]) -> str:
-    return f"[{address[0]}]:{address[1]}" if ":" in address[0] else f"{address[0]}:{address[1]}"
+_fmt = format_hostport
 
 
-def _host_addresses(report: dict[str, Any]) -> set[tuple[str, int]]:
-    out = set()
-    for line in report.get("candidates", {}).get("host", []):
-        fields = line.split()
-        out.add((fields[4], int(fields[5])))
-    return out
+def _candidate_label(line: str) -> str:
+    try:
+        candidate = parse_candidate(line)
+    except ValueError:
+        return "candidate"
+    return f"candidate {candidate.type} {candidate.port}"
 
 
-def build_ladder(ctx: Context, reports: dict[str, dict[str, Any]]) -> Ladder:
-    peers = list(ctx.scenario.peers)
-    has_stun = ctx.stun_server is not None or ctx.stun_address is not None
-    actors = peers[:1] + [SIGNALING] + ([STUN] if has_stun else []) + peers[1:]
+def signaling_rows(relayed: Iterable[RelayRecord], signaling: str = SIGNALING) -> list[LadderRow]:
+    """Rows for what the signaling server relayed, and the notices it sent."""
+    rows = []
+    for record in relayed:
+        if record.sender == "server":
+            rows.append(LadderRow(record.time, signaling, record.recipient, record.type))
+        elif record.recipient == "server":
+            rows.append(LadderRow(record.time, record.sender, signaling, record.type))
+        else:
+            label = record.type
+            if record.type == "candidate":
+                label = _candidate_label(str(record.payload.get("candidate", "")))
+            rows.append(LadderRow(record.time, record.sender, record.recipient, label))
+    return rows
+
+
+def build_ladder(
+    peers: Sequence[str],
+    reports: Mapping[str, PeerReport],
+    *,
+    relayed: Iterable[RelayRecord] = (),
+    verdict: Verdict | None = None,
+    wire: WireContext | None = None,
+    stun_transactions: Iterable[TransactionRecord] = (),
+    has_stun: bool = False,
+) -> Ladder:
+    """The ladder of a run: signaling, STUN (from the wire, else the server's log), peers' events."""
+    actors = list(peers[:1]) + [SIGNALING] + ([STUN] if has_stun else []) + list(peers[1:])
     ladder = Ladder(actors)
     rows = ladder.rows
-    if ctx.signaling_server is not None:
-        for record in ctx.signaling_server.relayed:
-            if record.sender == "server":
-                rows.append(LadderRow(record.time, SIGNALING, record.recipient, record.type))
-            elif record.recipient == "server":
-                rows.append(LadderRow(record.time, record.sender, SIGNALING, record.type))
-            else:
-                label = record.type
-                if record.type == "candidate":
-                    fields = str(record.payload.get("candidate", "")).split()
-                    if "typ" in fields:
-                        label = f"candidate {fields[fields.index('typ') + 1]} {fields[5]}"
-                rows.append(LadderRow(record.time, record.sender, record.recipient, label))
-    verdict = ctx.wire.verdict if ctx.wire is not None else None
+    rows += signaling_rows(relayed)
     if verdict is not None:
-        rows += wire_rows(verdict, ctx.wire.context(ctx, reports) if ctx.wire else None, STUN)
-    elif ctx.stun_server is not None:
-        owners = {addr: name for name, report in reports.items() for addr in _host_addresses(report)}
-        for t in ctx.stun_server.transactions:
+        rows += wire_rows(verdict, wire, STUN)
+    else:
+        owners = {
+            address: name
+            for name, report in reports.items()
+            for address in addresses_of(report.get("candidates", {}).get("host", []))
+        }
+        for t in stun_transactions:
             who = owners.get(t.client)
             if who is None:
                 continue
             rows.append(LadderRow(t.time, who, STUN, f"{t.method} request"))
-            outcome = f"{t.mapped[0]}:{t.mapped[1]}" if t.mapped else t.outcome
+            outcome = _fmt(t.mapped) if t.mapped else t.outcome
             rows.append(LadderRow(t.time + 1e-6, STUN, who, outcome))
     for name, report in reports.items():
         others = [p for p in peers if p != name]

@@ -1,0 +1,35 @@
+"""Steps of the conformance family: stun-conformance, signaling-conformance."""
+
+from __future__ import annotations
+
+from ...addresses import format_hostport
+from ...errors import Expectation
+from ..context import RunContext
+from ..model import Step
+from ..registry import step
+
+
+@step("stun-conformance")
+async def stun_conformance(ctx: RunContext, s: Step) -> str:
+    from ...conformance.stun import run_check
+
+    target = ctx.world.stun_target
+    if target is None:
+        raise Expectation("stun-conformance needs a STUN server (servers: stun is none)")
+    result = await run_check(s.args["rule"], target)
+    ctx.conformance.append(result)
+    if result.failed:
+        raise Expectation(f"{result.rule} ({result.section}): {result.detail}")
+    prefix = {"pass": "", "skip": "SKIPPED: ", "warn": "WARN (a SHOULD, not a MUST): ", "info": "INFO: "}
+    return f"{prefix[result.outcome]}{result.rule} ({result.section}) against {format_hostport(target.udp)}: {result.detail}"
+
+
+@step("signaling-conformance")
+async def signaling_conformance(ctx: RunContext, s: Step) -> str:
+    from ...conformance.signaling import run_check
+
+    result = await run_check(s.args["rule"], ctx.world.signaling_url)
+    ctx.conformance.append(result)
+    if result.failed:
+        raise Expectation(f"{result.rule} ({result.section}): {result.detail}")
+    return f"{result.rule} ({result.section}) against {ctx.world.signaling_url}: {result.detail}"
