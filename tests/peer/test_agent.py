@@ -8,8 +8,8 @@ import pytest
 
 from pytest_webrtc.errors import PeerError
 from pytest_webrtc.peer.agent import PeerAgent
-from pytest_webrtc.peer.sdp import split_candidates
 from pytest_webrtc.peer.report import candidate_type
+from pytest_webrtc.peer.sdp import split_candidates
 from pytest_webrtc.signaling.server import SignalingServer
 from pytest_webrtc.stun.server import StunServer
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from pytest_webrtc.peer.media import MediaLog, NumberedVideoTrack, ToneAudioTrack, decode_number
 from pytest_webrtc.peer.sdp import codecs_offered as _codecs
 from pytest_webrtc.peer.sdp import first_codec as _first_codec
-from pytest_webrtc.peer.media import MediaLog, NumberedVideoTrack, ToneAudioTrack, decode_number
 
 
 @pytest.mark.parametrize("number", [0, 1, 2, 255, 256, 12345, 65535])
