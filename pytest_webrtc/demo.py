@@ -19,6 +19,7 @@ from .addresses import Address
 from .peer.hosts import LOOPBACK, host_addresses
 from .probe import probe
 from .rules import Finding, Level, rule
+from .stun.responder import ServerStats
 from .stun.server import StunServer
 
 __all__ = ["DEMO_RULES", "demo_main", "run_demo"]
@@ -41,13 +42,13 @@ def _judged(rule_id: str, ok: bool, detail: str) -> Finding:
     return Finding(rule_id, detail, "pass" if ok else "")
 
 
-async def _aioice_gathering(server: Address) -> Finding:
+async def _aioice_gathering(server: Address, timeout: float = 10) -> Finding:
     import aioice
 
     connection = aioice.Connection(ice_controlling=True, stun_server=server)
     try:
         with host_addresses(LOOPBACK):
-            await asyncio.wait_for(connection.gather_candidates(), 10)
+            await asyncio.wait_for(connection.gather_candidates(), timeout)
         srflx = [c for c in connection.local_candidates if c.type == "srflx"]
         host = [c for c in connection.local_candidates if c.type == "host"]
         if not srflx:
@@ -59,14 +60,14 @@ async def _aioice_gathering(server: Address) -> Finding:
         await connection.close()
 
 
-async def _aiortc_gathering(server: Address) -> Finding:
+async def _aiortc_gathering(server: Address, timeout: float = 10) -> Finding:
     from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(urls=f"stun:{server[0]}:{server[1]}")]))
     try:
         pc.createDataChannel("demo")
         with host_addresses(LOOPBACK):
-            await asyncio.wait_for(pc.setLocalDescription(await pc.createOffer()), 10)
+            await asyncio.wait_for(pc.setLocalDescription(await pc.createOffer()), timeout)
         lines = [line for line in pc.localDescription.sdp.splitlines() if "typ srflx" in line]
         return _judged(
             "demo.aiortc-srflx", bool(lines), lines[0].strip() if lines else "no 'typ srflx' line in the SDP"
@@ -75,7 +76,7 @@ async def _aiortc_gathering(server: Address) -> Finding:
         await pc.close()
 
 
-async def _coturn_client(server: Address) -> Finding:
+async def _coturn_client(server: Address, timeout: float = 10) -> Finding:
     tool = shutil.which("turnutils_stunclient")
     if tool is None:
         return Finding("demo.coturn-client", "turnutils_stunclient is not installed (apt-get install coturn)", "skip")
@@ -88,14 +89,20 @@ async def _coturn_client(server: Address) -> Finding:
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()
-        return _judged("demo.coturn-client", False, "no answer within 10 s")
+        return _judged("demo.coturn-client", False, f"no answer within {timeout:g} s")
     line = next((x for x in out.decode(errors="replace").splitlines() if "reflexive addr" in x), "")
     ok = proc.returncode == 0 and "127.0.0.1" in line
     return _judged("demo.coturn-client", ok, line.strip() or out.decode()[-200:])
+
+
+def _counters(stats: ServerStats) -> Finding:
+    """Every request answered (a success or an error), nothing dropped."""
+    ok = stats.dropped == 0 and stats.requests == stats.responses + stats.errors
+    return _judged("demo.counters", ok, str(stats.as_dict()))
 
 
 async def run_demo(verbose: bool = False) -> list[Finding]:
@@ -116,9 +123,7 @@ async def run_demo(verbose: bool = False) -> list[Finding]:
             finding = await finding_coro(server.udp_address)
             findings.append(finding)
             print(finding.line(), flush=True)
-        stats = server.stats
-        counters_ok = stats.dropped == 0 and stats.requests == stats.responses + stats.errors
-        counters = _judged("demo.counters", counters_ok, str(stats.as_dict()))
+        counters = _counters(server.stats)
         findings.append(counters)
         print(counters.line())
         if verbose:

@@ -18,7 +18,7 @@ import socket
 import struct
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..addresses import Address
 from ..errors import HarnessConfigError
 from .auth import Authenticator

@@ -64,6 +64,7 @@ BROKEN = {
     "stun.fingerprint": ("no-fingerprint", {}),
     "stun.unknown-attribute": ("ignores-unknown", {}),
     "stun.malformed-length": ("answers-garbage", {}),
+    "stun.bad-fingerprint": ("none", {}),  # it never checks FINGERPRINT: a wrong one gets a success
     "stun.integrity": ("ignores-credentials", {"username": "u", "password": "p"}),
     "stun.rfc5780": ("claims-5780", {"rfc5780": True}),
     "stun.retransmission": ("no-retransmit-answer", {}),
