@@ -15,7 +15,7 @@ import asyncio
 import shutil
 import time
 
-from .addresses import Address
+from .addresses import Address, format_hostport
 from .peer.hosts import LOOPBACK, host_addresses
 from .probe import probe
 from .rules import Finding, Level, rule
@@ -63,7 +63,7 @@ async def _aioice_gathering(server: Address, timeout: float = 10) -> Finding:
 async def _aiortc_gathering(server: Address, timeout: float = 10) -> Finding:
     from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(urls=f"stun:{server[0]}:{server[1]}")]))
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(urls=f"stun:{format_hostport(server)}")]))
     try:
         pc.createDataChannel("demo")
         with host_addresses(LOOPBACK):
@@ -129,7 +129,7 @@ async def run_demo(verbose: bool = False) -> list[Finding]:
         if verbose:
             for record in server.transactions:
                 print(
-                    f"  {record.transport} {record.client[0]}:{record.client[1]} {record.method} "
+                    f"  {record.transport} {format_hostport(record.client)} {record.method} "
                     f"{record.transaction_id} {record.outcome}"
                 )
     print(f"demo took {time.perf_counter() - started:.2f} s")

@@ -148,7 +148,7 @@ def render_text(inspection: Inspection) -> str:
                 16: "ClientKeyExchange",
             }
             shown = ", ".join(names.get(m, str(m)) for m in flow.messages)
-            lines.append(f"  {flow.source[0]}:{flow.source[1]}: {shown}; certificate sha-256 {flow.fingerprint()}")
+            lines.append(f"  {format_hostport(flow.source)}: {shown}; certificate sha-256 {flow.fingerprint()}")
     if verdict.streams:
         lines.append("")
         lines.append("RTP streams (headers in clear, payloads SRTP):")

@@ -94,7 +94,7 @@ def wire_rows(verdict: Verdict, context: WireContext | None, stun_actor: str = S
         if m is not None:
             mapped = m.get("XOR-MAPPED-ADDRESS")
             if mapped is not None:
-                label += f" {mapped[0]}:{mapped[1]}"
+                label += f" {format_hostport(mapped)}"
             if record.role == "ice-check":
                 label = label.replace("BINDING", "check")
             if "USE-CANDIDATE" in m:

@@ -12,7 +12,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 
-from ..addresses import Address
+from ..addresses import Address, format_hostport
 from ..rules import Finding, Level, Rule, rule
 from .packets import Datagram
 
@@ -117,7 +117,7 @@ def verify_dtls(
                 findings.append(
                     Finding(
                         "dtls.handshake",
-                        f"ClientHello from {flow.source[0]}:{flow.source[1]} got no ServerHello",
+                        f"ClientHello from {format_hostport(flow.source)} got no ServerHello",
                         packet=flow.first_number,
                     )
                 )
@@ -129,7 +129,7 @@ def verify_dtls(
                 findings.append(
                     Finding(
                         "dtls.fingerprint",
-                        f"certificate from {flow.source[0]}:{flow.source[1]} hashes to "
+                        f"certificate from {format_hostport(flow.source)} hashes to "
                         f"{hashes.get(alg)}, its SDP announced {alg} {value}",
                         packet=flow.certificate_number,
                     )

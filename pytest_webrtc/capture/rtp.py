@@ -11,6 +11,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 
+from ..addresses import format_hostport
 from ..rules import Finding, Level, Rule, rule
 from .packets import Datagram
 
@@ -46,7 +47,7 @@ class RtpStream:
 
     def describe(self) -> str:
         return (
-            f"ssrc 0x{self.ssrc:08x} from {self.source[0]}:{self.source[1]}, pt {self.payload_type}, "
+            f"ssrc 0x{self.ssrc:08x} from {format_hostport(self.source)}, pt {self.payload_type}, "
             f"{len(self.numbers)} packets, seq {self.sequences[0]}..{self.sequences[-1]}, {self.rtcp} RTCP"
         )
 
@@ -96,7 +97,7 @@ def verify_rtp(
                 _finding(
                     d.number,
                     "rtp.ssrc-collision",
-                    f"ssrc 0x{ssrc:08x} from {d.src[0]}:{d.src[1]}, already used by {owner[0]}:{owner[1]}",
+                    f"ssrc 0x{ssrc:08x} from {format_hostport(d.src)}, already used by {format_hostport(owner)}",
                 )
             )
         stream = streams.setdefault((ssrc, d.src), RtpStream(ssrc, d.src, pt))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..addresses import Address
+from ..addresses import Address, format_hostport
 from ..stun.message import MessageClass, Method
 
 __all__ = ["Allocation", "allocations", "unbound_channel_data"]
@@ -100,5 +100,5 @@ def unbound_channel_data(datagrams: Iterable[Any], records: Iterable[Any]) -> li
             # Client to server only: the server's own ChannelData goes to a client that bound it.
             if (sender, channel) not in bound and not any(c == channel and a == item.dst for a, c in bound):
                 problems.append(f"packet {item.number}: ChannelData on channel 0x{channel:04X} from "
-                                f"{sender[0]}:{sender[1]}, never bound")  # fmt: skip
+                                f"{format_hostport(sender)}, never bound")  # fmt: skip
     return problems

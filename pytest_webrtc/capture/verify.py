@@ -124,7 +124,7 @@ class StunRecord:
         for name in ("XOR-MAPPED-ADDRESS", "MAPPED-ADDRESS", "USERNAME", "ERROR-CODE"):
             value = m.get(name)
             if value is not None:
-                keys.append(f"{name}={value[0]}:{value[1]}" if name.endswith("ADDRESS") else f"{name}={value}")
+                keys.append(f"{name}={format_hostport(value)}" if name.endswith("ADDRESS") else f"{name}={value}")
         for flag in ("USE-CANDIDATE", "ICE-CONTROLLING", "ICE-CONTROLLED"):
             if flag in m:
                 keys.append(flag)

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..addresses import Address
+from ..addresses import Address, format_hostport
 from ..errors import StunDecodeError, StunTransactionError
 from ..rules import Finding, Level, Rule, rule
 from ..stun.checks import check
@@ -82,10 +82,8 @@ async def _binding(target: StunTarget, transport: str, address: Address | None =
         raise _Fail("no XOR-MAPPED-ADDRESS")
     server = address or response.source
     if ipaddress.ip_address(server[0]).is_loopback and tuple(mapped) != response.local:
-        raise _Fail(
-            f"XOR-MAPPED-ADDRESS {mapped[0]}:{mapped[1]} is not our source {response.local[0]}:{response.local[1]}"
-        )
-    return f"mapped {mapped[0]}:{mapped[1]} in {response.rtt * 1000:.1f} ms"
+        raise _Fail(f"XOR-MAPPED-ADDRESS {format_hostport(mapped)} is not our source {format_hostport(response.local)}")
+    return f"mapped {format_hostport(mapped)} in {response.rtt * 1000:.1f} ms"
 
 
 async def binding_udp(target: StunTarget) -> str:
@@ -192,7 +190,7 @@ async def rfc5780(target: StunTarget) -> str:
     if changed.source != tuple(other):
         raise _Fail(f"CHANGE-REQUEST (IP and port) answered from {changed.source}, OTHER-ADDRESS says {other}")
     _strict(changed)
-    return f"OTHER-ADDRESS {other[0]}:{other[1]}; CHANGE-REQUEST answered from it"
+    return f"OTHER-ADDRESS {format_hostport(other)}; CHANGE-REQUEST answered from it"
 
 
 async def retransmission(target: StunTarget) -> str:

@@ -15,6 +15,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from ..addresses import format_hostport
 from .netns import in_thread
 from .topology import SERVER_ADDRESSES, Topology
 
@@ -56,7 +57,7 @@ def _answer_one(server: socket.socket, timeout: float) -> tuple[str, int] | None
         _, source = server.recvfrom(256)
     except TimeoutError:
         return None
-    server.sendto(f"{source[0]}:{source[1]}".encode(), source)
+    server.sendto(f"{format_hostport(source)}".encode(), source)
     return source[0], source[1]
 
 

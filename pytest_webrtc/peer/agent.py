@@ -178,19 +178,6 @@ class PeerAgent(AgentMedia):
 
     # -- SDP -------------------------------------------------------------------------
 
-    def open_channel(
-        self,
-        label: str,
-        *,
-        ordered: bool = True,
-        max_retransmits: int | None = None,
-        max_packet_lifetime: int | None = None,
-    ) -> None:
-        channel = self.pc.createDataChannel(
-            label, ordered=ordered, maxRetransmits=max_retransmits, maxPacketLifeTime=max_packet_lifetime
-        )
-        self._adopt(channel)
-
     async def _set_local(self, description: RTCSessionDescription) -> str:
         with host_addresses(self.host_addresses):
             await self.pc.setLocalDescription(description)
@@ -210,7 +197,7 @@ class PeerAgent(AgentMedia):
     async def _local_offer(self, timeout: float) -> str:
         """Create and apply an offer (gathering candidates); the SDP without its candidates."""
         if not self.channels:
-            self.open_channel("data")
+            await self.add_channel("data")
         return await asyncio.wait_for(self._set_local(await self.pc.createOffer()), timeout)
 
     async def offer_with_candidates(self, timeout: float = 10.0) -> str:
@@ -347,10 +334,11 @@ class PeerAgent(AgentMedia):
         max_retransmits: int | None = None,
         max_packet_lifetime: int | None = None,
     ) -> None:
-        """``open_channel`` for callers that drive the peer asynchronously (the process RPC, the engine)."""
-        self.open_channel(
-            label, ordered=ordered, max_retransmits=max_retransmits, max_packet_lifetime=max_packet_lifetime
+        """Open a data channel (before the offer; the offer opens ``data`` itself if none was)."""
+        channel = self.pc.createDataChannel(
+            label, ordered=ordered, maxRetransmits=max_retransmits, maxPacketLifeTime=max_packet_lifetime
         )
+        self._adopt(channel)
 
     async def connect_to(self, actor: str, timeout: float = 10.0) -> dict[str, Any]:
         """Connect to a server actor (an SFU, an MCU): offer, apply its answer, trickle candidates

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from ..addresses import format_hostport
 from ..candidates import sdp_candidates
 from ..errors import PeerError
 from .report import PeerReport, external_report
@@ -125,7 +126,7 @@ async def serve_http_echo(host: str, port: int, candidates: str | list[str] = "l
 
     server = await asyncio.start_server(handle, host, port)
     bound = server.sockets[0].getsockname()
-    print(f"pytest-webrtc HTTP echo server listening: http://{bound[0]}:{bound[1]}/offer", flush=True)
+    print(f"pytest-webrtc HTTP echo server listening: http://{format_hostport(bound)}/offer", flush=True)
     try:
         await asyncio.Event().wait()
     finally:

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..addresses import Address
+from ..addresses import Address, format_hostport
 from ..errors import StunTransactionError
 from .message import Message, MessageClass, Method, decode
 
@@ -89,7 +89,7 @@ class StunSocket:
                     continue
                 return StunResponse(data_in, source[:2], self.local, sent, loop.time() - start)
             raise StunTransactionError(
-                f"no answer from udp {server[0]}:{server[1]} after {transmissions} transmissions "
+                f"no answer from udp {format_hostport(server)} after {transmissions} transmissions "
                 f"({loop.time() - start:.2f} s)"
             )
         finally:
@@ -141,7 +141,7 @@ async def _request_tcp(data: bytes, server: Address, timeout: float, start: floa
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(server[0], server[1]), timeout)
     except (OSError, asyncio.TimeoutError) as exc:
-        raise StunTransactionError(f"cannot connect to tcp {server[0]}:{server[1]}: {exc}") from None
+        raise StunTransactionError(f"cannot connect to tcp {format_hostport(server)}: {exc}") from None
     try:
         writer.write(data)
         await writer.drain()
@@ -151,8 +151,8 @@ async def _request_tcp(data: bytes, server: Address, timeout: float, start: floa
         local = writer.get_extra_info("sockname")[:2]
         return StunResponse(header + body, server, local, 1, loop.time() - start)
     except asyncio.TimeoutError:
-        raise StunTransactionError(f"no answer from tcp {server[0]}:{server[1]} within {timeout:.2f} s") from None
+        raise StunTransactionError(f"no answer from tcp {format_hostport(server)} within {timeout:.2f} s") from None
     except (asyncio.IncompleteReadError, ConnectionError) as exc:
-        raise StunTransactionError(f"tcp {server[0]}:{server[1]} closed the connection: {exc}") from None
+        raise StunTransactionError(f"tcp {format_hostport(server)} closed the connection: {exc}") from None
     finally:
         writer.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..addresses import Address
+from ..addresses import Address, format_hostport
 from ..errors import StunTransactionError
 from .attributes import CHANGE_IP, CHANGE_PORT
 from .client import StunResponse, StunSocket, binding_request
@@ -58,15 +58,17 @@ async def discover(server: Address, local_host: str = "0.0.0.0", rto: float = 0.
         mapped = _mapped(first)
         other = first.message.get("OTHER-ADDRESS")
         if other is None:
-            raise StunTransactionError(f"{server[0]}:{server[1]} sent no OTHER-ADDRESS: it does not do RFC 5780")
-        steps.append(f"{server[0]}:{server[1]} sees {mapped[0]}:{mapped[1]}; OTHER-ADDRESS {other[0]}:{other[1]}")
+            raise StunTransactionError(f"{format_hostport(server)} sent no OTHER-ADDRESS: it does not do RFC 5780")
+        steps.append(
+            f"{format_hostport(server)} sees {format_hostport(mapped)}; OTHER-ADDRESS {format_hostport(other)}"
+        )
         second = _mapped(await _ask(udp, (other[0], server[1]), rto))
-        steps.append(f"{other[0]}:{server[1]} sees {second[0]}:{second[1]}")
+        steps.append(f"{format_hostport((other[0], server[1]))} sees {format_hostport(second)}")
         if second == mapped:
             mapping = "endpoint-independent"
         else:
             third = _mapped(await _ask(udp, (other[0], other[1]), rto))
-            steps.append(f"{other[0]}:{other[1]} sees {third[0]}:{third[1]}")
+            steps.append(f"{format_hostport(other)} sees {format_hostport(third)}")
             mapping = "address-dependent" if third == second else "address-and-port-dependent"
         local = udp.local
     finally:
@@ -84,7 +86,7 @@ async def discover(server: Address, local_host: str = "0.0.0.0", rto: float = 0.
             continue
         finally:
             fresh.close()
-        steps.append(f"asked to answer from {what}: answered from {answer.source[0]}:{answer.source[1]}")
+        steps.append(f"asked to answer from {what}: answered from {format_hostport(answer.source)}")
         filtering = verdict
         break
     return Discovery(local, mapped, mapped != local, mapping, filtering, tuple(steps))

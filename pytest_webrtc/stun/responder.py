@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..addresses import Address
+from ..addresses import Address, format_hostport
 from .attributes import CHANGE_IP, CHANGE_PORT, is_comprehension_required
 from .auth import Authenticator, AuthResult
 from .message import (
@@ -161,7 +161,7 @@ class Responder:
                 TransactionRecord(time.time(), transport, client, local, method, tid, outcome, mapped, sent_from)
             )
         if log.isEnabledFor(logging.INFO):
-            extra = f" mapped={mapped[0]}:{mapped[1]}" if mapped else ""
+            extra = f" mapped={format_hostport(mapped)}" if mapped else ""
             log.info(
                 "%s %s:%d -> %s:%d %s %s %s%s",
                 transport,

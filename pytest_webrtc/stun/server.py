@@ -19,7 +19,7 @@ import struct
 from typing import Any
 
 from .._version import __version__
-from ..addresses import Address
+from ..addresses import Address, format_hostport
 from ..errors import HarnessConfigError
 from .auth import Authenticator
 from .responder import Reply, Responder, ServerStats, TransactionRecord
@@ -268,9 +268,9 @@ class StunServer:
     def describe(self) -> str:
         parts = []
         if self.udp_address:
-            parts.append(f"udp {self.udp_address[0]}:{self.udp_address[1]}")
+            parts.append(f"udp {format_hostport(self.udp_address)}")
         if self.tcp_address:
-            parts.append(f"tcp {self.tcp_address[0]}:{self.tcp_address[1]}")
+            parts.append(f"tcp {format_hostport(self.tcp_address)}")
         if self.other_address:
-            parts.append(f"rfc5780 other {self.other_address[0]}:{self.other_address[1]}")
+            parts.append(f"rfc5780 other {format_hostport(self.other_address)}")
         return ", ".join(parts)

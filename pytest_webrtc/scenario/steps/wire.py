@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...addresses import format_hostport
 from ...errors import Expectation
 from ..context import RunContext
 from ..model import Step
@@ -55,7 +56,7 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
             if not answered:
                 raise Expectation(
                     f"no successful connectivity check from {name}'s selected local candidate "
-                    f"{local[0]}:{local[1]} on the wire"
+                    f"{format_hostport(local)} on the wire"
                 )
         summary.append("connectivity checks succeeded on the selected pairs")
     errors = verdict.errors
@@ -82,13 +83,13 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
                 what = "; ".join(allocation.problems) or (
                     "no 401 challenge first" if not allocation.challenged else "no relayed address granted"
                 )
-                raise Expectation(f"TURN allocation of {allocation.client[0]}:{allocation.client[1]}: {what}")
+                raise Expectation(f"TURN allocation of {format_hostport(allocation.client)}: {what}")
         expect_count("TURN allocations (401, then authenticated Allocate, relayed address):",
                       s.args["turn-allocations"], len(made))  # fmt: skip
         summary.append(
             "TURN: "
             + ", ".join(
-                f"{a.client[0]}:{a.client[1]} relayed at {a.relayed[0]}:{a.relayed[1]}" for a in made if a.relayed
+                f"{format_hostport(a.client)} relayed at {format_hostport(a.relayed)}" for a in made if a.relayed
             )  # fmt: skip
         )
     if s.args.get("rtcp"):
@@ -97,7 +98,7 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
             raise Expectation(
                 "no RTP stream on the wire"
                 if not verdict.streams
-                else f"no RTCP from {silent[0].source[0]}:{silent[0].source[1]} (ssrc 0x{silent[0].ssrc:08x})"
+                else f"no RTCP from {format_hostport(silent[0].source)} (ssrc 0x{silent[0].ssrc:08x})"
             )
         summary.append(f"{len(verdict.streams)} RTP streams, each with RTCP")
     if s.args.get("dtls-fingerprints"):
