@@ -8,8 +8,9 @@ cd "$(dirname "$0")"
 # Debian packages: libpcap0.8 (scapy's kernel BPF capture), coturn (interop tests and the
 # STUN benchmark run coturn's server and C clients beside ours), tshark (captures are
 # cross-checked with Wireshark's dissectors), chromium (a real browser as a peer; ~480 MB),
-# nftables and iproute2 (NATs built in network namespaces).
-APT_PACKAGES=(libpcap0.8 coturn tshark chromium nftables iproute2)
+# nftables and iproute2 (NATs built in network namespaces), stun-server (stund, one of the real STUN
+# servers the conformance suite is calibrated on).
+APT_PACKAGES=(libpcap0.8 coturn tshark chromium nftables iproute2 stun-server)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -26,15 +27,22 @@ if ((${#missing[@]})); then
         "${SUDO[@]}" apt-get update -qq
         DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
         # coturn's package starts a system turnserver on 3478; the harness starts its own.
-        if command -v systemctl >/dev/null && systemctl is-active --quiet coturn 2>/dev/null; then
-            "${SUDO[@]}" systemctl stop coturn || true
-        fi
+        # The same for stun-server's stund (service "stun").
+        for service in coturn stun; do
+            if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+                "${SUDO[@]}" systemctl stop "$service" || true
+            fi
+        done
     fi
 fi
 
-# werift, a non-Python WebRTC stack from the npm registry, for the interop tests.
+# werift, a non-Python WebRTC stack from the npm registry, for the interop tests; node-turn and
+# nodertc's stun, two more STUN servers the conformance suite is calibrated on.
 if command -v npm >/dev/null && [ ! -d interop/werift/node_modules/werift ]; then
     (cd interop/werift && npm install --no-audit --no-fund --silent)
+fi
+if command -v npm >/dev/null && [ ! -d interop/stun-servers/node_modules/node-turn ]; then
+    (cd interop/stun-servers && npm ci --no-audit --no-fund --silent)
 fi
 
 PYTHON=${PYTHON:-$(command -v python || command -v python3)}

@@ -84,7 +84,9 @@ def _cmd_stun_server(args: argparse.Namespace) -> int:
 def _cmd_stun_probe(args: argparse.Namespace) -> int:
     from .probe import probe_main
 
-    return probe_main(args.target, transports=args.transport or ["udp", "tcp"], timeout=args.timeout)
+    return probe_main(
+        args.target, transports=args.transport or ["udp", "tcp"], timeout=args.timeout, profile=args.profile
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -260,6 +262,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_conformance(args: argparse.Namespace) -> int:
+    profile = ""
     if args.kind == "signaling":
         from .conformance import signaling
 
@@ -276,17 +279,41 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
             args.password,
             args.rfc5780,
             timeout=args.timeout,
+            profile=args.profile,
+            claims_tcp=args.tcp,
+            claims_fingerprint=args.fingerprint,
         )
+        profile = f"profile {args.profile}"
 
         async def run_all() -> list[Any]:
             return [await run_check(rule, target) for rule in CHECKS]
 
     results = asyncio.run(run_all())
+    if profile:
+        print(f"judged by the {profile} (claims: {_claims(args)})")
     for result in results:
-        print(result)
-    counts = {v: sum(r.outcome == v for r in results) for v in ("pass", "fail", "warn", "skip")}
-    print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, {counts['skip']} skipped")
+        print(result.line())
+    counts = {v: sum(r.outcome == v for r in results) for v in ("pass", "fail", "warn", "info", "skip")}
+    print(
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, {counts['info']} info, "
+        f"{counts['skip']} skipped"
+    )
     return 1 if counts["fail"] else 0
+
+
+def _claims(args: argparse.Namespace) -> str:
+    claims = [
+        name
+        for name, claimed in (
+            ("tcp", args.tcp or args.tcp_address is not None),
+            ("ipv6", args.ipv6_address is not None),
+            ("fingerprint", args.fingerprint or args.profile == "webrtc"),
+            ("rfc5780", args.rfc5780),
+            ("short-term credentials", args.user is not None),
+        )
+        if claimed
+    ]
+    return ", ".join(claims) or "none"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("target", type=_hostport, help="HOST:PORT of the STUN server")
     probe.add_argument("--transport", action="append", choices=["udp", "tcp"], help="repeatable (default: both)")
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds to wait per request (default 3)")
+    probe.add_argument("--profile", choices=["rfc8489", "webrtc"], default="rfc8489", help="as for conformance stun")
     probe.set_defaults(func=_cmd_stun_probe)
 
     signaling = sub.add_parser("signaling-server", help="run the WebSocket signaling server (protocol v1)")
@@ -392,6 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     stun.add_argument("--user", help="short-term credentials the server requires")
     stun.add_argument("--password")
     stun.add_argument("--rfc5780", action="store_true", help="the server claims RFC 5780 support: check it")
+    stun.add_argument(
+        "--tcp", action="store_true", help="the server claims TCP (a stand-alone server must: RFC 8489 §12)"
+    )
+    stun.add_argument("--fingerprint", action="store_true", help="the server claims the FINGERPRINT mechanism")
+    stun.add_argument(
+        "--profile",
+        choices=["rfc8489", "webrtc"],
+        default="rfc8489",
+        help="rfc8489: the base protocol (default); webrtc: also what ICE agents need (FINGERPRINT)",
+    )
     stun.add_argument("--timeout", type=float, default=2.0, help="seconds per request (default 2)")
     stun.set_defaults(func=_cmd_conformance)
     signaling_kind = kinds.add_parser(

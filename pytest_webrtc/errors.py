@@ -63,7 +63,17 @@ class StunCheckError(StunError):
 
 
 class StunTransactionError(WebRTCHarnessError):
-    """A STUN client transaction timed out or got an unusable answer."""
+    """A STUN client transaction timed out or got an unusable answer.
+
+    ``received`` holds what did come back meanwhile (datagram, source): answers with another
+    transaction id, datagrams that are not STUN, truncated messages.  Empty: nothing came back.
+    """
+
+    received: list[tuple[bytes, tuple[str, int]]]
+
+    def __init__(self, message: str, received: Sequence[tuple[bytes, tuple[str, int]]] = ()) -> None:
+        super().__init__(message)
+        self.received = list(received)
 
 
 class HarnessConfigError(WebRTCHarnessError):

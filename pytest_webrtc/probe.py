@@ -22,13 +22,15 @@ PROBES = {
 }
 
 
-async def probe(server: Address, transports: list[str], timeout: float = 3.0) -> list[Finding]:
-    target = StunTarget(server, server, timeout=timeout)
+async def probe(
+    server: Address, transports: list[str], timeout: float = 3.0, profile: str = "rfc8489"
+) -> list[Finding]:
+    target = StunTarget(server, server, timeout=timeout, profile=profile)
     return [await run_check(rule_id, target) for transport in transports for rule_id in PROBES[transport]]
 
 
-def probe_main(server: Address, transports: list[str], timeout: float) -> int:
-    findings = asyncio.run(probe(server, transports, timeout))
+def probe_main(server: Address, transports: list[str], timeout: float, profile: str = "rfc8489") -> int:
+    findings = asyncio.run(probe(server, transports, timeout, profile))
     for finding in findings:
         print(finding.line())
     failed = sum(f.failed for f in findings)

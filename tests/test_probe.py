@@ -76,7 +76,6 @@ BROKEN = {
         lambda req, client: success(req, client).encode(fingerprint=True)[:-1] + b"\x00",
         "fingerprint.mismatch",
     ),
-    "no fingerprint": (lambda req, client: success(req, client).encode(), "no FINGERPRINT"),
     "bad length": (lambda req, client: success(req, client).encode(fingerprint=True) + b"\x00" * 4, "length"),
 }
 
@@ -95,3 +94,11 @@ async def test_probe_reports_a_silent_server(misbehaving: Any) -> None:
     address = await misbehaving(lambda req, client: b"")  # answers with an empty datagram: never a response
     findings = await probe(address, ["udp"], timeout=0.4)
     assert findings[0].failed and "no answer" in findings[0].detail
+
+
+async def test_a_server_without_fingerprint_is_information_not_a_failure(misbehaving: Any) -> None:
+    address = await misbehaving(lambda req, client: success(req, client).encode())
+    findings = {f.rule: f for f in await probe(address, ["udp"], timeout=1)}
+    assert findings["stun.fingerprint"].outcome == "info" and findings["stun.binding-udp"].outcome == "pass"
+    webrtc = {f.rule: f for f in await probe(address, ["udp"], timeout=1, profile="webrtc")}
+    assert webrtc["stun.fingerprint"].failed and "no FINGERPRINT" in webrtc["stun.fingerprint"].detail

@@ -236,7 +236,8 @@ def _record(d: Datagram, context: WireContext | None) -> StunRecord:
     key = None
     if ice:
         key, _ = _key_for(message, context)
-    violations = check(d.payload, key=key, require_fingerprint=ice)
+    # An RFC 3489 Binding (no magic cookie) is legal with a STUN server (RFC 8489 §11), never as an ICE check.
+    violations = check(d.payload, key=key, require_fingerprint=ice, allow_classic=not ice)
     record.findings += [_at(d.number, v) for v in violations]
     if ice:
         record.findings += _ice_rules(record, message, context, key)

@@ -1,208 +1,298 @@
-"""Conformance checks of a STUN server, from the client side.
+"""Conformance of a STUN server, from the client side: one cause, one rule.
 
-Each check is a named rule with its RFC section; it sends crafted requests with our client and
-judges the raw answers with the strict codec.  The same checks back the scenario step
-``stun-conformance``, the shipped suite ``scenarios/conformance/stun/`` and
-``python -m pytest_webrtc conformance stun HOST:PORT``.
+Each check is a rule of the catalogue with its RFC section and requirement level.  The baseline
+is a plain Binding request (nothing optional in it); everything a request adds to probe a
+behaviour (SOFTWARE, odd-length attributes and their padding, unknown attributes, FINGERPRINT,
+an RFC 3489 header) is its own rule, so a server with one defect fails one rule and the others
+still say what they measured.  A missing answer fails a rule only when a plain Binding request is
+answered; otherwise the rule says it cannot be judged and names the rule that failed.
+
+The same checks back the scenario step ``stun-conformance``, the shipped suite
+``scenarios/conformance/stun/``, ``python -m pytest_webrtc conformance stun HOST:PORT`` and
+``stun-probe``.  Profiles and claims: :mod:`.stun_target`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import struct
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from ..addresses import Address, format_hostport
-from ..errors import StunDecodeError, StunTransactionError
 from ..rules import Finding, Level, Rule, rule
 from ..stun.checks import check
-from ..stun.client import StunResponse, binding_request, request
-from ..stun.credentials import short_term_key
-from ..stun.message import MAGIC_COOKIE_BYTES, Message, MessageClass
-from .outcome import Fail as _Fail
-from .outcome import Skip as _Skip
-from .outcome import judge
+from ..stun.client import StunResponse, binding_request
+from ..stun.message import MAGIC_COOKIE_BYTES, Message, MessageClass, Method, method_name
+from .outcome import Fail, Info, Skip, judge
+from .stun_target import PROFILES, UNMATCHED, Silent, StunTarget, Unmatched, ask, encode, no_answer, plain_binding
 
-__all__ = ["CHECKS", "RULES", "StunTarget", "run_check"]
+__all__ = ["CHECKS", "PROFILES", "RULES", "StunTarget", "run_check"]
 
 UNKNOWN_REQUIRED = 0x7FF0  # comprehension-required, unassigned (RFC 8489 §18.3)
+UNKNOWN_OPTIONAL = 0xBFF0  # comprehension-optional, unassigned
+ODD_SOFTWARE = "pytest-webrtc conformance"  # 25 bytes: 3 bytes of padding follow
 
 
-@dataclass(frozen=True)
-class StunTarget:
-    udp: Address
-    tcp: Address | None = None  # default: the UDP address
-    ipv6: Address | None = None  # an IPv6 address of the same server, if it has one
-    username: str | None = None  # short-term credentials, when the server requires them
-    password: str | None = None
-    rfc5780: bool = False  # the server claims RFC 5780 behaviour discovery
-    timeout: float = 2.0
-
-
-async def _ask(
-    target: StunTarget, data: bytes, address: Address | None = None, transport: str = "udp", transmissions: int = 3
-) -> StunResponse:
-    server = address or (target.tcp or target.udp if transport == "tcp" else target.udp)
-    try:
-        return await request(
-            data, server, transport=transport, rto=target.timeout / 4, transmissions=transmissions, final_wait=2
-        )
-    except StunDecodeError as exc:
-        raise _Fail(f"the answer is not a STUN message: {exc}") from None
-    except StunTransactionError as exc:
-        raise _Fail(str(exc)) from None
+def _what(message: Message) -> str:
+    code = f" {message.error_code}" if message.error_code else ""
+    return f"{method_name(message.method)} {message.message_class.name.lower()}{code}"
 
 
 def _strict(response: StunResponse, key: bytes | None = None) -> None:
     violations = check(response.data, key=key)
     if violations:
-        raise _Fail("; ".join(str(v) for v in violations))
+        raise Fail("; ".join(str(v) for v in violations))
 
 
-def _signed(target: StunTarget, message: Message) -> tuple[bytes, bytes | None]:
-    if target.username is None or target.password is None:
-        return message.encode(fingerprint=True), None
-    key = short_term_key(target.password)
-    message.add("USERNAME", target.username)
-    return message.encode(integrity_key=key, fingerprint=True), key
-
-
-async def _binding(target: StunTarget, transport: str, address: Address | None = None) -> str:
-    sent = binding_request(SOFTWARE="pytest-webrtc conformance")
-    data, key = _signed(target, sent)
-    response = await _ask(target, data, address, transport)
+def _success(response: StunResponse, target: StunTarget, key: bytes | None, address: Address | None = None) -> str:
+    """A Binding success, from where the request went, naming our real source; strictly well-formed."""
     message = response.message
-    if message.message_class != MessageClass.SUCCESS:
-        raise _Fail(f"answer is {message.message_class.name} {message.error_code or ''}".strip())
+    if message.method != Method.BINDING or message.message_class != MessageClass.SUCCESS:
+        raise Fail(f"answered with a {_what(message)}, expected a Binding success")
+    server = address or target.udp
+    if response.source != server:
+        raise Fail(f"answered from {format_hostport(response.source)}, the request went to {format_hostport(server)}")
     _strict(response, key)
     mapped = message.get("XOR-MAPPED-ADDRESS")
     if mapped is None:
-        raise _Fail("no XOR-MAPPED-ADDRESS")
-    server = address or response.source
-    if ipaddress.ip_address(server[0]).is_loopback and tuple(mapped) != response.local:
-        raise _Fail(f"XOR-MAPPED-ADDRESS {format_hostport(mapped)} is not our source {format_hostport(response.local)}")
+        names = ", ".join(a.name for a in message.attributes) or "nothing"
+        raise Fail(f"a Binding success without XOR-MAPPED-ADDRESS (it has {names})")
+    if ipaddress.ip_address(response.source[0]).is_loopback and tuple(mapped) != response.local:
+        raise Fail(f"XOR-MAPPED-ADDRESS {format_hostport(mapped)} is not our source {format_hostport(response.local)}")
     return f"mapped {format_hostport(mapped)} in {response.rtt * 1000:.1f} ms"
 
 
+async def _probe(target: StunTarget, message: Message, what: str, fingerprint: bool = False) -> str:
+    """A request that adds one thing to the baseline must be answered like the baseline."""
+    data, key = encode(target, message, fingerprint)
+    try:
+        response = await ask(target, data)
+    except (Silent, Unmatched) as failure:
+        await no_answer(target, failure, f"no answer to {what}")
+    return _success(response, target, key)
+
+
 async def binding_udp(target: StunTarget) -> str:
-    return await _binding(target, "udp")
+    data, key = encode(target, binding_request())
+    try:
+        response = await ask(target, data)
+    except Unmatched:
+        raise Skip(UNMATCHED) from None
+    return _success(response, target, key)
 
 
 async def binding_tcp(target: StunTarget) -> str:
-    return await _binding(target, "tcp")
+    data, key = encode(target, binding_request())
+    server = target.tcp or target.udp
+    try:
+        response = await ask(target, data, server, "tcp")
+    except Silent as failure:
+        if target.tcp_claimed:
+            raise
+        raise Info(
+            f"{failure}: no TCP listener (RFC 8489 §12 asks it of a stand-alone STUN server; "
+            f"claim it with --tcp to have it judged)"
+        ) from None
+    return _success(response, target, key, server)
 
 
 async def binding_ipv6(target: StunTarget) -> str:
     address = target.ipv6 or (target.udp if ":" in target.udp[0] else None)
     if address is None:
-        raise _Skip("no IPv6 address given for this server")
-    return await _binding(target, "udp", address)
+        raise Skip("not claimed: no IPv6 address given for this server (--ipv6-address)")
+    data, key = encode(target, binding_request())
+    response = await ask(target, data, address)
+    detail = _success(response, target, key, address)
+    mapped = response.message.get("XOR-MAPPED-ADDRESS")
+    if ":" not in str(mapped[0]):
+        raise Fail(f"XOR-MAPPED-ADDRESS {format_hostport(mapped)} is not an IPv6 address")
+    return detail
 
 
 async def transaction_id(target: StunTarget) -> str:
     sent = binding_request()
-    data, _ = _signed(target, sent)
-    response = await _ask(target, data)
-    if response.data[4:8] != MAGIC_COOKIE_BYTES or response.message.transaction_id != sent.transaction_id:
-        raise _Fail("the response does not echo the magic cookie and transaction id")
-    return f"transaction id {sent.transaction_id.hex()} echoed"
+    data, _ = encode(target, sent)
+    try:
+        response = await ask(target, data)
+    except Silent:
+        raise Skip(
+            "cannot be judged: the server does not answer a plain Binding request (see stun.binding-udp)"
+        ) from None
+    if response.data[4:8] != MAGIC_COOKIE_BYTES:
+        raise Fail(f"the answer's cookie field is 0x{response.data[4:8].hex()}, not the magic cookie")
+    return f"transaction id {sent.transaction_id.hex()} and the magic cookie echoed"
 
 
 async def fingerprint(target: StunTarget) -> str:
-    data, _ = _signed(target, binding_request())
-    response = await _ask(target, data)
-    fp = response.message.find("FINGERPRINT")
-    if fp is None:
-        raise _Fail("no FINGERPRINT in the response to a request that carried one")
-    _strict(response)
+    data, _ = encode(target, binding_request(), fingerprint=True)
+    try:
+        response = await ask(target, data)
+    except (Silent, Unmatched) as failure:
+        await no_answer(target, failure, "no answer to a request carrying FINGERPRINT")
+    if response.message.find("FINGERPRINT") is None:
+        if target.fingerprint_claimed:
+            raise Fail("no FINGERPRINT in the response to a request that carried one", "fail")
+        raise Info(
+            "the server does not use the FINGERPRINT mechanism (it MAY, RFC 8489 §14.7); "
+            "claim it with --fingerprint or --profile webrtc to require it"
+        )
+    try:
+        _strict(response)
+    except Fail as failure:  # present, so it must be right, claimed or not
+        raise Fail(str(failure), "fail") from None
     return "FINGERPRINT present and valid"
 
 
+async def _uses_fingerprint(target: StunTarget) -> bool:
+    data, _ = encode(target, binding_request(), fingerprint=True)
+    try:
+        return (await ask(target, data)).message.find("FINGERPRINT") is not None
+    except Fail:
+        return False
+
+
+async def _refused_then_alive(target: StunTarget, data: bytes, what: str) -> str:
+    """A bad request must not get a success; the server must still answer a plain one afterwards."""
+    try:
+        await plain_binding(target)
+    except (Silent, Unmatched) as failure:  # the baseline is broken: another rule's defect
+        await no_answer(target, failure, "")
+    try:
+        response = await ask(target, data, transmissions=2)
+    except (Silent, Unmatched):
+        outcome = "dropped"
+    else:
+        if response.message.message_class == MessageClass.SUCCESS:
+            raise Fail(f"{what} got a success response")
+        outcome = f"answered {response.message.error_code}"
+    try:
+        await plain_binding(target)
+    except Fail as failure:
+        raise Fail(f"{what}: {outcome}; then the server stopped answering plain Binding requests: {failure}") from None
+    return f"{what}: {outcome}; the server still answers"
+
+
+async def bad_fingerprint(target: StunTarget) -> str:
+    data = bytearray(encode(target, binding_request(), fingerprint=True)[0])
+    data[-1] ^= 0xFF
+    try:
+        return await _refused_then_alive(target, bytes(data), "a request with a wrong FINGERPRINT")
+    except Fail as failure:
+        if "got a success" not in str(failure) or target.fingerprint_claimed or await _uses_fingerprint(target):
+            raise
+        raise Info(
+            "a wrong FINGERPRINT got a success: the server does not use the FINGERPRINT mechanism, "
+            "so it need not check it (RFC 8489 §7.3: only 'if the FINGERPRINT extension is being used')"
+        ) from None
+
+
+async def attribute_padding(target: StunTarget) -> str:
+    zero = await _probe(target, binding_request(SOFTWARE=ODD_SOFTWARE), "a request whose SOFTWARE is 25 bytes long")
+    message = binding_request(SOFTWARE=ODD_SOFTWARE)
+    # "The padding bits MUST be ignored, and may be any value" (RFC 8489 §14); RFC 5769 pads with spaces.
+    message.attributes = [dataclasses.replace(a, padding=b"\x20\x20\x20") for a in message.attributes]
+    await _probe(target, message, "a 25-byte SOFTWARE padded with non-zero bytes")
+    return f"odd-length attribute padded with zeros and with spaces: both answered ({zero})"
+
+
+async def software(target: StunTarget) -> str:
+    return await _probe(target, binding_request(SOFTWARE="pytest-webrtc conformance!!"[:24]), "a request with SOFTWARE")
+
+
 async def unknown_attribute(target: StunTarget) -> str:
-    sent = binding_request().add_raw(UNKNOWN_REQUIRED, b"\x00\x00\x00\x00")
-    data, _ = _signed(target, sent)
-    response = await _ask(target, data)
+    data, _ = encode(target, binding_request().add_raw(UNKNOWN_REQUIRED, b"\x00\x00\x00\x00"))
+    try:
+        response = await ask(target, data)
+    except (Silent, Unmatched) as failure:
+        await no_answer(target, failure, f"dropped a request with attribute 0x{UNKNOWN_REQUIRED:04X}, no 420")
     message = response.message
     if message.error_code != 420:
-        raise _Fail(f"answer is {message.message_class.name} {message.error_code or ''}; expected 420".strip())
+        raise Fail(f"answered with a {_what(message)}; expected 420")
     if UNKNOWN_REQUIRED not in (message.get("UNKNOWN-ATTRIBUTES") or []):
-        raise _Fail(f"UNKNOWN-ATTRIBUTES does not list 0x{UNKNOWN_REQUIRED:04X}")
+        raise Fail(f"UNKNOWN-ATTRIBUTES does not list 0x{UNKNOWN_REQUIRED:04X}")
     _strict(response)
     return f"420 listing 0x{UNKNOWN_REQUIRED:04X}"
 
 
-async def _refused_then_alive(target: StunTarget, data: bytes, what: str) -> str:
-    """A bad request must not get a success; the server must still answer a good one afterwards."""
-    try:
-        response = await _ask(target, data, transmissions=2)
-    except _Fail:
-        outcome = "dropped"
-    else:
-        if response.message.message_class == MessageClass.SUCCESS:
-            raise _Fail(f"{what} got a success response")
-        outcome = f"answered {response.message.error_code}"
-    await binding_udp(target)
-    return f"{what}: {outcome}; the server still answers"
+async def unknown_optional_attribute(target: StunTarget) -> str:
+    message = binding_request().add_raw(UNKNOWN_OPTIONAL, b"\x00\x00\x00\x00")
+    detail = await _probe(target, message, f"a request with the comprehension-optional 0x{UNKNOWN_OPTIONAL:04X}")
+    return f"0x{UNKNOWN_OPTIONAL:04X} ignored: {detail}"
 
 
 async def malformed_length(target: StunTarget) -> str:
-    tid = os.urandom(12)
-    data = struct.pack("!HH", 0x0001, 8) + MAGIC_COOKIE_BYTES + tid  # says 8 bytes of attributes, carries none
+    data = struct.pack("!HH", 0x0001, 8) + MAGIC_COOKIE_BYTES + os.urandom(12)  # says 8 bytes, carries none
     return await _refused_then_alive(target, data, "a request whose length exceeds the datagram")
 
 
-async def bad_fingerprint(target: StunTarget) -> str:
-    data = bytearray(binding_request().encode(fingerprint=True))
-    data[-1] ^= 0xFF
-    return await _refused_then_alive(target, bytes(data), "a request with a wrong FINGERPRINT")
-
-
 async def malformed_attribute(target: StunTarget) -> str:
-    tid = os.urandom(12)
-    data = struct.pack("!HH", 0x0001, 8) + MAGIC_COOKIE_BYTES + tid + struct.pack("!HH", 0x8022, 100) + b"abcd"
-    return await _refused_then_alive(target, data, "a request whose attribute overruns the message")
+    data = struct.pack("!HH", 0x0001, 8) + MAGIC_COOKIE_BYTES + os.urandom(12) + struct.pack("!HH", 0x8022, 100)
+    return await _refused_then_alive(target, data + b"abcd", "a request whose attribute overruns the message")
 
 
 async def integrity(target: StunTarget) -> str:
     if target.username is None or target.password is None:
-        raise _Skip("no credentials configured for this server")
+        raise Skip("not claimed: no credentials given for this server")
     sent = binding_request(USERNAME=target.username)
-    response = await _ask(target, sent.encode(integrity_key=b"certainly not the password", fingerprint=True))
+    response = await ask(target, sent.encode(integrity_key=b"certainly not the password"))
     if response.message.error_code != 401:
-        raise _Fail(
-            f"a request with a wrong MESSAGE-INTEGRITY got {response.message.message_class.name} "
-            f"{response.message.error_code or ''}; expected 401".strip()
-        )
-    good = await binding_udp(target)
+        raise Fail(f"a request with a wrong MESSAGE-INTEGRITY got a {_what(response.message)}; expected 401")
+    good = _success(await plain_binding(target), target, None)
     return f"wrong integrity -> 401; right integrity -> success ({good})"
 
 
 async def rfc5780(target: StunTarget) -> str:
     if not target.rfc5780:
-        raise _Skip("the server does not claim RFC 5780 support")
-    response = await _ask(target, _signed(target, binding_request())[0])
+        raise Skip("not claimed: the server does not claim RFC 5780 support (--rfc5780)")
+    response = await plain_binding(target)
     other, origin = response.message.get("OTHER-ADDRESS"), response.message.get("RESPONSE-ORIGIN")
     if other is None or origin is None:
-        raise _Fail("no OTHER-ADDRESS or RESPONSE-ORIGIN in a Binding response")
-    changed = await _ask(target, _signed(target, binding_request(CHANGE_REQUEST=0x6))[0])
+        raise Fail("no OTHER-ADDRESS or RESPONSE-ORIGIN in a Binding response")
+    changed = await ask(target, encode(target, binding_request(CHANGE_REQUEST=0x6))[0])
     if changed.source != tuple(other):
-        raise _Fail(f"CHANGE-REQUEST (IP and port) answered from {changed.source}, OTHER-ADDRESS says {other}")
+        raise Fail(f"CHANGE-REQUEST (IP and port) answered from {changed.source}, OTHER-ADDRESS says {other}")
     _strict(changed)
     return f"OTHER-ADDRESS {format_hostport(other)}; CHANGE-REQUEST answered from it"
 
 
 async def retransmission(target: StunTarget) -> str:
     """The same request twice (a retransmission) gets two consistent answers with its transaction id."""
-    data, _ = _signed(target, binding_request())
-    first = await _ask(target, data)
-    second = await _ask(target, data)  # same bytes, same transaction id
-    if second.message.transaction_id != first.message.transaction_id:
-        raise _Fail("the retransmission's answer has another transaction id")
-    if first.message.get("XOR-MAPPED-ADDRESS") is None or second.message.message_class != first.message.message_class:
-        raise _Fail("the retransmission got a different kind of answer")
+    data, _ = encode(target, binding_request())
+    try:
+        first = await ask(target, data)
+    except (Silent, Unmatched) as failure:
+        await no_answer(target, failure, "")
+    try:
+        second = await ask(target, data)  # same bytes, same transaction id
+    except (Silent, Unmatched) as failure:
+        raise Fail(f"the retransmission got no answer: {failure}") from None
+    if second.message.message_class != first.message.message_class:
+        raise Fail(f"the first transmission got a {_what(first.message)}, the retransmission a {_what(second.message)}")
     return "a retransmitted request is answered again, consistently"
+
+
+async def classic_client(target: StunTarget) -> str:
+    """An RFC 3489 client: no magic cookie, a 128-bit transaction id (RFC 8489 §11.2)."""
+    cookie = os.urandom(4)
+    data = struct.pack("!HH", 0x0001, 0) + cookie + os.urandom(12)
+    try:
+        response = await ask(target, data)
+    except (Silent, Unmatched) as failure:
+        await no_answer(target, failure, "does not answer an RFC 3489 client (a request without the magic cookie)")
+    if response.message.message_class == MessageClass.ERROR:
+        if target.username is not None:  # it requires credentials, which an RFC 3489 client does not send
+            raise Info(f"an RFC 3489 client without credentials got a {_what(response.message)}")
+        raise Fail(f"answered an RFC 3489 client with a {_what(response.message)}")
+    problems = []
+    if response.data[4:8] != cookie:
+        problems.append("the cookie field is not the client's (RFC 8489 §11.2: copy it)")
+    if response.message.get("MAPPED-ADDRESS") is None:
+        problems.append("no MAPPED-ADDRESS (an RFC 3489 client knows no XOR-MAPPED-ADDRESS)")
+    if problems:
+        raise Fail("answered an RFC 3489 client, but " + "; ".join(problems))
+    return f"RFC 3489 client answered with MAPPED-ADDRESS {format_hostport(response.message.get('MAPPED-ADDRESS'))}"
 
 
 Check = Callable[[StunTarget], Awaitable[str]]
@@ -210,21 +300,32 @@ RULES: dict[str, Rule] = {
     r.id: r
     for r in (
         rule(
-            "stun.binding-udp", "RFC 8489 §7.3.1", "a Binding request over UDP gets a success with XOR-MAPPED-ADDRESS"
+            "stun.binding-udp",
+            "RFC 8489 §12",
+            "a plain Binding request over UDP gets a success with XOR-MAPPED-ADDRESS",
+        ),
+        rule("stun.binding-tcp", "RFC 8489 §12", "a Binding request over TCP gets a success (when TCP is claimed)"),
+        rule("stun.binding-ipv6", "RFC 8489 §14.2", "a Binding request over IPv6 gets an IPv6 XOR-MAPPED-ADDRESS"),
+        rule(
+            "stun.transaction-id", "RFC 8489 §5", "a response carries the request's transaction id and the magic cookie"
         ),
         rule(
-            "stun.binding-tcp", "RFC 8489 §6.2.2", "a Binding request over TCP gets a success with XOR-MAPPED-ADDRESS"
+            "stun.fingerprint", "RFC 8489 §14.7", "FINGERPRINT in a response is valid; required when claimed", Level.MAY
         ),
-        rule("stun.binding-ipv6", "RFC 8489 §14.2", "a Binding request over IPv6 gets an IPv6 XOR-MAPPED-ADDRESS"),
-        rule("stun.transaction-id", "RFC 8489 §6.3.1", "a response echoes the magic cookie and the transaction id"),
-        rule("stun.fingerprint", "RFC 8489 §14.7", "a response to a request with FINGERPRINT carries a valid one"),
+        rule("stun.bad-fingerprint", "RFC 8489 §7.3", "a server using FINGERPRINT discards a request with a wrong one"),
+        rule(
+            "stun.attribute-padding", "RFC 8489 §14", "an odd-length attribute is accepted, whatever its padding bytes"
+        ),
+        rule("stun.software", "RFC 8489 §14.14", "a request carrying SOFTWARE is answered like any other"),
         rule(
             "stun.unknown-attribute",
             "RFC 8489 §6.3.1.1",
             "an unknown comprehension-required attribute gets a 420 listing it",
         ),
+        rule(
+            "stun.unknown-optional-attribute", "RFC 8489 §6.3", "an unknown comprehension-optional attribute is ignored"
+        ),
         rule("stun.malformed-length", "RFC 8489 §6.3", "a request whose length overruns the datagram gets no success"),
-        rule("stun.bad-fingerprint", "RFC 8489 §7.3", "a request with a wrong FINGERPRINT gets no success"),
         # Attribute overruns are answered with a success by coturn 4.6.1; RFC 8489 §6.3 asks to
         # discard such messages, but many servers are lenient in what they accept.
         rule(
@@ -236,6 +337,12 @@ RULES: dict[str, Rule] = {
         rule("stun.integrity", "RFC 8489 §9.1.3", "a wrong MESSAGE-INTEGRITY gets 401; the right one a success"),
         rule("stun.rfc5780", "RFC 5780 §7", "OTHER-ADDRESS and RESPONSE-ORIGIN; CHANGE-REQUEST answered from it"),
         rule("stun.retransmission", "RFC 8489 §6.3.1", "a retransmitted request is answered again, consistently"),
+        rule(
+            "stun.classic-client",
+            "RFC 8489 §12",
+            "a stand-alone server answers RFC 3489 clients: their cookie field copied, MAPPED-ADDRESS",
+            Level.SHOULD,
+        ),
     )
 }
 CHECKS: dict[str, Check] = {
@@ -244,13 +351,17 @@ CHECKS: dict[str, Check] = {
     "stun.binding-ipv6": binding_ipv6,
     "stun.transaction-id": transaction_id,
     "stun.fingerprint": fingerprint,
-    "stun.unknown-attribute": unknown_attribute,
-    "stun.malformed-length": malformed_length,
     "stun.bad-fingerprint": bad_fingerprint,
+    "stun.attribute-padding": attribute_padding,
+    "stun.software": software,
+    "stun.unknown-attribute": unknown_attribute,
+    "stun.unknown-optional-attribute": unknown_optional_attribute,
+    "stun.malformed-length": malformed_length,
     "stun.malformed-attribute": malformed_attribute,
     "stun.integrity": integrity,
     "stun.rfc5780": rfc5780,
     "stun.retransmission": retransmission,
+    "stun.classic-client": classic_client,
 }
 
 

@@ -108,6 +108,8 @@ class ScenarioItem(pytest.Item):
             return
         for result in run.conformance:
             self.user_properties.append((result.rule, f"{result.outcome}: {result.section}: {result.detail}"))
+        if run.stun_profile is not None:
+            self.user_properties.append(("webrtc.stun-profile", run.stun_profile))
         for actor, report in run.actors.items():
             if report.get("kind") != "sfu":
                 continue
@@ -141,6 +143,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append((LADDER_SECTION, item.run.ladder_text()))
         # Structured, for the run summary: plain data, so it survives pytest-xdist's serialisation.
         report.webrtc_conformance = [finding.as_dict() for finding in item.run.conformance]
+        report.webrtc_stun_profile = item.run.stun_profile
         _attach_html(item, report)
 
 
@@ -151,16 +154,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 def _conformance_summary(terminalreporter: Any) -> None:
     """One line per conformance rule checked in this run: outcome, rule, RFC section."""
-    rows = []
-    for outcome in ("passed", "failed"):
+    rows, profiles = [], set()
+    for outcome in ("passed", "failed", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             if getattr(report, "when", "call") != "call":
                 continue
             for finding in getattr(report, "webrtc_conformance", []):
                 rows.append((finding["rule"], finding["outcome"], finding["section"], finding["detail"]))
+            if getattr(report, "webrtc_stun_profile", None):
+                profiles.add(report.webrtc_stun_profile)
     if not rows:
         return
-    terminalreporter.write_sep("=", "WebRTC conformance")
+    judged = f" (STUN rules judged by the {', '.join(sorted(profiles))} profile)" if profiles else ""
+    terminalreporter.write_sep("=", f"WebRTC conformance{judged}")
     for rule, verdict, section, detail in sorted(rows):
         terminalreporter.write_line(f"{verdict.upper():4}  {rule:28} {section:20} {detail[:90]}")
     counts = {v: sum(1 for r in rows if r[1] == v) for v in ("pass", "fail", "warn", "info", "skip")}

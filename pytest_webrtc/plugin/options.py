@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 MARKERS = {
@@ -63,6 +65,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("webrtc_stun_rfc5780", "--webrtc-stun-server claims RFC 5780 support", type="bool", default=False)
     group.addoption(
+        "--webrtc-stun-tcp",
+        dest="webrtc_stun_tcp",
+        action="store_true",
+        default=None,
+        help="--webrtc-stun-server claims TCP (a stand-alone STUN server must: RFC 8489 §12)",
+    )
+    parser.addini("webrtc_stun_tcp", "--webrtc-stun-server claims TCP", type="bool", default=False)
+    group.addoption(
+        "--webrtc-stun-fingerprint",
+        dest="webrtc_stun_fingerprint",
+        action="store_true",
+        default=None,
+        help="--webrtc-stun-server claims the FINGERPRINT mechanism",
+    )
+    parser.addini("webrtc_stun_fingerprint", "--webrtc-stun-server claims FINGERPRINT", type="bool", default=False)
+    group.addoption(
+        "--webrtc-stun-profile",
+        dest="webrtc_stun_profile",
+        default=None,
+        choices=["rfc8489", "webrtc"],
+        help="which profile judges STUN conformance: rfc8489 (the base protocol, default) or webrtc",
+    )
+    parser.addini("webrtc_stun_profile", "profile of the STUN conformance rules: rfc8489 or webrtc", default="rfc8489")
+    group.addoption(
         "--webrtc-signaling-url",
         dest="webrtc_signaling_url",
         default=None,
@@ -89,7 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if keep not in ("always", "failed", "never"):
         raise pytest.UsageError(f"webrtc_keep_captures must be always, failed or never, not {keep!r}")
     capture_dir = config.getoption("webrtc_capture_dir") or config.getini("webrtc_capture_dir") or None
-    overrides: dict[str, object] = {"keep": keep, "capture_dir": capture_dir}
+    overrides: dict[str, Any] = {"keep": keep, "capture_dir": capture_dir}
     stun_server = config.getoption("webrtc_stun_server") or config.getini("webrtc_stun_server")
     if stun_server:
         overrides["stun"] = external_stun(
@@ -97,6 +123,15 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("webrtc_stun_credentials") or config.getini("webrtc_stun_credentials"),
             bool(config.getoption("webrtc_stun_rfc5780") or config.getini("webrtc_stun_rfc5780")),
         )
+        overrides["stun"].update(
+            profile=config.getoption("webrtc_stun_profile") or config.getini("webrtc_stun_profile"),
+            tcp=bool(config.getoption("webrtc_stun_tcp") or config.getini("webrtc_stun_tcp")),
+            fingerprint=bool(config.getoption("webrtc_stun_fingerprint") or config.getini("webrtc_stun_fingerprint")),
+        )
+        if overrides["stun"]["profile"] not in ("rfc8489", "webrtc"):
+            raise pytest.UsageError(
+                f"webrtc_stun_profile must be rfc8489 or webrtc, not {overrides['stun']['profile']!r}"
+            )
     signaling_url = config.getoption("webrtc_signaling_url") or config.getini("webrtc_signaling_url")
     if signaling_url:
         if not str(signaling_url).startswith(("ws://", "wss://")):

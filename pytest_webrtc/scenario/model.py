@@ -99,6 +99,9 @@ class StunSpec:
     user: str | None = None  # short-term credentials (the built-in server then requires them)
     password: str | None = None
     rfc5780: bool = False  # the external server claims RFC 5780 support
+    profile: str = "rfc8489"  # which profile judges the conformance rules
+    tcp: bool = False  # the server claims TCP
+    fingerprint: bool = False  # the server claims the FINGERPRINT mechanism
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,14 @@ def stun_spec(value: Any) -> StunSpec:
     if not isinstance(value, dict):
         return StunSpec()
     user, password = value.get("user"), value.get("password")
+    claims = {
+        "profile": value.get("profile", "rfc8489"),
+        "tcp": bool(value.get("tcp", False)),
+        "fingerprint": bool(value.get("fingerprint", False)),
+    }
     if "address" not in value:
         return StunSpec(
-            "builtin", value.get("host", "127.0.0.1"), value.get("other-host"), user=user, password=password
+            "builtin", value.get("host", "127.0.0.1"), value.get("other-host"), user=user, password=password, **claims
         )
 
     def address(key: str) -> Address | None:
@@ -133,6 +141,7 @@ def stun_spec(value: Any) -> StunSpec:
         user=user,
         password=password,
         rfc5780=bool(value.get("rfc5780", False)),
+        **claims,
     )
 
 

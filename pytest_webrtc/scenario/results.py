@@ -48,6 +48,7 @@ class RunResult:
     conformance: list[Finding] = field(default_factory=list)
     actors: dict[str, dict[str, Any]] = field(default_factory=dict)  # server actors (SFU, MCU): their reports
     failure: str | None = None  # what failed: the step's label and summary, or the wire verdict
+    stun_profile: str | None = None  # the profile that judged STUN conformance rules, when any ran
 
     @property
     def ok(self) -> bool:

@@ -127,6 +127,8 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
         result.reports = await ctx.reports()
         result.actors = {name: actor.report() for name, actor in ctx.world.actors.items()}
         result.conformance = list(ctx.conformance)
+        if ctx.world.stun_target is not None and any(f.rule.startswith("stun.") for f in result.conformance):
+            result.stun_profile = ctx.world.stun_target.profile
         wire_failure = await _wire_verdict(ctx, result)
     finally:
         result.ladder = _ladder(ctx, result.reports)

@@ -106,12 +106,22 @@ async def _start_stun(world: World, stun: StunSpec) -> None:
             username=stun.user,
             password=stun.password,
             rfc5780=server.other_address is not None,
+            profile=stun.profile,
+            claims_fingerprint=stun.fingerprint,
         )
     elif stun.mode == "external":
         assert stun.address is not None
         world.stun_address = stun.address
         world.stun_target = StunTarget(
-            stun.address, stun.tcp_address, stun.ipv6_address, stun.user, stun.password, stun.rfc5780
+            stun.address,
+            stun.tcp_address,
+            stun.ipv6_address,
+            stun.user,
+            stun.password,
+            stun.rfc5780,
+            profile=stun.profile,
+            claims_tcp=stun.tcp,
+            claims_fingerprint=stun.fingerprint,
         )
 
 

@@ -19,7 +19,7 @@ from ..addresses import Address, format_hostport
 from ..errors import StunTransactionError
 from .message import Message, MessageClass, Method, decode
 
-__all__ = ["StunResponse", "StunSocket", "binding_request", "request"]
+__all__ = ["StunResponse", "StunSocket", "binding_request", "describe_received", "request"]
 
 
 @dataclass
@@ -35,16 +35,45 @@ class StunResponse:
         self.message = decode(self.data)
 
 
+def describe_received(received: list[tuple[bytes, Address]], request: bytes) -> str:
+    """What came back instead of an answer to ``request``, in words: "answered 3 times with ..."."""
+    from .message import HEADER_LENGTH, MAGIC_COOKIE_BYTES
+
+    other_ids, not_stun, truncated = [], 0, 0
+    for data, _ in received:
+        cookies = {request[4:8], MAGIC_COOKIE_BYTES}  # an RFC 3489 request may get either back
+        if data[:1] and data[0] >= 4 or (len(data) >= 8 and data[4:8] not in cookies):
+            not_stun += 1  # RFC 7983 demultiplexing: not a STUN first byte, or not the cookie we sent
+        elif len(data) < HEADER_LENGTH or struct.unpack_from("!H", data, 2)[0] + HEADER_LENGTH > len(data):
+            truncated += 1
+        else:
+            other_ids.append(data[8:20])
+    parts = []
+    if other_ids:
+        parts.append(
+            f"{len(other_ids)} answer(s) with transaction ids that do not match the request's "
+            f"(got {other_ids[-1].hex()}, sent {request[8:20].hex()})"
+        )
+    if truncated:
+        parts.append(f"{truncated} truncated STUN message(s)")
+    if not_stun:
+        parts.append(f"{not_stun} datagram(s) that are not STUN")
+    return "; ".join(parts)
+
+
 class _Collector(asyncio.DatagramProtocol):
-    """Hands each datagram to the transaction waiting for its id."""
+    """Hands each datagram to the transaction waiting for its id; keeps the others (``received``)."""
 
     def __init__(self) -> None:
         self.waiting: dict[bytes, asyncio.Future[tuple[bytes, Any]]] = {}
+        self.received: list[tuple[bytes, Address]] = []  # datagrams no transaction waited for
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         future = self.waiting.get(data[8:20]) if len(data) >= 20 else None
         if future is not None and not future.done():
             future.set_result((data, addr))
+        elif len(self.received) < 100:  # bounded: a flood must not grow it
+            self.received.append((data, (addr[0], addr[1])))
 
     def error_received(self, exc: Exception) -> None:
         for future in self.waiting.values():
@@ -77,6 +106,7 @@ class StunSocket:
         loop = asyncio.get_running_loop()
         transaction_id, start = data[8:20], loop.time()
         answer = self.collector.waiting[transaction_id] = loop.create_future()
+        strays_before = len(self.collector.received)
         try:
             wait = rto
             for sent in range(1, transmissions + 1):
@@ -88,10 +118,15 @@ class StunSocket:
                     wait *= 2
                     continue
                 return StunResponse(data_in, source[:2], self.local, sent, loop.time() - start)
-            raise StunTransactionError(
-                f"no answer from udp {format_hostport(server)} after {transmissions} transmissions "
-                f"({loop.time() - start:.2f} s)"
-            )
+            received = self.collector.received[strays_before:]
+            waited = f"after {transmissions} transmissions ({loop.time() - start:.2f} s)"
+            if received:
+                raise StunTransactionError(
+                    f"no answer to the request from udp {format_hostport(server)} {waited}, but "
+                    + describe_received(received, data),
+                    received,
+                )
+            raise StunTransactionError(f"no answer from udp {format_hostport(server)} {waited}")
         finally:
             self.collector.waiting.pop(transaction_id, None)
 
@@ -149,6 +184,12 @@ async def _request_tcp(data: bytes, server: Address, timeout: float, start: floa
         length = struct.unpack_from("!H", header, 2)[0]
         body = await asyncio.wait_for(reader.readexactly(length), timeout)
         local = writer.get_extra_info("sockname")[:2]
+        if header[8:20] != data[8:20]:  # over TCP the first frame is the answer, or there is none
+            raise StunTransactionError(
+                f"no answer to the request from tcp {format_hostport(server)}, but "
+                + describe_received([(header + body, server)], data),
+                [(header + body, server)],
+            )
         return StunResponse(header + body, server, local, 1, loop.time() - start)
     except asyncio.TimeoutError:
         raise StunTransactionError(f"no answer from tcp {format_hostport(server)} within {timeout:.2f} s") from None

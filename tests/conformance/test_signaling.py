@@ -125,7 +125,7 @@ def test_the_shipped_suite_through_an_external_url(pytester: pytest.Pytester) ->
             server.stdout.close()
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["*WebRTC conformance*", "PASS  signaling.errors*", "5 pass"])
-    assert cli.returncode == 0 and cli.stdout.splitlines()[-1] == "5 passed, 0 failed, 0 warned, 0 skipped"
+    assert cli.returncode == 0 and cli.stdout.splitlines()[-1] == "5 passed, 0 failed, 0 warned, 0 info, 0 skipped"
 
 
 def test_signaling_url_must_be_a_websocket_url(pytester: pytest.Pytester) -> None:
