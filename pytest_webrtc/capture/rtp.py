@@ -131,20 +131,43 @@ def verify_rtp(
     return list(streams.values()), findings
 
 
+# The RTP clock is judged over a stream of CLOCK_MIN_SPAN seconds of capture or more, between the
+# least-delayed packet of its first half and that of its second half (jitter only delays packets, so
+# each half's earliest packet is the closest to the sender's clock).  RTP time and capture time
+# between them must agree within CLOCK_TOLERANCE of that time or CLOCK_FLOOR seconds, whichever is
+# larger: bounded jitter, even a stall that delays all but one packet of a half, cannot trip it.
+CLOCK_MIN_SPAN, CLOCK_TOLERANCE, CLOCK_FLOOR = 1.0, 0.25, 0.2
+
+
+def _rtp_seconds(timestamps: list[int], rate: int) -> list[float]:
+    """Timestamps unwrapped (32-bit, signed steps) and in seconds from the first."""
+    out, total = [0.0], 0
+    for previous, current in zip(timestamps, timestamps[1:], strict=False):
+        step = (current - previous) & 0xFFFFFFFF
+        total += step - (1 << 32) if step >= 1 << 31 else step
+        out.append(total / rate)
+    return out
+
+
 def _clock(stream: RtpStream, payload_types: dict[int, int]) -> list[Finding]:
-    """Timestamps advance at the clock rate: over the stream, RTP time and wall time agree within 50 %."""
+    """Timestamps advance at the clock rate of the negotiated payload type (RFC 3550 §5.1)."""
     rate = payload_types.get(stream.payload_type)
-    wall = stream.times[-1] - stream.times[0] if stream.times else 0.0
-    if rate is None or wall < 0.5:
+    count = len(stream.times)
+    if rate is None or count < 8 or stream.times[-1] - stream.times[0] < CLOCK_MIN_SPAN:
         return []
-    rtp = ((stream.timestamps[-1] - stream.timestamps[0]) & 0xFFFFFFFF) / rate
-    if not 0.5 * wall <= rtp <= 1.5 * wall:
-        return [
-            _finding(
-                stream.numbers[-1],
-                "rtp.timestamp",
-                f"ssrc 0x{stream.ssrc:08x}: timestamps advanced {rtp:.2f} s of {rate} Hz clock "
-                f"in {wall:.2f} s of capture",
-            )
-        ]
-    return []
+    rtp = _rtp_seconds(stream.timestamps, rate)
+    offsets = [arrival - sent for arrival, sent in zip(stream.times, rtp, strict=True)]
+    half = count // 2
+    i = min(range(half), key=offsets.__getitem__)
+    j = min(range(half, count), key=offsets.__getitem__)
+    wall, media = stream.times[j] - stream.times[i], rtp[j] - rtp[i]
+    if abs(wall - media) <= max(CLOCK_TOLERANCE * wall, CLOCK_FLOOR):
+        return []
+    return [
+        _finding(
+            stream.numbers[j],
+            "rtp.timestamp",
+            f"ssrc 0x{stream.ssrc:08x}: timestamps advanced {media:.2f} s of {rate} Hz clock in {wall:.2f} s "
+            f"of capture (between its least-delayed packets {stream.numbers[i]} and {stream.numbers[j]})",
+        )
+    ]

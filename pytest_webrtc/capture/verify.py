@@ -134,7 +134,11 @@ class StunRecord:
 @dataclass
 class Exchange:
     transmissions: list[StunRecord]
-    response: StunRecord | None = None
+    responses: list[StunRecord] = field(default_factory=list)  # every answer, to retransmissions too
+
+    @property
+    def response(self) -> StunRecord | None:
+        return self.responses[0] if self.responses else None
 
     @property
     def request(self) -> StunRecord:
@@ -198,6 +202,7 @@ class Verdict:
                     "request": e.request.number,
                     "transmissions": [t.number for t in e.transmissions],
                     "response": e.response.number if e.response else None,
+                    "responses": [r.number for r in e.responses],
                     "rtt": e.rtt,
                 }
                 for e in self.exchanges
@@ -205,12 +210,22 @@ class Verdict:
         }
 
 
-def _key_for(message: Message, context: WireContext | None) -> tuple[bytes | None, PeerCredentials | None]:
-    """The ICE password a check is signed with: the receiving agent's (RFC 8445 §7.2.2)."""
-    username = message.get("USERNAME")
-    if context is None or not isinstance(username, str) or ":" not in username:
+def _key_for(
+    message: Message, receiver_address: Address, context: WireContext | None
+) -> tuple[bytes | None, PeerCredentials | None]:
+    """The ICE password a check is signed with: the receiving agent's (RFC 8445 §7.2.2).
+
+    The receiver is whoever owns the check's destination address; only when the capture does not
+    say (an address no peer announced) is it taken from USERNAME's first ufrag.  So a check whose
+    USERNAME is in the wrong order but which is signed right gives the USERNAME finding only.
+    """
+    if context is None:
         return None, None
-    receiver = context.by_ufrag(username.split(":", 1)[0])
+    owner = context.owner(receiver_address)
+    receiver = next((p for p in context.peers if p.name == owner), None)
+    username = message.get("USERNAME")
+    if receiver is None and isinstance(username, str) and ":" in username:
+        receiver = context.by_ufrag(username.split(":", 1)[0])
     return (receiver.pwd.encode(), receiver) if receiver else (None, None)
 
 
@@ -235,7 +250,7 @@ def _record(d: Datagram, context: WireContext | None) -> StunRecord:
     record.role = "ice-check" if ice else "binding" if message.method == Method.BINDING else "other"
     key = None
     if ice:
-        key, _ = _key_for(message, context)
+        key, _ = _key_for(message, d.dst, context)
     # An RFC 3489 Binding (no magic cookie) is legal with a STUN server (RFC 8489 §11), never as an ICE check.
     violations = check(d.payload, key=key, require_fingerprint=ice, allow_classic=not ice)
     record.findings += [_at(d.number, v) for v in violations]
@@ -309,7 +324,7 @@ def _pair(records: list[StunRecord], context: WireContext | None) -> tuple[list[
             if exchange is None:
                 exchange = exchanges[key] = Exchange([record])
                 by_tid.setdefault(m.transaction_id, []).append(exchange)
-            elif exchange.response is None:
+            else:  # a retransmission (also one that crossed the answer): judged like the first
                 findings += _retransmission(exchange, record)
                 exchange.transmissions.append(record)
         elif m.message_class in (MessageClass.SUCCESS, MessageClass.ERROR):
@@ -326,9 +341,9 @@ def _pair(records: list[StunRecord], context: WireContext | None) -> tuple[list[
                     )
                 )
                 continue
-            if exchange.response is not None:
-                continue  # a response to a retransmission: the transaction is already answered
-            exchange.response = record
+            # Every answer is judged, those to retransmissions too: a wrong XOR-MAPPED-ADDRESS or a
+            # missing FINGERPRINT can hide in the second response of a transaction.
+            exchange.responses.append(record)
             findings += _judge_response(exchange, record, context)
     return list(exchanges.values()), findings
 
@@ -410,11 +425,16 @@ def _judge_response(exchange: Exchange, response: StunRecord, context: WireConte
                 )
             )
     if request.role == "ice-check" and request.message is not None:
-        key, _ = _key_for(request.message, context)
+        key, _ = _key_for(request.message, request.datagram.dst, context)
         response.role = "ice-check"
+        # RFC 8489 §9.1.3: a 400 (no credentials to check) or 401 (wrong ones) cannot be signed with
+        # a key the server does not trust, and is sent without MESSAGE-INTEGRITY.
+        unsigned_allowed = m.message_class == MessageClass.ERROR and m.error_code in (400, 401)
         if key is not None:
             # The response is signed with the same password as the request (RFC 8445 §7.2.5.1).
             for v in check(response.datagram.payload, key=key, require_fingerprint=True):
+                if v.rule == "integrity.missing" and unsigned_allowed:
+                    continue
                 if v.rule.startswith("integrity") or v.rule == "fingerprint.missing":
                     finding = _at(n, v)
                     if finding not in response.findings:

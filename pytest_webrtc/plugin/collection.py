@@ -59,6 +59,7 @@ class ScenarioFile(pytest.File):
         scenario = load_scenario(
             shown if not shown.is_absolute() and (self.config.rootpath / shown) == self.path else self.path,
             self.path.read_text(encoding="utf-8"),
+            self.path.parent,
         )
         item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
         for mark in scenario.marks:

@@ -182,6 +182,7 @@ class Scenario:
     topology: dict[str, str] = field(default_factory=dict)  # peer -> NAT type: peers behind real NATs
     turn: dict[str, Any] | None = None  # coturn in the topology's public namespace
     located: Located | None = None
+    directory: str = ""  # the file's directory, absolute: external peer programs run there
 
     @property
     def name(self) -> str:
@@ -255,9 +256,14 @@ def _ancestors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationE
     return out
 
 
-def parse_scenario(path: str | Path, text: str | None = None) -> Scenario:
-    """Read and validate a scenario file (the schema, peer names, servers); ScenarioError says where."""
+def parse_scenario(path: str | Path, text: str | None = None, directory: str | Path | None = None) -> Scenario:
+    """Read and validate a scenario file (the schema, peer names, servers); ScenarioError says where.
+
+    ``directory`` is where the file really is (default: ``path``'s, resolved now); ``path`` is how
+    reports name it (pytest gives it relative to its rootdir, which need not be the current directory).
+    """
     path = Path(path)
+    directory = Path(directory) if directory is not None else path.resolve().parent
     if text is None:
         try:
             text = path.read_text(encoding="utf-8")
@@ -326,6 +332,7 @@ def parse_scenario(path: str | Path, text: str | None = None) -> Scenario:
         topology=topology,
         turn=turn,
         located=located,
+        directory=str(Path(directory).resolve()),
     )
 
 

@@ -17,9 +17,12 @@ from .steps import STEPS
 __all__ = ["check_capabilities", "load_scenario"]
 
 
-def load_scenario(path: str | Path, text: str | None = None) -> Scenario:
-    """Read a scenario file; ScenarioError names file, line, column and what was expected."""
-    scenario = parse_scenario(path, text)
+def load_scenario(path: str | Path, text: str | None = None, directory: str | Path | None = None) -> Scenario:
+    """Read a scenario file; ScenarioError names file, line, column and what was expected.
+
+    ``directory``: where the file really is, when ``path`` is relative to something else than the
+    current directory (pytest's rootdir); external peer programs run there."""
+    scenario = parse_scenario(path, text, directory)
     check_capabilities(scenario)
     return scenario
 

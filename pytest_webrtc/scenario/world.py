@@ -170,7 +170,7 @@ async def _start_peers(world: World) -> None:
             netns,
             spec.command,
             spec.offer_url,
-            str(Path(scenario.path).resolve().parent),
+            scenario.directory,
         )
         try:
             world.peers[name] = await spec.kind.start(setup)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_webrtc.capture.packets import datagrams
 from pytest_webrtc.capture.rtp import RTP_RULES, payload_types_from_sdp, verify_rtp
 
-from ..wire_helpers import Frames
+from ..wire_helpers import Frames, udp_frame
 
 ALICE, BOB = ("127.0.0.1", 40001), ("127.0.0.1", 40002)
 NEGOTIATED = {96: 90000, 111: 48000}
@@ -71,10 +73,50 @@ def test_ssrc_reused_by_another_source(frames: Frames) -> None:
 
 
 def test_timestamps_that_do_not_follow_the_clock(frames: Frames) -> None:
-    for i in range(30):  # 1 s of packets whose timestamps advance 10x too fast
+    for i in range(45):  # 1.5 s of packets whose timestamps advance 10x too fast
         frames.add(ALICE, BOB, rtp(i, 30000 * i), after=1 / 30)
     _, found = judge(frames)
     assert {rule for _, rule in found} == {"rtp.timestamp"}
+
+
+def jittered(frames: Frames, count: int, ticks_per_frame: int, delay: Callable[[int], float]) -> None:
+    """``count`` frames at 30 fps, each arriving ``delay(i)`` seconds late (jitter only delays)."""
+    start = frames.now
+    packets = sorted((start + i / 30 + delay(i), i) for i in range(count))
+    for arrival, i in packets:
+        frames.now = arrival
+        frames.frames.append((arrival, udp_frame(ALICE, BOB, rtp(i, 1000 + ticks_per_frame * i))))
+
+
+def test_a_correct_clock_passes_under_heavy_jitter(frames: Frames) -> None:
+    generator = random.Random(7)
+    jittered(frames, 90, 3000, lambda i: generator.uniform(0, 0.15))  # 3 s, up to 150 ms late
+    assert judge(frames)[1] == set()
+
+
+def test_a_correct_clock_passes_when_the_start_is_bunched(frames: Frames) -> None:
+    # The first 40 % of 1.5 s of frames stall and arrive together at 0.6 s: RTP time then spans
+    # 1.47 s in 0.87 s of capture (the old whole-stream rule said so, falsely, on a busy machine).
+    jittered(frames, 45, 3000, lambda i: (18 - i) / 30 if i < 18 else 0.0)
+    assert judge(frames)[1] == set()
+
+
+def test_a_fast_clock_fails_under_jitter_too(frames: Frames) -> None:
+    generator = random.Random(11)
+    jittered(frames, 60, 6000, lambda i: generator.uniform(0, 0.1))  # 2 s at twice the clock rate
+    assert {rule for _, rule in judge(frames)[1]} == {"rtp.timestamp"}
+
+
+def test_a_slow_clock_fails(frames: Frames) -> None:
+    jittered(frames, 60, 1500, lambda i: 0.0)  # half the clock rate
+    assert {rule for _, rule in judge(frames)[1]} == {"rtp.timestamp"}
+
+
+def test_timestamps_wrap_around_without_a_finding(frames: Frames) -> None:
+    start = 0xFFFFFFFF - 3000 * 10
+    for i in range(45):
+        frames.add(ALICE, BOB, rtp(i, start + 3000 * i), after=1 / 30)
+    assert judge(frames)[1] == set()
 
 
 def test_payload_types_from_sdp() -> None:

@@ -132,11 +132,12 @@ def test_ice_username_priority_role_and_use_candidate(frames: Frames) -> None:
 
 
 def test_unknown_ufrag_leaves_integrity_unchecked_as_a_warning(frames: Frames) -> None:
-    frames.add(ALICE, BOB, check_request(username="zzzz:aUfr").encode(integrity_key=b"x", fingerprint=True))
+    nobody = ("127.0.0.1", 40009)  # an address no peer announced, and a ufrag no peer has
+    frames.add(ALICE, nobody, check_request(username="zzzz:aUfr").encode(integrity_key=b"x", fingerprint=True))
     verdict = judge(frames)
     warning = next(f for f in verdict.findings if f.rule == "ice.integrity-unchecked")
     assert warning.outcome == "warn"
-    assert (1, "ice.username") in rules(verdict)
+    assert rules(verdict) == {(1, "ice.integrity-unchecked")}  # nothing to compare USERNAME with either
 
 
 def test_without_context_the_username_form_is_still_checked(frames: Frames) -> None:
@@ -179,3 +180,96 @@ def test_rfc5780_answers_from_another_address_are_expected(frames: Frames) -> No
     frames.add(ALICE, STUN, binding_request(b"R" * 12).add("RESPONSE-PORT", 5555).encode())
     frames.add(STUN, ALICE, binding_success(b"R" * 12, ALICE).encode())  # to the wrong port: not fine
     assert rules(judge(frames)) == {(4, "wire.response-source")}
+
+
+# -- the integrity key is the receiver's password -------------------------------------------------
+
+
+def test_a_username_in_the_wrong_order_signed_right_is_the_username_finding_only(frames: Frames) -> None:
+    # To Bob, signed with Bob's password (right), but USERNAME is aUfr:bUfr (the sender's ufrag first).
+    frames.add(ALICE, BOB, check_request(username="aUfr:bUfr").encode(integrity_key=BOB_PWD, fingerprint=True))
+    frames.add(BOB, ALICE, binding_success(b"C" * 12, ALICE).encode(integrity_key=BOB_PWD, fingerprint=True))
+    assert rules(judge(frames)) == {(1, "ice.username")}
+
+
+def test_a_check_signed_with_the_senders_password_is_an_integrity_mismatch(frames: Frames) -> None:
+    frames.add(ALICE, BOB, check_request().encode(integrity_key=ALICE_PWD, fingerprint=True))
+    assert rules(judge(frames)) == {(1, "integrity.mismatch")}
+
+
+# -- unsigned 400 and 401 answers to checks (RFC 8489 §9.1.3) --------------------------------------
+
+
+def error(tid: bytes, code: int) -> Message:
+    return Message(Method.BINDING, MessageClass.ERROR, tid).add("ERROR-CODE", (code, "Unauthorized"))
+
+
+def test_an_unsigned_401_or_400_to_a_check_is_allowed(frames: Frames) -> None:
+    for code, tid in ((401, b"C" * 12), (400, b"E" * 12)):
+        frames.add(ALICE, BOB, check_request(tid).encode(integrity_key=BOB_PWD, fingerprint=True))
+        frames.add(BOB, ALICE, error(tid, code).encode(fingerprint=True))
+    assert rules(judge(frames)) == set()
+
+
+def test_an_unsigned_success_or_other_error_to_a_check_is_not(frames: Frames) -> None:
+    frames.add(ALICE, BOB, check_request().encode(integrity_key=BOB_PWD, fingerprint=True))
+    frames.add(BOB, ALICE, binding_success(b"C" * 12, ALICE).encode(fingerprint=True))
+    frames.add(ALICE, BOB, check_request(b"E" * 12).encode(integrity_key=BOB_PWD, fingerprint=True))
+    frames.add(BOB, ALICE, error(b"E" * 12, 487).encode(fingerprint=True))
+    assert rules(judge(frames)) == {(2, "integrity.missing"), (4, "integrity.missing")}
+
+
+def test_a_signed_401_must_be_signed_right(frames: Frames) -> None:
+    frames.add(ALICE, BOB, check_request().encode(integrity_key=BOB_PWD, fingerprint=True))
+    frames.add(BOB, ALICE, error(b"C" * 12, 401).encode(integrity_key=b"wrong", fingerprint=True))
+    assert rules(judge(frames)) == {(2, "integrity.mismatch")}
+
+
+# -- responses to retransmissions are judged like first responses ---------------------------------
+
+
+def retransmitted(frames: Frames, request: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
+    frames.add(src, dst, request)
+    frames.add(src, dst, request, after=0.5)  # a retransmission, RTO later
+
+
+def test_a_wrong_mapped_address_in_the_answer_to_a_retransmission_is_caught(frames: Frames) -> None:
+    retransmitted(frames, binding_request().encode(fingerprint=True), ALICE, STUN)
+    frames.add(STUN, ALICE, binding_success(b"B" * 12, ALICE).encode(fingerprint=True))
+    frames.add(STUN, ALICE, binding_success(b"B" * 12, ("127.0.0.1", 9999)).encode(fingerprint=True))
+    assert rules(judge(frames)) == {(4, "wire.xor-mapped-address")}
+
+
+def test_an_answer_to_a_retransmission_from_elsewhere_is_caught(frames: Frames) -> None:
+    retransmitted(frames, binding_request().encode(fingerprint=True), ALICE, STUN)
+    frames.add(STUN, ALICE, binding_success(b"B" * 12, ALICE).encode(fingerprint=True))
+    frames.add(("127.0.0.2", 3478), ALICE, binding_success(b"B" * 12, ALICE).encode(fingerprint=True))
+    assert rules(judge(frames)) == {(4, "wire.response-source")}
+
+
+def test_bad_integrity_or_no_fingerprint_in_the_second_answer_to_a_check_is_caught(frames: Frames) -> None:
+    retransmitted(frames, check_request().encode(integrity_key=BOB_PWD, fingerprint=True), ALICE, BOB)
+    frames.add(BOB, ALICE, binding_success(b"C" * 12, ALICE).encode(integrity_key=BOB_PWD, fingerprint=True))
+    frames.add(BOB, ALICE, binding_success(b"C" * 12, ALICE).encode(integrity_key=ALICE_PWD, fingerprint=True))
+    retransmitted(frames, check_request(b"E" * 12).encode(integrity_key=BOB_PWD, fingerprint=True), ALICE, BOB)
+    frames.add(BOB, ALICE, binding_success(b"E" * 12, ALICE).encode(integrity_key=BOB_PWD, fingerprint=True))
+    frames.add(BOB, ALICE, binding_success(b"E" * 12, ALICE).encode(integrity_key=BOB_PWD))
+    assert rules(judge(frames)) == {(4, "integrity.mismatch"), (8, "fingerprint.missing")}
+    exchange = judge(frames).exchanges[0]
+    assert [r.number for r in exchange.responses] == [3, 4] and exchange.response is not None
+
+
+def test_answers_to_retransmissions_of_a_correct_exchange_pass(frames: Frames) -> None:
+    retransmitted(frames, binding_request().encode(fingerprint=True), ALICE, STUN)
+    for _ in range(2):
+        frames.add(STUN, ALICE, binding_success(b"B" * 12, ALICE).encode(fingerprint=True))
+    retransmitted(frames, check_request().encode(integrity_key=BOB_PWD, fingerprint=True), ALICE, BOB)
+    for _ in range(2):
+        frames.add(BOB, ALICE, binding_success(b"C" * 12, ALICE).encode(integrity_key=BOB_PWD, fingerprint=True))
+    assert judge(frames).findings == []
+
+
+def test_a_broken_retransmission_of_a_check_is_caught_in_the_retransmission(frames: Frames) -> None:
+    frames.add(ALICE, BOB, check_request().encode(integrity_key=BOB_PWD, fingerprint=True))
+    frames.add(ALICE, BOB, check_request(priority=False).encode(integrity_key=BOB_PWD, fingerprint=True), after=0.5)
+    assert rules(judge(frames)) == {(2, "ice.priority"), (2, "stun.retransmit-changed")}
