@@ -71,6 +71,10 @@ class ServerStats:
     indications: int = 0
     dropped: int = 0  # not STUN, unanswerable, or failing FINGERPRINT
     malformed: int = 0  # STUN-looking requests answered with 400
+    internal_errors: int = 0  # a bug met while answering (logged with its traceback); the request dropped
+    tcp_refused: int = 0  # TCP connections closed at once: over the connection cap
+    tcp_timeouts: int = 0  # TCP connections closed: a frame started but not finished in time, or idle
+    tcp_slow_readers: int = 0  # TCP connections closed: their replies piled up unread past the limit
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -88,6 +92,12 @@ class TransactionRecord(NamedTuple):
     outcome: str  # "success", "error 420", "indication", "dropped: why"
     mapped: Address | None = None
     sent_from: Address | None = None
+
+
+MAX_UNKNOWN_LISTED = 32  # unknown attributes a 420 lists, at most
+# The largest UDP payload over IPv6/IPv4 is 65,487/65,507 bytes; a padded Binding success carries
+# about 120 bytes besides PADDING, so this leaves room for every other attribute.
+MAX_PADDING = 65_000
 
 
 class Reply(NamedTuple):
@@ -279,12 +289,16 @@ class Responder:
         return head + _FINGERPRINT_HEAD + ((zlib.crc32(head) ^ FINGERPRINT_XOR) & 0xFFFFFFFF).to_bytes(4, "big")
 
     def _unknown_required(self, message: Message) -> list[int]:
+        """The unknown comprehension-required types, in order, at most MAX_UNKNOWN_LISTED: RFC 8489
+        §6.3.1.1 lets a 420 list a subset, which bounds both the work and the reply's size."""
         understood = _UNDERSTOOD | (_UNDERSTOOD_5780 if self.rfc5780 else set())
-        unknown: list[int] = []
+        unknown: dict[int, None] = {}
         for attr in message.attributes:
-            if is_comprehension_required(attr.type) and attr.type not in understood and attr.type not in unknown:
-                unknown.append(attr.type)
-        return unknown
+            if is_comprehension_required(attr.type) and attr.type not in understood:
+                unknown[attr.type] = None
+                if len(unknown) >= MAX_UNKNOWN_LISTED:
+                    break
+        return list(unknown)
 
     def _success(
         self, request: Message, client: Address, local: Address, transport: str, via: tuple[int, int], auth: AuthResult
@@ -316,6 +330,13 @@ class Responder:
             response.add("OTHER-ADDRESS", self.endpoints[1 - via[0]][1 - via[1]])
             padding = request.get("PADDING")
             if padding is not None and transport == "udp":
+                if len(padding) > MAX_PADDING:  # RFC 5780 §7.6: the padded reply must fit a datagram
+                    self.stats.malformed += 1
+                    return self._error(
+                        request, client, local, transport, via, 400,
+                        f"Bad Request: PADDING of {len(padding)} bytes; a reply must fit a datagram "
+                        f"(at most {MAX_PADDING} bytes of padding)",
+                    )  # fmt: skip
                 response.add("PADDING", bytes(len(padding)))
         response.attributes.append(self._software)
         data = self._sign(response, request, auth)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 import struct
 from typing import Any
@@ -24,11 +25,30 @@ from ..errors import HarnessConfigError
 from .auth import Authenticator
 from .responder import Reply, Responder, ServerStats, TransactionRecord
 
-__all__ = ["StunServer"]
+__all__ = ["TcpLimits", "StunServer"]
 
+log = logging.getLogger("pytest_webrtc.stun")
 SOFTWARE = f"pytest-webrtc {__version__}"
 _TCP_MAX_FRAME = 20 + 0xFFFF
 _BIND_ATTEMPTS = 50
+
+
+class TcpLimits:
+    """What one TCP client may cost the server (docs/reliability.md); each limit hit is counted."""
+
+    def __init__(
+        self,
+        max_connections: int = 1024,
+        frame_timeout: float = 10.0,
+        idle_timeout: float = 60.0,
+        pause_above: int = 256 * 1024,
+        close_above: int = 4 * 1024 * 1024,
+    ) -> None:
+        self.max_connections = max_connections  # more are closed at once (stats.tcp_refused)
+        self.frame_timeout = frame_timeout  # a frame started must be complete within it (stats.tcp_timeouts)
+        self.idle_timeout = idle_timeout  # a connection silent this long is closed (stats.tcp_timeouts)
+        self.pause_above = pause_above  # unsent replies beyond this: stop reading from the client
+        self.close_above = close_above  # beyond this the client is not reading: close (stats.tcp_slow_readers)
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -76,8 +96,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
                 return
             reply = self.respond(data, addr[:2], self.local, "udp", self.via)
         except Exception:  # never let one datagram take the server down
-            self.server.responder.stats.dropped += 1
-            self.server.internal_errors += 1
+            self.server._internal_error("udp", addr)
             return
         if reply is None:
             return
@@ -86,28 +105,63 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         else:
             self.server._send_udp(reply, addr)
 
-    def error_received(self, exc: Exception) -> None:  # ICMP errors on UDP: nothing to do
-        pass
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors on UDP, and a reply the kernel refused (e.g. too large): counted, logged.
+        self.server._internal_error("udp", None, exc)
 
 
 class _TcpConnection(asyncio.Protocol):
-    """RFC 8489 §6.2.2: STUN messages back to back on a stream, framed by their length field."""
+    """RFC 8489 §6.2.2: STUN messages back to back on a stream, framed by their length field.
+
+    Bounded (:class:`TcpLimits`): a frame must arrive whole within ``frame_timeout``, a silent
+    connection lives ``idle_timeout``; when its replies pile up unread the server stops reading from
+    it, and closes it past ``close_above``.
+    """
 
     def __init__(self, server: StunServer) -> None:
         self.server = server
+        self.limits = server.tcp_limits
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
         self.local: Address = ("", 0)
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")[:2]
         self.local = transport.get_extra_info("sockname")[:2]
+        if len(self.server._tcp_connections) >= self.limits.max_connections:
+            self.server.stats.tcp_refused += 1
+            transport.close()
+            return
         self.server._tcp_connections.add(self)
+        transport.set_write_buffer_limits(high=self.limits.pause_above)  # type: ignore[attr-defined]
+        self._arm(self.limits.idle_timeout)
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._expired)
+
+    def _expired(self) -> None:
+        self.server.stats.tcp_timeouts += 1
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         self.server._tcp_connections.discard(self)
+
+    def pause_writing(self) -> None:  # replies beyond the high-water mark: stop reading requests
+        assert self.transport is not None
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        assert self.transport is not None
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
@@ -120,17 +174,22 @@ class _TcpConnection(asyncio.Protocol):
                 return
             length = struct.unpack_from("!H", self.buffer, 2)[0]
             if len(self.buffer) < 20 + length:
-                return
+                break
             frame = bytes(self.buffer[: 20 + length])
             del self.buffer[: 20 + length]
             try:
                 reply = self.server.responder.respond(frame, self.peer, self.local, "tcp")
             except Exception:
-                self.server.responder.stats.dropped += 1
-                self.server.internal_errors += 1
+                self.server._internal_error("tcp", self.peer)
                 continue
             if reply is not None:
                 self.transport.write(reply.data)
+        if self.transport.get_write_buffer_size() > self.limits.close_above:
+            self.server.stats.tcp_slow_readers += 1
+            self.transport.abort()
+            return
+        # A partial frame must be finished soon; between frames the connection may idle longer.
+        self._arm(self.limits.frame_timeout if self.buffer else self.limits.idle_timeout)
 
 
 class StunServer:
@@ -147,6 +206,7 @@ class StunServer:
         auth: Authenticator | None = None,
         software: str = SOFTWARE,
         log_size: int = 10_000,
+        tcp_limits: TcpLimits | None = None,
     ) -> None:
         if not (udp or tcp):
             raise HarnessConfigError("a STUN server needs UDP, TCP or both")
@@ -155,7 +215,7 @@ class StunServer:
         self.host, self.port = host, port
         self.udp, self.tcp, self.other_host = udp, tcp, other_host
         self.responder = Responder(software=software, auth=auth, log_size=log_size)
-        self.internal_errors = 0
+        self.tcp_limits = tcp_limits or TcpLimits()
         self._udp: dict[tuple[int, int], _UdpEndpoint] = {}
         self._tcp_server: asyncio.AbstractServer | None = None
         self._tcp_connections: set[_TcpConnection] = set()
@@ -167,6 +227,21 @@ class StunServer:
     @property
     def stats(self) -> ServerStats:
         return self.responder.stats
+
+    @property
+    def internal_errors(self) -> int:
+        return self.responder.stats.internal_errors
+
+    def _internal_error(self, transport: str, client: Any, exc: BaseException | None = None) -> None:
+        """Count and log a failure that is ours, never the client's; the server goes on."""
+        stats = self.responder.stats
+        stats.internal_errors += 1
+        stats.dropped += 1
+        who = format_hostport(client[:2]) if client else "?"
+        if exc is None:
+            log.exception("internal error answering %s %s (counted; the request is dropped)", transport, who)
+        else:
+            log.error("internal error on %s %s: %s (counted)", transport, who, exc)
 
     @property
     def transactions(self) -> list[TransactionRecord]:
