@@ -80,12 +80,24 @@ def _validator() -> jsonschema.protocols.Validator:
     return cls(schema())
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
 def parse_client_message(frame: str | bytes) -> dict[str, Any]:
-    """Decode and validate one frame; raise :class:`ProtocolError` with the code to reply."""
+    """Decode and validate one frame; raise :class:`ProtocolError` with the code to reply.
+
+    Only text frames carry the protocol: a binary frame is refused (``bad-json``), as are
+    ``NaN``/``Infinity`` and nesting too deep to decode.
+    """
+    if isinstance(frame, bytes):
+        raise ProtocolError("bad-json", "a binary frame: the protocol's messages are JSON text frames")
     try:
-        message = json.loads(frame)
+        message = json.loads(frame, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("bad-json", f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("bad-json", "not JSON the server accepts: nested too deeply") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad-json", f"expected a JSON object, got {type(message).__name__}")
     kind = message.get("type")

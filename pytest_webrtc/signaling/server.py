@@ -8,6 +8,12 @@
 Bad input gets an ``error`` reply and the connection stays usable; a frame
 beyond the WebSocket limit (``hard_limit``) closes it with 1009, as
 WebSocket says.  Nothing crosses from one room to another.
+
+Bounded (docs/reliability.md): each connection has its own outgoing queue of ``send_queue``
+messages, drained by its own task, so a peer that never reads delays nobody — when its queue is
+full its connection is cut (``slow_consumers``: it reads nothing, not even a close frame); the relay log keeps the last ``relay_log``
+records; a connection that has not joined within ``join_timeout`` is closed with 1008; WebSocket
+pings find dead peers (``ping_interval``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,19 +43,45 @@ class _Client:
     connection: ServerConnection
     room: str | None = None
     peer: str | None = None
+    queue: deque[str] = field(default_factory=deque)  # frames waiting for this connection's writer
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # the queue has frames
+    writer: asyncio.Task[None] | None = None
+    closing: bool = False  # closed for not reading: nothing more is queued
+
+    async def drain(self) -> None:
+        """The connection's own writer: a slow reader waits here, and nowhere else."""
+        try:
+            while True:
+                await self.ready.wait()
+                while self.queue:
+                    await self.connection.send(self.queue.popleft())
+                self.ready.clear()
+        except ConnectionClosed:
+            pass
 
 
 @dataclass
 class SignalingServer:
     host: str = "127.0.0.1"
     port: int = 0
-    max_message: int = 64 * 1024  # protocol limit: larger messages get "too-large"
+    max_message: int = 64 * 1024  # protocol limit, in UTF-8 bytes: larger messages get "too-large"
     hard_limit: int = 1024 * 1024  # WebSocket frame limit: larger frames close the connection
-    relayed: list[RelayRecord] = field(default_factory=list)
+    send_queue: int = 10_000  # frames queued for one connection; beyond, it is closed (1013)
+    relay_log: int = 100_000  # relay records kept (the oldest go first)
+    join_timeout: float | None = 30.0  # a connection must join a room within this (else 1008)
+    ping_interval: float | None = 20.0  # WebSocket pings; a peer that answers none in ping_timeout is closed
+    ping_timeout: float | None = 20.0
+    close_timeout: float = 2.0  # how long a closing handshake may take before the connection is cut
+    relayed: deque[RelayRecord] = field(init=False)
     errors: Counter[str] = field(default_factory=Counter)
+    slow_consumers: int = 0  # connections closed because they did not read their queue
+    join_timeouts: int = 0  # connections closed because they never joined
     rooms: dict[str, dict[str, _Client]] = field(default_factory=dict)
     _server: Server | None = None
     _waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.relayed = deque(maxlen=self.relay_log)
 
     @property
     def url(self) -> str:
@@ -71,7 +103,14 @@ class SignalingServer:
 
     async def start(self) -> SignalingServer:
         self._server = await serve(
-            self._handle, self.host, self.port, max_size=self.hard_limit, compression=None, ping_interval=None
+            self._handle,
+            self.host,
+            self.port,
+            max_size=self.hard_limit,
+            compression=None,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            close_timeout=self.close_timeout,
         )
         return self
 
@@ -91,18 +130,35 @@ class SignalingServer:
 
     async def _handle(self, connection: ServerConnection) -> None:
         client = _Client(connection)
+        client.writer = asyncio.create_task(client.drain())
+        deadline = asyncio.get_running_loop().call_later(
+            self.join_timeout, self._unjoined, client
+        ) if self.join_timeout is not None else None  # fmt: skip
         try:
             async for frame in connection:
                 await self._on_frame(client, frame)
+                if deadline is not None and client.room is not None:
+                    deadline.cancel()
+                    deadline = None
         except ConnectionClosed:
             pass
         finally:
+            if deadline is not None:
+                deadline.cancel()
             await self._leave(client)
+            client.writer.cancel()
+            await asyncio.gather(client.writer, return_exceptions=True)
+
+    def _unjoined(self, client: _Client) -> None:
+        if client.room is None:
+            self.join_timeouts += 1
+            asyncio.ensure_future(client.connection.close(1008, f"join a room within {self.join_timeout:g} s"))
 
     async def _on_frame(self, client: _Client, frame: str | bytes) -> None:
         try:
-            if len(frame) > self.max_message:
-                raise ProtocolError("too-large", f"{len(frame)} bytes, the limit is {self.max_message}")
+            size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "surrogatepass"))
+            if size > self.max_message:
+                raise ProtocolError("too-large", f"{size} bytes, the limit is {self.max_message}")
             message = parse_client_message(frame)
             await self._dispatch(client, message)
         except ProtocolError as exc:
@@ -159,11 +215,12 @@ class SignalingServer:
         await self._notify(room_name, peer, "peer-left")
 
     async def _notify(self, room_name: str, peer: str, kind: str) -> None:
+        notice = {"type": kind, "peer": peer}
+        text = json.dumps(notice)  # one encoding for the whole room
         for other_id, other in list(self.rooms.get(room_name, {}).items()):
             if other_id != peer:
-                notice = {"type": kind, "peer": peer}
                 self._record(room_name, "server", other_id, kind, notice)
-                await self._send(other, notice)
+                self._enqueue(other, text)
 
     def _record(self, room: str, sender: str, recipient: str, kind: str, payload: dict[str, Any]) -> None:
         self.relayed.append(RelayRecord(time.time(), room, sender, recipient, kind, payload))
@@ -190,9 +247,20 @@ class SignalingServer:
             except asyncio.TimeoutError:
                 raise TimeoutError(f"{what} did not happen within {timeout:g} s") from None
 
-    @staticmethod
-    async def _send(client: _Client, message: dict[str, Any]) -> None:
-        try:
-            await client.connection.send(json.dumps(message))
-        except ConnectionClosed:
-            pass
+    async def _send(self, client: _Client, message: dict[str, Any]) -> None:
+        self._enqueue(client, json.dumps(message))
+
+    def _enqueue(self, client: _Client, text: str) -> None:
+        """Queue a frame for ``client``'s writer; a client whose queue is full is closed (1013)."""
+        if client.closing:
+            return
+        if len(client.queue) >= self.send_queue:
+            client.closing = True
+            self.slow_consumers += 1
+            log.info("closing %s: %d frames unread", client.peer or "?", len(client.queue))
+            client.queue.clear()
+            # It does not read, so it would not read a close frame either: cut the connection.
+            client.connection.transport.abort()
+            return
+        client.queue.append(text)
+        client.ready.set()
