@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from typing import Any
 
+from ..children import owned, run_environment
 from ..coturn import wait_for_stun
 from ..errors import HarnessConfigError
 from .netns import in_thread
@@ -55,8 +56,14 @@ class CoturnRelay:
     async def start(self, timeout: float = 10.0) -> CoturnRelay:
         if shutil.which("turnserver") is None:
             raise HarnessConfigError("coturn's turnserver is not installed (Debian: coturn)")
+        command = self.command()  # ip netns exec NS turnserver ...: the server itself dies with us
         self._proc = await asyncio.create_subprocess_exec(
-            *self.command(), stdout=self._log, stderr=self._log, start_new_session=True
+            *command[:4],
+            *owned(command[4:]),
+            stdout=self._log,
+            stderr=self._log,
+            start_new_session=True,
+            env=run_environment(),
         )
         await asyncio.to_thread(in_thread, self.namespace, self._wait_ready, timeout)
         return self

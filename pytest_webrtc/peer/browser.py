@@ -19,6 +19,8 @@ import tempfile
 from importlib import resources
 from urllib.parse import urlencode
 
+from ..children import owned
+
 __all__ = ["CHROMIUM_SWITCHES", "find_chromium", "run_browser_peer"]
 
 CHROMIUM_SWITCHES = (
@@ -96,10 +98,9 @@ async def run_browser_peer(
     query = urlencode({"signaling": signaling, "room": room, "id": peer_id, "ice": ice_servers})
     profile = tempfile.mkdtemp(prefix="pytest-webrtc-chromium-")
     proc = await asyncio.create_subprocess_exec(
-        chromium,
-        *CHROMIUM_SWITCHES,
-        f"--user-data-dir={profile}",
-        f"http://127.0.0.1:{port}/peer.html?{query}",
+        *owned(
+            [chromium, *CHROMIUM_SWITCHES, f"--user-data-dir={profile}", f"http://127.0.0.1:{port}/peer.html?{query}"]
+        ),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

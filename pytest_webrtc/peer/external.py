@@ -24,10 +24,13 @@ import asyncio
 import json
 import os
 import shlex
+import shutil
 import signal
 import tempfile
+from pathlib import Path
 from typing import Any
 
+from ..children import owned, run_environment
 from ..errors import PeerError
 from ..signaling.server import SignalingServer
 from .process import file_tail, peer_arguments
@@ -63,11 +66,29 @@ class ExternalPeer:
         self._exit_watch: asyncio.Task[None] | None = None
         self._log = tempfile.TemporaryFile()
 
+    def _check_program(self) -> None:
+        """The program must exist and be executable (setpriv, which runs it, would only say 127)."""
+        program = self.argv[0]
+        if "/" in program:
+            path = Path(self.cwd or ".", program)
+            problem = None if path.is_file() and os.access(path, os.X_OK) else (
+                "No such file or directory" if not path.exists() else "Permission denied"
+            )  # fmt: skip
+        else:
+            problem = None if shutil.which(program) else "No such file or directory (not on PATH)"
+        if problem:
+            raise PeerError(f"{self.id}: cannot start {program!r}: {problem}")
+
     async def start(self) -> None:
         try:
+            self._check_program()
+        except PeerError:
+            self._log.close()  # the output file of a program that never ran
+            raise
+        try:
             self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                env={**os.environ, **self.env},
+                *owned(self.argv),
+                env={**run_environment(), **self.env},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=self._log,
@@ -75,6 +96,7 @@ class ExternalPeer:
                 cwd=self.cwd,
             )
         except OSError as exc:
+            self._log.close()
             raise PeerError(f"{self.id}: cannot start {self.argv[0]!r}: {exc.strerror}") from None
         self._exit_watch = asyncio.create_task(self._watch_exit())
 

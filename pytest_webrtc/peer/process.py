@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from ..children import owned, run_environment
 from ..errors import PeerError
 from .interface import MediaPeer, protocol_methods
 from .report import PeerReport
@@ -136,10 +137,11 @@ class ProcessPeer:
         netns: str | None = None,
     ) -> None:
         self.id = peer_id
-        self.argv = ["ip", "netns", "exec", netns] if netns else []  # run inside a network namespace
-        self.argv += command or [sys.executable, "-m", "pytest_webrtc", "peer"]
-        self.argv += peer_arguments(signaling_url, room, peer_id, ice_servers)
-        self.argv += ["--candidates", candidates if isinstance(candidates, str) else ",".join(candidates)]
+        program = list(command or [sys.executable, "-m", "pytest_webrtc", "peer"])
+        program += peer_arguments(signaling_url, room, peer_id, ice_servers)
+        program += ["--candidates", candidates if isinstance(candidates, str) else ",".join(candidates)]
+        # Inside a network namespace if asked; dying with us in any case (SIGTERM when we die).
+        self.argv = (["ip", "netns", "exec", netns] if netns else []) + owned(program)
         self._proc: asyncio.subprocess.Process | None = None
         self._next_id = 0
         self._stderr = tempfile.TemporaryFile()
@@ -154,6 +156,7 @@ class ProcessPeer:
             stderr=self._stderr,
             start_new_session=True,
             limit=2**24,
+            env=run_environment(),
         )
 
     def stderr_tail(self, size: int = 2000) -> str:

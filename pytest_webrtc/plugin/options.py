@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from typing import Any
 
 import pytest
@@ -106,8 +109,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _terminate_like_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as SIGINT: KeyboardInterrupt, so every teardown (namespaces, coturn, peers) runs.
+
+    When this process leads its process group (a CI job, a terminal's foreground job), the group
+    is told too: pytest-xdist's workers then tear down their own scenarios."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the group's copy comes back to us
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def _default_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    from ..children import RUN_MARKER
     from .collection import OVERRIDES_KEY, scenario_paths
+
+    os.environ.setdefault(RUN_MARKER, str(os.getpid()))  # children of this run carry it (and workers)
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate_like_interrupt)
+        config.add_cleanup(_default_sigterm)
 
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", text if text.startswith(name) else f"{name}: {text}")

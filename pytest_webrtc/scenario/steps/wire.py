@@ -14,7 +14,7 @@ from .common import expect_count
 async def expect_wire(ctx: RunContext, s: Step) -> str:
     recorder = ctx.world.wire
     if recorder is None:
-        raise Expectation("expect-wire needs packet capture, and this scenario has capture: false")
+        raise Expectation("expect-wire needs packet capture, which is off for this run (capture: false)")
     if recorder.capture is None:
         return f"SKIPPED: cannot capture here ({recorder.unavailable})"
     reports = await ctx.reports()
