@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["RUN_MARKER", "owned", "run_environment", "runs_children"]
+__all__ = ["RUN_MARKER", "owned", "reap_orphans", "run_environment", "runs_children"]
 
 RUN_MARKER = "PYTEST_WEBRTC_RUN"
 
@@ -48,3 +48,36 @@ def runs_children(run: int) -> list[int]:
         if wanted in environ.split(b"\0"):
             found.append(int(entry.name))
     return found
+
+
+def _markers() -> dict[int, int]:
+    """pid -> the run its PYTEST_WEBRTC_RUN names, for every live process that carries one."""
+    prefix = f"{RUN_MARKER}=".encode()
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(prefix) and item[len(prefix) :].isdigit():
+                out[int(entry.name)] = int(item[len(prefix) :])
+    return out
+
+
+def reap_orphans() -> list[int]:
+    """SIGTERM every process left by a run that is gone (where setpriv was missing, or it outlived
+    its parent some other way): it may hold a namespace nobody can name any more.  Returns the pids."""
+    import signal
+
+    reaped = []
+    for pid, run in _markers().items():
+        if pid != os.getpid() and not Path(f"/proc/{run}").exists():
+            try:
+                os.kill(pid, signal.SIGTERM)
+                reaped.append(pid)
+            except (ProcessLookupError, PermissionError):
+                continue
+    return reaped

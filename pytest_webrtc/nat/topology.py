@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..children import reap_orphans
 from ..errors import HarnessConfigError
 from .netns import Namespace, remove_orphans
 from .types import NAT_TYPES, NatType, ruleset
@@ -62,7 +63,8 @@ class Topology:
         unknown = [t for t in self.nats.values() if t not in NAT_TYPES]
         if unknown:
             raise HarnessConfigError(f"unknown NAT type {unknown[0]!r}; known: {', '.join(NAT_TYPES)}")
-        remove_orphans()  # what a killed run left behind
+        reap_orphans()  # processes a killed run left, and the namespaces they held
+        remove_orphans()  # the names a killed run left behind
         self.public = public = self._namespace("pub")
         public.forwarding()
         for address in SERVER_ADDRESSES:

@@ -108,3 +108,21 @@ async def test_each_nat_run_is_gone_the_moment_it_returns(netns_capable: None) -
     for _ in range(4):
         await run_scenario(scenario, {"keep": "never"})
         assert names_of(os.getpid()) == []
+
+
+def test_the_sweep_terminates_processes_of_a_dead_run(tmp_path: Path) -> None:
+    from pytest_webrtc.children import reap_orphans
+
+    # A "run" that is gone at once, and a child of it that carries its marker and sleeps on.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(10)
+    env = {**os.environ, RUN_MARKER: str(dead.pid)}
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    try:
+        poll(lambda: orphan.pid in runs_children(dead.pid), 10, "the orphan did not start")
+        assert orphan.pid in reap_orphans()
+        assert orphan.wait(10) == -signal.SIGTERM
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait(10)
