@@ -36,18 +36,7 @@ def run_environment() -> dict[str, str]:
 
 def runs_children(run: int) -> list[int]:
     """Pids of live processes carrying ``PYTEST_WEBRTC_RUN=run`` (Linux /proc; root sees them all)."""
-    wanted = f"{RUN_MARKER}={run}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if wanted in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, marked in _markers().items() if marked == run and pid != os.getpid()]
 
 
 def _markers() -> dict[int, int]:

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from pytest_webrtc.errors import StunDecodeError
+from pytest_webrtc.fuzz import mutate
 from pytest_webrtc.stun import Message, MessageClass, Method, check, decode
 from pytest_webrtc.stun.auth import LongTermAuth, ShortTermAuth
 from pytest_webrtc.stun.responder import Responder
@@ -28,25 +29,6 @@ def seeds() -> list[bytes]:
         .encode(integrity_key=b"k", integrity_sha256_key=b"k", fingerprint=True)
     )
     return out
-
-
-def mutate(rng: random.Random, data: bytes) -> bytes:
-    buf = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        op = rng.randrange(5)
-        if op == 0 and buf:
-            buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)
-        elif op == 1 and buf:
-            del buf[rng.randrange(len(buf)) :]
-        elif op == 2:
-            pos = rng.randrange(len(buf) + 1)
-            buf[pos:pos] = rng.randbytes(rng.randint(1, 8))
-        elif op == 3 and len(buf) > 4:
-            buf[2:4] = rng.randrange(0x10000).to_bytes(2, "big")  # length field
-        elif op == 4 and len(buf) > 24:
-            pos = rng.randrange(20, len(buf) - 3)
-            buf[pos : pos + 4] = rng.randbytes(4)  # an attribute header
-    return bytes(buf)
 
 
 def test_mutations_never_raise_unexpectedly() -> None:
