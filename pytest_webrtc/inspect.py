@@ -178,9 +178,10 @@ def render_json(inspection: Inspection) -> str:
 
 def render_svg(ladder: Ladder, column: int = 170, row_height: int = 24) -> str:
     rows = sorted(ladder.rows, key=lambda r: r.time)
-    width = column * max(len(ladder.actors), 1)
+    actors = ladder.columns()  # every actor a row mentions gets a column (an SFU, an unnamed address)
+    width = column * max(len(actors), 1)
     height = 50 + row_height * (len(rows) + 1)
-    x = {actor: column * i + column // 2 for i, actor in enumerate(ladder.actors)}
+    x = {actor: column * i + column // 2 for i, actor in enumerate(actors)}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 70}" height="{height}" '
         f'font-family="monospace" font-size="11">',

@@ -40,13 +40,18 @@ class Ladder:
     actors: list[str]
     rows: list[LadderRow] = field(default_factory=list)
 
+    def columns(self) -> list[str]:
+        """The named actors, then every other one a row mentions (an SFU, an address nobody named)."""
+        actors = list(self.actors)
+        for row in sorted(self.rows, key=lambda r: r.time):
+            actors += [a for a in (row.src, row.dst) if a not in actors]
+        return actors
+
     def text(self, width: int = 20, max_rows: int = 200) -> str:
         if not self.rows:
             return "(no events)"
         start = min(r.time for r in self.rows)
-        actors = list(self.actors)
-        for row in self.rows:  # an address nobody named still gets a column
-            actors += [a for a in (row.src, row.dst) if a not in actors]
+        actors = self.columns()
         col = {actor: i for i, actor in enumerate(actors)}
         header = " " * 10 + "".join(actor.center(width) for actor in actors)
         lines = [header.rstrip()]

@@ -206,4 +206,7 @@ def _attach_html(item: ScenarioItem, report: Any) -> None:
         return
     from ..inspect import render_svg
 
-    report.extras = [*getattr(report, "extras", []), extras.html(render_svg(item.run.ladder))]
+    added = [extras.html(render_svg(item.run.ladder))]
+    if item.run.pcap is not None:  # the kept capture, for Wireshark or python -m pytest_webrtc inspect
+        added.append(extras.url(item.run.pcap.as_uri(), name=f"capture {item.run.pcap.name}"))
+    report.extras = [*getattr(report, "extras", []), *added]

@@ -151,6 +151,7 @@ async def test_a_client_that_never_reads_is_paused_then_cut_off_and_others_are_s
         started = time.perf_counter()
         other = await request(binding_request().encode(), tight.tcp_address, transport="tcp", **FAST)
         assert other.message.message_class == MessageClass.SUCCESS and time.perf_counter() - started < 1.0
+
         def stopped() -> bool:  # cut off, or no longer read while its replies wait
             hogs = [c for c in tight._tcp_connections if c.transport is not None and not c.transport.is_reading()]
             return bool(tight.stats.tcp_slow_readers or hogs)
