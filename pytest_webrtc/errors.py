@@ -107,9 +107,11 @@ class ScenarioError(WebRTCHarnessError):
     path: str
     line: int | None
     column: int | None
+    problems: list[ScenarioError]  # every problem of the file, in file order (this one first)
 
     def __init__(self, message: str, path: str = "", line: int | None = None, column: int | None = None) -> None:
         self.message, self.path, self.line, self.column = message, path, line, column
+        self.problems = [self]
         super().__init__(self.where() + message)
 
     def where(self) -> str:

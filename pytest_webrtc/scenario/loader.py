@@ -44,7 +44,11 @@ def load_located(text: str, path: str = "<string>") -> Located:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         problem = exc.problem or "invalid YAML"
-        context = f" ({exc.context})" if exc.context else ""
+        opened = exc.context_mark
+        context = f" ({exc.context}" if exc.context else ""
+        if context and opened is not None and exc.problem_mark is not None and opened.line != exc.problem_mark.line:
+            context += f" that opened at line {opened.line + 1}, column {opened.column + 1}"
+        context += ")" if context else ""
         raise ScenarioError(f"YAML syntax error: {problem}{context}", path, line, column) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"YAML error: {exc}", path) from None

@@ -17,12 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ..addresses import Address, parse_hostport
 from ..errors import AddressError, ScenarioError
 from ..peer.kinds import PEER_KINDS, PeerKind
 from .loader import Located, load_located
+from .validate import did_you_mean, raise_all, schema_errors
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -207,55 +206,6 @@ def count_matches(expected: int | str, actual: int) -> bool:
     return {"==": actual == n, ">=": actual >= n, "<=": actual <= n, ">": actual > n, "<": actual < n}[op]
 
 
-def _validate(located: Located) -> None:
-    validator_cls = jsonschema.validators.validator_for(schema())
-    errors = list(validator_cls(schema()).iter_errors(located.data))
-    if not errors:
-        return
-    # The deepest error says the most; among equals, the first in the file.
-    error = max(errors, key=lambda e: (len(e.absolute_path), -located.position(tuple(e.absolute_path))[0]))
-    error = jsonschema.exceptions.best_match([error]) or error
-    node_path = tuple(error.absolute_path)
-    raise located.error(_describe(error, node_path), node_path)
-
-
-def _describe(error: jsonschema.ValidationError, node_path: tuple[Any, ...]) -> str:
-    where = ""
-    if len(node_path) >= 2 and node_path[0] == "steps" and isinstance(node_path[1], int):
-        step = node_path[1] + 1
-        kind = node_path[2] if len(node_path) > 2 else None
-        where = f"step {step}{f' ({kind})' if kind else ''}: "
-        if error.validator == "additionalProperties" and len(node_path) == 2:
-            known = ", ".join(schema()["$defs"]["steps"])
-            return f"{where}unknown step kind; expected one of: {known} ({error.message})"
-    elif node_path:
-        where = ".".join(str(p) for p in node_path) + ": "
-    message = error.message
-    if error.validator == "oneOf" and error.context:
-        message = "; or ".join(sorted({sub.message for sub in error.context}))
-    if error.validator == "pattern":
-        # A regular expression helps nobody: say what the value should look like.
-        described = next(
-            (
-                e.schema.get("description")
-                for e in [error, *_ancestors(error)]
-                if isinstance(e.schema, dict) and e.schema.get("description")
-            ),
-            None,
-        )
-        message = f"{error.instance!r} is not valid" + (f"; expected {described}" if described else "")
-    return f"{where}{message}"
-
-
-def _ancestors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
-    out = []
-    parent = error.parent
-    while parent is not None:
-        out.append(parent)
-        parent = parent.parent
-    return out
-
-
 def parse_scenario(path: str | Path, text: str | None = None, directory: str | Path | None = None) -> Scenario:
     """Read and validate a scenario file (the schema, peer names, servers); ScenarioError says where.
 
@@ -272,7 +222,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
     located = load_located(text, str(path))
     if not isinstance(located.data, dict):
         raise located.error("a scenario is a YAML mapping with scenario, peers and steps")
-    _validate(located)
+    raise_all(schema_errors(located, schema()))
     data = located.data
     behind_nat = bool(data.get("topology"))
     peers = {
@@ -306,6 +256,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
     except AddressError as exc:
         raise located.error(f"servers.stun: {exc}", ("servers", "stun")) from None
     steps = []
+    problems: list[ScenarioError] = []
     for i, raw in enumerate(data["steps"]):
         ((kind, args),) = raw.items()
         if not isinstance(args, dict):
@@ -313,8 +264,9 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         line = located.position(("steps", i))[0]
         timeout = float(args.get("timeout", DEFAULT_TIMEOUTS.get(kind, DEFAULT_STEP_TIMEOUT)))
         step = Step(i + 1, kind, args, line, timeout, args.get("expect-failure", False))
-        _check_peer_names(located, step, peers, i, set(actors.values()))
+        problems += _check_peer_names(located, step, peers, i, set(actors.values()))
         steps.append(step)
+    raise_all(problems)
     return Scenario(
         path=str(path),
         title=data["scenario"],
@@ -336,7 +288,10 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
     )
 
 
-def _check_peer_names(located: Located, step: Step, peers: dict[str, PeerSpec], index: int, actors: set[str]) -> None:
+def _check_peer_names(
+    located: Located, step: Step, peers: dict[str, PeerSpec], index: int, actors: set[str]
+) -> list[ScenarioError]:
+    problems = []
     for key in ("from", "to", "peer", "peers", "between", "forwarding", "bandwidth"):
         value = step.args.get(key)
         names = list(value) if isinstance(value, (list, dict)) else [value] if isinstance(value, str) else []
@@ -349,9 +304,17 @@ def _check_peer_names(located: Located, step: Step, peers: dict[str, PeerSpec], 
             node = ("steps", index, step.kind, key) if key in step.args else ("steps", index)
             if to_actor:
                 servers = ", ".join(sorted(actors)) or "none (declare one, e.g. servers: {sfu: {}})"
-                raise located.error(
-                    f"step {step.index} ({step.kind}): {name!r} is not a server actor; servers: {servers}", node
+                problems.append(
+                    located.error(
+                        f"step {step.index} ({step.kind}): {name!r} is not a server actor; servers: {servers}", node
+                    )
                 )
-            raise located.error(
-                f"step {step.index} ({step.kind}): unknown peer {name!r}; declared peers: {', '.join(peers)}", node
+                continue
+            problems.append(
+                located.error(
+                    f"step {step.index} ({step.kind}): unknown peer {name!r}{did_you_mean(name, peers)}; "
+                    f"declared peers: {', '.join(peers)}",
+                    node,
+                )
             )
+    return problems

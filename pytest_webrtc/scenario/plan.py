@@ -13,8 +13,9 @@ from pathlib import Path
 from ..errors import ScenarioError
 from .model import Scenario, Step, parse_scenario
 from .steps import STEPS
+from .validate import raise_all
 
-__all__ = ["check_capabilities", "load_scenario"]
+__all__ = ["capability_problems", "check_capabilities", "load_scenario", "order_problems"]
 
 
 def load_scenario(path: str | Path, text: str | None = None, directory: str | Path | None = None) -> Scenario:
@@ -23,7 +24,7 @@ def load_scenario(path: str | Path, text: str | None = None, directory: str | Pa
     ``directory``: where the file really is, when ``path`` is relative to something else than the
     current directory (pytest's rootdir); external peer programs run there."""
     scenario = parse_scenario(path, text, directory)
-    check_capabilities(scenario)
+    raise_all(capability_problems(scenario) + order_problems(scenario))
     return scenario
 
 
@@ -38,6 +39,18 @@ def _named(step: Step, key: str) -> list[str]:
 
 def check_capabilities(scenario: Scenario) -> None:
     """Refuse a step that names a peer whose kind lacks what the step needs of it."""
+    raise_all(capability_problems(scenario))
+
+
+def _error(scenario: Scenario, step: Step, key: str | None, message: str) -> ScenarioError:
+    node = ("steps", step.index - 1, step.kind, key) if key else ("steps", step.index - 1)
+    if scenario.located is not None:
+        return scenario.located.error(message, node)
+    return ScenarioError(message, scenario.path, step.line)
+
+
+def capability_problems(scenario: Scenario) -> list[ScenarioError]:
+    problems = []
     for step in scenario.steps:
         for need in STEPS[step.kind].needs:
             if not need.applies(step.args):
@@ -46,8 +59,46 @@ def check_capabilities(scenario: Scenario) -> None:
                 spec = scenario.peers.get(name)
                 if spec is None or need.any_of & spec.kind.capabilities:
                     continue  # an unknown name is the model's error; a server actor is not a peer
-                node = ("steps", step.index - 1, step.kind, need.key)
                 message = f"step {step.index} ({step.kind}): {name} is {spec.kind.description} and cannot {need.what}"
-                if scenario.located is not None:
-                    raise scenario.located.error(message, node)
-                raise ScenarioError(message, scenario.path, step.line)
+                problems.append(_error(scenario, step, need.key, message))
+    return problems
+
+
+def order_problems(scenario: Scenario) -> list[ScenarioError]:
+    """Steps in an order that cannot work, where the file alone says so: an answer before its offer,
+    data between peers that never negotiated.  A step expected to fail is left alone."""
+    problems = []
+    offered: set[tuple[str, str]] = set()
+    sessions: set[frozenset[str]] = set()
+    for step in scenario.steps:
+        sender, receiver = str(step.args.get("from", "")), str(step.args.get("to", ""))
+        if step.kind == "offer":
+            offered.add((sender, receiver))
+            sessions.add(frozenset((sender, receiver)))
+        elif step.kind == "answer" and (receiver, sender) not in offered and not step.expect_failure:
+            problems.append(
+                _error(
+                    scenario,
+                    step,
+                    None,
+                    f"step {step.index} (answer): {sender} answers {receiver}, but no earlier step has {receiver} "
+                    f"offer to {sender}: add `- offer: {{from: {receiver}, to: {sender}}}` before it",
+                )
+            )
+        elif (
+            step.kind == "data"
+            and sender in scenario.peers
+            and receiver in scenario.peers
+            and frozenset((sender, receiver)) not in sessions
+            and not step.expect_failure
+        ):
+            problems.append(
+                _error(
+                    scenario,
+                    step,
+                    None,
+                    f"step {step.index} (data): {sender} and {receiver} have not negotiated a connection yet: "
+                    f"an offer/answer between them must come first",
+                )
+            )
+    return problems

@@ -104,5 +104,6 @@ def test_offer_url_must_be_http() -> None:
 
 def test_an_http_peer_cannot_be_commanded(echo_server: str) -> None:
     text = SCENARIO.format(url=echo_server).replace("  - offer: {from: alice, to: echo, timeout: 3}\n", "")
-    with pytest.raises(StepFailure, match="an HTTP peer answers in the reply to the offer POSTed to it"):
-        asyncio.run(run_scenario(load_scenario("http.yaml", text)))
+    # Caught when the file loads: the answer comes in the reply to an offer, and there is none before it.
+    with pytest.raises(ScenarioError, match="echo answers alice, but no earlier step has alice offer to echo"):
+        load_scenario("http.yaml", text)

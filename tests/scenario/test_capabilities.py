@@ -49,9 +49,11 @@ ROLES = {"offer": "from", "answer": "from", "data": "from", "bye": "from"}
 
 def scenario_text(kind: str, step: str, args: str) -> str:
     servers = "servers: {sfu: {}}\n" if step in ("connect", "expect-sfu") else ""
+    # An answer or data needs an earlier offer between the two (the order check): alice offers to bob.
+    before = "  - offer: {from: alice, to: bob}\n" if step in ("answer", "data") else ""
     return (
         f"scenario: {step} with a {kind} peer\n{servers}peers:\n  alice: {{}}\n  bob: {DECLARED[kind]}\n"
-        f"steps:\n  - join: [alice]\n  - {step}: {args}\n"
+        f"steps:\n  - join: [alice]\n{before}  - {step}: {args}\n"
     )
 
 
@@ -84,8 +86,9 @@ def test_a_step_is_refused_at_load_time_when_the_peer_cannot_do_it(kind: str, st
     with pytest.raises(ScenarioError) as error:
         load_scenario("s.yaml", text)
     description = PEER_KINDS[kind].description
+    index = 3 if step in ("answer", "data") else 2
     assert str(error.value) == f"s.yaml:{error.value.line}:{error.value.column}: " + (
-        f"step 2 ({step}): bob is {description} and cannot {lacking[0]}"
+        f"step {index} ({step}): bob is {description} and cannot {lacking[0]}"
     )
     assert error.value.line == text.count("\n")  # the last line: the step's argument naming bob
 
@@ -117,3 +120,26 @@ def test_pytest_reports_it_as_a_collection_error_with_file_and_line(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*invalid scenario: peer_kind.yaml:7:*{message}*"])
     assert "Traceback" not in result.stdout.str()
+
+
+ORDER = {
+    "answer-before-offer": (
+        "  - answer: {from: bob, to: alice}\n",
+        "step 2 (answer): bob answers alice, but no earlier step has alice offer to bob: "
+        "add `- offer: {from: alice, to: bob}` before it",
+    ),
+    "data-before-negotiation": (
+        "  - data: {from: alice, to: bob}\n",
+        "step 2 (data): alice and bob have not negotiated a connection yet: an offer/answer between them must come first",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ORDER))
+def test_steps_in_an_impossible_order_are_refused_at_load_time(case: str) -> None:
+    step, message = ORDER[case]
+    text = "scenario: order\npeers: {alice: {}, bob: {}}\nsteps:\n  - join: [alice, bob]\n" + step
+    with pytest.raises(ScenarioError) as error:
+        load_scenario("s.yaml", text)
+    assert str(error.value) == f"s.yaml:5:5: {message}"
+    load_scenario("s.yaml", text.replace(step, step.rstrip("}\n") + ", expect-failure: true}\n"))  # expected: allowed

@@ -39,14 +39,14 @@ def test_valid_scenario_loads_with_step_lines_and_defaults() -> None:
 ERRORS = {
     "yaml-syntax": (
         "scenario: x\npeers: {alice: {}\nsteps: []\n",
-        "f.yaml:3:1: YAML syntax error: expected ',' or '}', but got '<scalar>' (while parsing a flow mapping)",
+        "f.yaml:3:1: YAML syntax error: expected ',' or '}', but got '<scalar>' (while parsing a flow mapping that opened at line 2, column 8)",
     ),
     "duplicate-key": ("scenario: x\nscenario: y\n", "f.yaml:2:1: duplicate key 'scenario'"),
     "not-a-mapping": ("- 1\n- 2\n", "f.yaml:1:1: a scenario is a YAML mapping with scenario, peers and steps"),
     "missing-steps": ("scenario: x\npeers: {alice: {}}\n", "f.yaml:1:1: 'steps' is a required property"),
     "unknown-step": (
         "scenario: x\npeers: {alice: {}}\nsteps:\n  - join: alice\n  - ofer: {from: alice, to: alice}\n",
-        "f.yaml:5:5: step 2: unknown step kind; expected one of: join, channel, offer",
+        "f.yaml:5:11: step 2: unknown step kind 'ofer' — did you mean 'offer'?; the kinds: join, channel, offer",
     ),
     "missing-field": (
         "scenario: x\npeers: {alice: {}}\nsteps:\n  - offer: {from: alice}\n",
@@ -96,7 +96,18 @@ ERRORS = {
         "scenario: x\npeers: {alice: {}}\nsteps:\n  - expect-stun: {requests: many}\n",
         "f.yaml:4:29: step 1 (expect-stun): 'many' is not valid; expected an exact count, or a comparison such as \">=1\"",
     ),
-    "unknown-top-level": ("scenario: x\npeers: {a: {}}\nsteps: [{join: a}]\ncolour: red\n", "Additional properties"),
+    "unknown-top-level": (
+        "scenario: x\npeers: {a: {}}\nsteps: [{join: a}]\ncolour: red\n",
+        "f.yaml:4:9: unknown key 'colour'; the keys here: scenario, description",
+    ),
+    "misspelled-key": (
+        "scenario: x\npeers: {alice: {}, bob: {}}\nsteps:\n  - offer: {form: alice, to: bob}\n",
+        "step 1 (offer): unknown key 'form' — did you mean 'from'?",
+    ),
+    "misspelled-peer": (
+        "scenario: x\npeers: {alice: {}, bob: {}}\nsteps:\n  - offer: {from: alice, to: bobb}\n",
+        "f.yaml:4:30: step 1 (offer): unknown peer 'bobb' — did you mean 'bob'?; declared peers: alice, bob",
+    ),
 }
 
 
@@ -150,3 +161,29 @@ def test_shipped_scenarios_are_valid() -> None:
     assert len(files) >= 9
     for path in files:
         load_scenario(path)
+
+
+def test_every_mistake_of_a_file_is_reported_at_once_in_file_order() -> None:
+    text = (
+        "scenario: x\npeers: {alice: {}, bob: {}}\nsteps:\n  - join: [alice, bob]\n"
+        "  - ofer: {from: alice, to: bob}\n  - wait: {peers: alice, connection: happy}\n"
+        "  - data: {form: alice, to: bob}\n"
+    )
+    with pytest.raises(ScenarioError) as info:
+        load_scenario("f.yaml", text)
+    lines = str(info.value).splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        "step 2",
+        "step 3 (wait)",
+        "step 4 (data)",
+        "step 4 (data)",
+    ], lines
+    assert [p.line for p in info.value.problems] == [5, 6, 7, 7] and info.value.line == 5
+    assert "unknown key 'form' — did you mean 'from'?" in lines[3] or "unknown key 'form'" in lines[2]
+
+
+def test_a_yaml_syntax_error_says_where_the_mapping_opened() -> None:
+    text = "scenario: x\npeers:\n  alice: {}\nsteps:\n  - join: [alice\n  - offer: {from: alice, to: alice}\n"
+    with pytest.raises(ScenarioError) as info:
+        load_scenario("f.yaml", text)
+    assert "(while parsing a flow sequence that opened at line 5, column 11)" in str(info.value)
