@@ -12,12 +12,15 @@ import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..errors import ScenarioError, StepFailure
-from ..scenario import RunResult, Scenario, is_scenario_file, load_scenario
+from ..scenario.files import is_scenario_file
+
+if TYPE_CHECKING:
+    from ..scenario import RunResult, Scenario
 
 SECTION = "webrtc scenario"
 LADDER_SECTION = "webrtc ladder"
@@ -52,6 +55,8 @@ def scenario_paths(config: pytest.Config, given: list[str]) -> list[str]:
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
+        from ..scenario import load_scenario
+
         try:
             shown = self.path.relative_to(self.config.rootpath)
         except ValueError:
@@ -82,7 +87,7 @@ class ScenarioItem(pytest.Item):
         self.run: RunResult | None = None
 
     def runtest(self) -> None:
-        from ..scenario import run_scenario
+        from ..scenario import RunResult, run_scenario
 
         if self.scenario.topology:
             from ..nat.netns import cannot_build_namespaces
@@ -102,6 +107,10 @@ class ScenarioItem(pytest.Item):
             self._record_properties(self.run)
             raise
         self._record_properties(self.run)
+        judged = self.run.conformance
+        if judged and all(finding.outcome == "skip" for finding in judged):
+            # A conformance rule that could not be judged here is not a pass: say so, and why.
+            pytest.skip("; ".join(f"{f.rule}: {f.detail}" for f in judged))
 
     def _record_properties(self, run: RunResult | None) -> None:
         # user_properties reach every report of the item (with pytest-xdist too) and JUnit XML <property>.

@@ -15,22 +15,26 @@ colliding, and each is stopped at teardown even when the test fails.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..background import BackgroundLoop
 from ..errors import HarnessConfigError
-from ..signaling.server import SignalingServer
-from ..stun.server import StunServer
 from .options import stun_host
 
-StunServerFactory = Callable[..., StunServer]
+if TYPE_CHECKING:  # imported when a fixture is used: a run that uses none pays nothing for them
+    from ..background import BackgroundLoop
+    from ..signaling.server import SignalingServer
+    from ..stun.server import StunServer
+
+StunServerFactory = Callable[..., "StunServer"]
 
 
 @pytest.fixture(scope="session")
 def webrtc_background_loop() -> Iterator[BackgroundLoop]:
     """The event loop (in its own thread) that the server fixtures run on."""
+    from ..background import BackgroundLoop
+
     loop = BackgroundLoop()
     yield loop
     loop.close()
@@ -40,6 +44,8 @@ def _factory(loop: BackgroundLoop, default_host: str) -> tuple[StunServerFactory
     started: list[StunServer] = []
 
     def make(**kwargs: Any) -> StunServer:
+        from ..stun.server import StunServer
+
         kwargs.setdefault("host", default_host)
         try:
             server = StunServer(**kwargs)
@@ -85,6 +91,8 @@ def stun_server_session(webrtc_background_loop: BackgroundLoop, pytestconfig: py
 @pytest.fixture
 def signaling_server(webrtc_background_loop: BackgroundLoop) -> Iterator[SignalingServer]:
     """A signaling server (WebSocket, protocol v1) on 127.0.0.1, port 0; ``.url``, ``.relayed``, ``.errors``."""
+    from ..signaling.server import SignalingServer
+
     server = SignalingServer()
     webrtc_background_loop.run(server.start())
     yield server
@@ -96,7 +104,18 @@ try:
 except ImportError:  # pragma: no cover - the fixture needs an event loop in the test
     pytest_asyncio = None  # type: ignore[assignment]
 
-if pytest_asyncio is not None:
+if pytest_asyncio is None:
+
+    @pytest.fixture
+    def webrtc_peer() -> None:
+        """Needs pytest-asyncio: without it, the first use says what to install."""
+        pytest.fail(
+            "webrtc_peer is an async fixture: install pytest-asyncio (pip install pytest-asyncio) and set "
+            "asyncio_mode = auto in your pytest ini",
+            pytrace=False,
+        )
+
+else:
 
     @pytest_asyncio.fixture
     async def webrtc_peer(signaling_server: SignalingServer, stun_server: StunServer) -> AsyncIterator[Any]:
@@ -152,3 +171,30 @@ if pytest_asyncio is not None:
         actor = await Mcu(signaling_server.url, "room").start()
         yield actor
         await actor.stop()
+
+
+ASYNC_FIXTURES = ("webrtc_peer", "sfu", "mcu")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """An async test using an async fixture of ours, which nothing would run: say exactly what to set."""
+    import inspect
+
+    used = [name for name in ASYNC_FIXTURES if name in getattr(pyfuncitem, "fixturenames", ())]
+    if not used or not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    if pytest_asyncio is None:
+        pytest.fail(
+            f"{pyfuncitem.name} uses {used[0]}, an async fixture: install pytest-asyncio "
+            f"(pip install pytest-asyncio) and set asyncio_mode = auto in your pytest ini",
+            pytrace=False,
+        )
+    if pyfuncitem.get_closest_marker("asyncio") is None:
+        pytest.fail(
+            f"{pyfuncitem.name} uses {used[0]}, an async fixture, but pytest-asyncio is in strict mode and the "
+            f"test is not marked: set asyncio_mode = auto in your pytest ini (and "
+            f"asyncio_default_fixture_loop_scope = function), or mark the test @pytest.mark.asyncio",
+            pytrace=False,
+        )
+    return None

@@ -20,6 +20,7 @@ from typing import Any
 from ..addresses import Address, parse_hostport
 from ..errors import AddressError, ScenarioError
 from ..peer.kinds import PEER_KINDS, PeerKind
+from .files import is_scenario_file
 from .loader import Located, load_located
 from .validate import did_you_mean, raise_all, schema_errors
 
@@ -42,7 +43,6 @@ __all__ = [
 DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0, "expect-media": 10.0}
 DEFAULT_STEP_TIMEOUT = 5.0
 DEFAULT_SCENARIO_TIMEOUT = 60.0
-_SCENARIO_KEY = re.compile(r"^scenario\s*:", re.M)
 
 
 @lru_cache(maxsize=1)
@@ -50,18 +50,6 @@ def schema() -> dict[str, Any]:
     """The JSON Schema of scenario files (package data; ``python -m pytest_webrtc schema`` prints it)."""
     text = resources.files("pytest_webrtc.scenario").joinpath("schema.json").read_text()
     return dict(json.loads(text))
-
-
-def is_scenario_file(path: Path) -> bool:
-    """The collection rule: a ``.yaml``/``.yml`` file with a top-level ``scenario:`` key."""
-    if path.suffix not in (".yaml", ".yml"):
-        return False
-    try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            head = f.read(64 * 1024)
-    except OSError:
-        return False
-    return _SCENARIO_KEY.search(head) is not None
 
 
 @dataclass(frozen=True)

@@ -219,3 +219,31 @@ def test_sfu_fixture_forwards_between_webrtc_peers(suite: pytest.Pytester) -> No
         """
     )
     suite.runpytest().assert_outcomes(passed=1)
+
+
+def test_an_unmarked_async_test_under_strict_pytest_asyncio_is_told_what_to_set(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\naddopts = -p no:benchmark\n"
+    )
+    pytester.makepyfile(test_async="async def test_two_peers(webrtc_peer):\n    alice = await webrtc_peer('alice')\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_two_peers uses webrtc_peer, an async fixture, but pytest-asyncio is in strict mode*asyncio_mode = auto*"
+        ]
+    )
+
+
+def test_the_plugin_loads_nothing_heavy_until_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest, pytest_webrtc.plugin; "
+        "heavy = ('aiortc', 'scapy', 'jsonschema', 'websockets', 'yaml', 'numpy', 'av'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}), "
+        "sorted(m for m in sys.modules if m.startswith('pytest_webrtc.scenario.') or m.startswith('pytest_webrtc.stun')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.strip() == "[] ['pytest_webrtc.scenario.files']", out
