@@ -101,8 +101,8 @@ def render_text(inspection: Inspection) -> str:
     verdict = inspection.verdict
     start = min((r.datagram.time for r in verdict.records), default=0.0)
     lines = [
-        f"{inspection.path}: {len(verdict.records)} STUN messages, {verdict.skipped} other datagrams skipped "
-        f"({', '.join(f'{k} {n}' for k, n in sorted(verdict.kinds.items()))})"
+        f"{inspection.path}: {len(verdict.records)} STUN messages judged; {verdict.skipped} other datagrams "
+        f"({', '.join(f'{k} {n}' for k, n in sorted(verdict.kinds.items()) if k != 'stun') or 'none'})"
     ]
     if inspection.context is None:
         lines.append("(no sidecar: actors are addresses; ICE integrity cannot be checked without the SDP passwords)")

@@ -88,7 +88,7 @@ def test_a_broken_capture_fails_the_verdict(tmp_path: Path) -> None:
     result = inspect(str(path))
     assert result.returncode == 1
     assert "wire.xor-mapped-address (RFC 8489 §14.2)" in result.stdout
-    assert "1 other datagrams skipped (rtp 1, stun 2)" in result.stdout
+    assert "2 STUN messages judged; 1 other datagrams (rtp 1)" in result.stdout
     assert "verdict: FAIL" in result.stdout
 
 

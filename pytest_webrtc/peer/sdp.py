@@ -68,6 +68,11 @@ def split_candidates(sdp: str) -> tuple[str, list[TrickledCandidate]]:
     # A candidate line precedes a=mid in some stacks: fill in mids from the m-section index.
     mids = _mids(sdp)
     found = [TrickledCandidate(c.candidate, c.sdp_mid or mids.get(c.sdp_mline_index), c.sdp_mline_index) for c in found]
+    # With BUNDLE the same candidate stands in every m-section: trickle (and count) it once.
+    unique: dict[str, TrickledCandidate] = {}
+    for candidate in found:
+        unique.setdefault(candidate.candidate, candidate)
+    found = list(unique.values())
     return "\r\n".join(kept) + "\r\n", found
 
 

@@ -116,3 +116,12 @@ async def test_a_loopback_peer_ignores_remote_candidates_outside_loopback(
     finally:
         await alice.close()
         await mallory.close()
+
+
+def test_a_bundled_candidate_in_two_m_sections_is_trickled_once() -> None:
+    line = "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"
+    sdp = "\r\n".join(
+        ["v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=mid:0", line, "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:1", line]
+    )
+    _, found = split_candidates(sdp + "\r\n")
+    assert [(c.candidate, c.sdp_mid, c.sdp_mline_index) for c in found] == [(line[2:], "0", 0)]

@@ -187,3 +187,11 @@ def test_a_yaml_syntax_error_says_where_the_mapping_opened() -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario("f.yaml", text)
     assert "(while parsing a flow sequence that opened at line 5, column 11)" in str(info.value)
+
+
+def test_checks_succeeded_takes_true_or_the_peers_to_check() -> None:
+    base = "scenario: x\npeers: {alice: {}, bob: {}}\nsteps:\n  - expect-wire: {checks-succeeded: %s}\n"
+    for value in ("true", "[alice]"):
+        assert load_scenario("f.yaml", base % value).steps[0].args["checks-succeeded"] in (True, ["alice"])
+    with pytest.raises(ScenarioError, match="step 1 \\(expect-wire\\)"):
+        load_scenario("f.yaml", base % "[]")

@@ -35,9 +35,12 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
         ]
         expect_count(f"Binding requests from {name} to the STUN server on the wire:", expected, len(sent))
         summary.append(f"{name} sent {len(sent)} Binding request(s) to STUN")
-    if s.args.get("checks-succeeded"):
+    checked = s.args.get("checks-succeeded")
+    if checked:
         for name, report in reports.items():
-            if report.get("external"):
+            if isinstance(checked, list) and name not in checked:
+                continue  # limited to the peers named
+            if report.get("external") and not isinstance(checked, list):
                 continue  # its selected pair is not observable; the other side's checks cover the pair
             pair = report.get("selected_pair")
             if pair is None:
@@ -98,7 +101,10 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
             raise Expectation(
                 "no RTP stream on the wire"
                 if not verdict.streams
-                else f"no RTCP from {format_hostport(silent[0].source)} (ssrc 0x{silent[0].ssrc:08x})"
+                else f"no RTCP from {format_hostport(silent[0].source)} (ssrc 0x{silent[0].ssrc:08x}) in "
+                f"{silent[0].times[-1] - silent[0].times[0]:.1f} s of its RTP: a sender's first report may take "
+                f"seconds (RFC 3550 §6.2: about every 5 s, the first after a random fraction of it); let media "
+                f"run longer before this check"
             )
         summary.append(f"{len(verdict.streams)} RTP streams, each with RTCP")
     if s.args.get("dtls-fingerprints"):
