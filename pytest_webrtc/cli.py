@@ -230,6 +230,23 @@ def _cmd_http_echo_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_docs(args: argparse.Namespace) -> int:
+    """Print a page of the documentation that ships in the package (docs/NAME.md)."""
+    from importlib import resources
+
+    docs = resources.files("pytest_webrtc").joinpath("docs")
+    pages = sorted(p.name[:-3] for p in docs.iterdir() if p.name.endswith(".md"))
+    if args.page is None:
+        print("pages: " + ", ".join(pages) + "  (python -m pytest_webrtc docs PAGE)")
+        return 0
+    name = args.page.removeprefix("docs/").removesuffix(".md")
+    if name not in pages:
+        print(f"docs: no page {args.page!r}; pages: {', '.join(pages)}", file=sys.stderr)
+        return 2
+    print(docs.joinpath(f"{name}.md").read_text(encoding="utf-8"))
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     import json
 
@@ -397,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     http_echo.add_argument("--host", default="127.0.0.1")
     http_echo.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 lets the kernel pick)")
     http_echo.set_defaults(func=_cmd_http_echo_server)
+
+    docs = sub.add_parser("docs", help="print a page of the documentation shipped in the package (docs/PAGE.md)")
+    docs.add_argument("page", nargs="?", help="e.g. ci, scenarios, capture (default: list the pages)")
+    docs.set_defaults(func=_cmd_docs)
 
     schema = sub.add_parser("schema", help="print a JSON Schema: of scenario files (default) or signaling messages")
     schema.add_argument("which", nargs="?", choices=["scenario", "signaling"], default="scenario")

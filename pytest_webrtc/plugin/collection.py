@@ -185,7 +185,7 @@ def _conformance_summary(terminalreporter: Any) -> None:
 
 def _scenario_steps(terminalreporter: Any, config: pytest.Config) -> None:
     """Show each passed scenario's steps when asked for (-v or --webrtc-scenario)."""
-    if not (config.getoption("verbose") > 0 or config.getoption("webrtc_scenario")):
+    if not (config.getoption("verbose") > 0 or config.getoption("webrtc_scenario") or config.getoption("webrtc_suite")):
         return
     passed = terminalreporter.stats.get("passed", [])
     shown = (SECTION, LADDER_SECTION) if config.getoption("verbose") >= 2 else (SECTION,)

@@ -100,6 +100,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("webrtc_signaling_url", "URL of a signaling server to use instead of the built-in one", default="")
     group.addoption(
+        "--webrtc-suite",
+        dest="webrtc_suite",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run a suite shipped in the package: seed, conformance/stun, conformance/signaling, nat, media, "
+        "or any file or directory under it (repeatable; works from an installed wheel)",
+    )
+    group.addoption(
         "--webrtc-scenario",
         dest="webrtc_scenario",
         action="append",
@@ -164,10 +173,27 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         overrides["signaling"] = {"url": signaling_url}
     config.stash[OVERRIDES_KEY] = overrides
-    given = config.getoption("webrtc_scenario")
+    given = list(config.getoption("webrtc_scenario")) + [suite_path(n) for n in config.getoption("webrtc_suite")]
     if given:
         # Collect exactly these files, whatever testpaths or positional arguments say.
         config.args[:] = scenario_paths(config, given)
+
+
+SUITE_ALIASES = {"seed": "p2p_datachannel.yaml"}
+
+
+def suite_path(name: str) -> str:
+    """The file or directory of a suite shipped in the package (``pytest_webrtc/suites``)."""
+    from importlib import resources
+
+    root = resources.files("pytest_webrtc").joinpath("suites")
+    relative = SUITE_ALIASES.get(name, name).strip("/")
+    for candidate in (relative, f"{relative}.yaml"):
+        found = root.joinpath(candidate)
+        if found.is_dir() or found.is_file():
+            return str(found)
+    known = sorted(["seed", *(p.name for p in root.iterdir() if p.is_dir())])
+    raise pytest.UsageError(f"--webrtc-suite {name}: no such suite; shipped: {', '.join(known)}")
 
 
 def stun_host(config: pytest.Config) -> str:
