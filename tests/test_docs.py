@@ -63,3 +63,32 @@ def test_nat_outcome_table_matches_the_scenarios() -> None:
             for side, kind in s.args["selected-pair"].items()
         }
         assert found == expected_pairs, name
+
+
+DOCUMENTED_MISTAKES = {
+    "'to' is a required property": "scenario: x\npeers: {alice: {}}\nsteps:\n  - offer: {from: alice}\n",
+    "unknown step kind 'ofer'": "scenario: x\npeers: {alice: {}}\nsteps:\n  - join: alice\n  - ofer: {from: alice, to: alice}\n",
+    "unknown key 'form'": "scenario: x\npeers: {alice: {}, bob: {}}\nsteps:\n  - offer: {form: alice, to: bob}\n",
+    "unknown peer 'bobb'": "scenario: x\npeers: {alice: {}, bob: {}}\nsteps:\n  - offer: {from: alice, to: bobb}\n",
+    "bob answers alice": "scenario: x\npeers: {alice: {}, bob: {}}\nsteps:\n  - join: [alice, bob]\n  - answer: {from: bob, to: alice}\n",
+    "cannot be told to add a track": (
+        "scenario: x\npeers: {alice: {}, bob: {command: ./my-peer}}\nsteps:\n  - join: [alice, bob]\n"
+        "  - track: {peer: bob, kind: video}\n"
+    ),
+    "YAML syntax error": "scenario: x\npeers: {alice: {}\nsteps: []\n",
+}
+
+
+def test_the_documented_mistakes_give_the_documented_messages() -> None:
+    from pytest_webrtc.errors import ScenarioError
+    from pytest_webrtc.scenario import load_scenario
+
+    text = (ROOT / "docs" / "scenarios.md").read_text().split("## When something is wrong", 1)[1]
+    shown = [line.removeprefix("invalid scenario: ") for line in text.split("```")[1].strip().splitlines()]
+    assert len(shown) == len(DOCUMENTED_MISTAKES)
+    for line in shown:
+        key = next(k for k in DOCUMENTED_MISTAKES if k in line)
+        with pytest.raises(ScenarioError) as error:
+            load_scenario("f.yaml", DOCUMENTED_MISTAKES[key])
+        expected = line.split(" ...")[0]
+        assert any(given.startswith(expected) for given in str(error.value).splitlines()), (str(error.value), expected)
