@@ -99,7 +99,6 @@ async def fuzz_stun(udp: Address, tcp: Address | None, count: int, seed: int = 8
     rng = random.Random(seed)
     seeds = _seeds()
     report = FuzzReport(rss_before_kb=rss_kb())
-    loop = asyncio.get_running_loop()
     with socket.socket(socket.AF_INET6 if ":" in udp[0] else socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
         for i in range(count):
@@ -130,7 +129,6 @@ async def fuzz_stun(udp: Address, tcp: Address | None, count: int, seed: int = 8
                 pass
             writer.close()
             report.sent += 100
-    del loop
     report.healthy, report.health = await _healthy_stun(udp, tcp)
     report.rss_after_kb = rss_kb()
     return report

@@ -12,7 +12,6 @@ this rule's probe, or the baseline (a plain Binding request) that every other ru
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -113,7 +112,3 @@ async def no_answer(target: StunTarget, failure: Fail, what: str) -> NoReturn:
         raise Skip("cannot be judged: the server does not answer a plain Binding request either "
                    "(see stun.binding-udp)") from None  # fmt: skip
     raise Fail(f"{what}: {failure}; a plain Binding request is answered")
-
-
-def random_transaction_id() -> bytes:
-    return os.urandom(12)

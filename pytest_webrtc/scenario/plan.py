@@ -15,7 +15,7 @@ from .model import Scenario, Step, parse_scenario
 from .steps import STEPS
 from .validate import raise_all
 
-__all__ = ["capability_problems", "check_capabilities", "load_scenario", "order_problems"]
+__all__ = ["capability_problems", "load_scenario", "order_problems"]
 
 
 def load_scenario(path: str | Path, text: str | None = None, directory: str | Path | None = None) -> Scenario:
@@ -35,11 +35,6 @@ def _named(step: Step, key: str) -> list[str]:
     if isinstance(value, (list, dict)):
         return [str(v) for v in value]
     return []
-
-
-def check_capabilities(scenario: Scenario) -> None:
-    """Refuse a step that names a peer whose kind lacks what the step needs of it."""
-    raise_all(capability_problems(scenario))
 
 
 def _error(scenario: Scenario, step: Step, key: str | None, message: str) -> ScenarioError:
