@@ -3,7 +3,8 @@
 ``load_scenario(path)`` reads, validates and returns a :class:`~.model.Scenario`.  Beyond the
 schema and peer names (the model's checks), every step's needs are checked against the kinds
 of the peers it names, before anything runs: a step that asks a peer for what its kind cannot
-do is a :class:`~pytest_webrtc.errors.ScenarioError` with file:line.
+do is a :class:`~pytest_webrtc.errors.ScenarioError` with file:line; so are steps in an order
+that cannot work (an answer before its offer).  Every problem of the file is reported at once.
 """
 
 from __future__ import annotations
