@@ -17,6 +17,7 @@ from pytest_webrtc.conformance.stun import CHECKS, StunTarget, run_check
 from pytest_webrtc.coturn import coturn_stun_command, free_udp_port, wait_for_stun
 from pytest_webrtc.stun import Message, MessageClass, check, decode
 from pytest_webrtc.stun.auth import ShortTermAuth
+from pytest_webrtc.stun.credentials import short_term_key
 from pytest_webrtc.stun.server import StunServer
 
 from ..process_helpers import read_line
@@ -62,6 +63,10 @@ class BrokenStun(asyncio.DatagramProtocol):
             return
         if self._drops(data, request):
             return
+        if self.fault == "unsigned-success" and check(data, key=short_term_key("p")):
+            error = Message(1, MessageClass.ERROR, request.transaction_id).add("ERROR-CODE", (401, "Unauthorized"))
+            self.transport.sendto(error.encode(), addr)  # a wrong MESSAGE-INTEGRITY is refused, as it must be...
+            return  # ...but the right one below gets a success without MESSAGE-INTEGRITY
         fp = request.find("FINGERPRINT")
         if fp is not None and self.fault != "ignores-bad-fingerprint" and check(data, require_fingerprint=True):
             return  # a wrong FINGERPRINT: not STUN, silently discarded (RFC 8489 §7.3)
@@ -181,6 +186,13 @@ async def test_a_wrong_transaction_id_is_one_failure_and_the_rest_cannot_be_judg
     assert outcomes["stun.transaction-id"].outcome == "fail"
     assert outcomes["stun.binding-udp"].outcome == outcomes["stun.software"].outcome == "skip"
     assert "see stun.transaction-id" in outcomes["stun.software"].detail
+
+
+async def test_an_unsigned_answer_to_the_right_credentials_fails_integrity(broken: Any) -> None:
+    """The fault hides behind a correct 401: only the answer to the well-signed request is wrong."""
+    target = StunTarget(await broken("unsigned-success"), username="u", password="p", timeout=0.6)
+    result = await run_check("stun.integrity", target)
+    assert result.outcome == "fail" and "integrity.missing" in result.detail, result
 
 
 async def test_fingerprint_is_information_unless_claimed(broken: Any) -> None:
