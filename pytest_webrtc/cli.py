@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .addresses import Address, parse_hostport
+from .conformance.profiles import DEFAULT_PROFILE, PROFILES
 from .errors import AddressError, HarnessConfigError
 
 __all__ = ["main"]
@@ -307,7 +308,7 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
 
     results = asyncio.run(run_all())
     if profile:
-        print(f"judged by the {profile} (claims: {_claims(args)})")
+        print(f"judged by the {profile} (claims: {', '.join(target.claims()) or 'none'})")
     for result in results:
         print(result.line())
     counts = {v: sum(r.outcome == v for r in results) for v in ("pass", "fail", "warn", "info", "skip")}
@@ -316,21 +317,6 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
         f"{counts['skip']} skipped"
     )
     return 1 if counts["fail"] else 0
-
-
-def _claims(args: argparse.Namespace) -> str:
-    claims = [
-        name
-        for name, claimed in (
-            ("tcp", args.tcp or args.tcp_address is not None),
-            ("ipv6", args.ipv6_address is not None),
-            ("fingerprint", args.fingerprint or args.profile == "webrtc"),
-            ("rfc5780", args.rfc5780),
-            ("short-term credentials", args.user is not None),
-        )
-        if claimed
-    ]
-    return ", ".join(claims) or "none"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -357,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("target", type=_hostport, help="HOST:PORT of the STUN server")
     probe.add_argument("--transport", action="append", choices=["udp", "tcp"], help="repeatable (default: both)")
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds to wait per request (default 3)")
-    probe.add_argument("--profile", choices=["rfc8489", "webrtc"], default="rfc8489", help="as for conformance stun")
+    probe.add_argument("--profile", choices=list(PROFILES), default=DEFAULT_PROFILE, help="as for conformance stun")
     probe.set_defaults(func=_cmd_stun_probe)
 
     signaling = sub.add_parser("signaling-server", help="run the WebSocket signaling server (protocol v1)")
@@ -447,8 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     stun.add_argument("--fingerprint", action="store_true", help="the server claims the FINGERPRINT mechanism")
     stun.add_argument(
         "--profile",
-        choices=["rfc8489", "webrtc"],
-        default="rfc8489",
+        choices=list(PROFILES),
+        default=DEFAULT_PROFILE,
         help="rfc8489: the base protocol (default); webrtc: also what ICE agents need (FINGERPRINT)",
     )
     stun.add_argument("--timeout", type=float, default=2.0, help="seconds per request (default 2)")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pytest_webrtc.conformance import signaling as signaling_conformance
 from pytest_webrtc.conformance import stun as stun_conformance
+from pytest_webrtc.conformance.profiles import PROFILES
 from pytest_webrtc.nat.types import NAT_TYPES
 from pytest_webrtc.peer.kinds import PEER_KINDS
 from pytest_webrtc.scenario.model import schema
@@ -49,6 +50,12 @@ def test_the_conformance_rules_of_the_schema_are_the_suites() -> None:
     assert {rule.removeprefix("stun.") for rule in stun_conformance.CHECKS} == shipped
     shipped = {p.stem.replace("_", "-") for p in (ROOT / "scenarios" / "conformance" / "signaling").glob("*.yaml")}
     assert {rule.removeprefix("signaling.") for rule in signaling_conformance.CHECKS} == shipped
+
+
+def test_the_stun_profiles_of_the_schema_are_the_profiles() -> None:
+    stun = schema()["properties"]["servers"]["properties"]["stun"]["oneOf"]
+    (spec,) = [form for form in stun if "properties" in form]  # the form of servers.stun that has keys
+    assert spec["properties"]["profile"]["enum"] == list(PROFILES)
 
 
 def test_every_nat_type_is_in_the_schema_and_the_docs() -> None:

@@ -21,13 +21,9 @@ from ..stun.client import StunResponse, binding_request, request
 from ..stun.credentials import short_term_key
 from ..stun.message import Message
 from .outcome import Fail, Skip
+from .profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = ["PROFILES", "Silent", "StunTarget", "Unmatched", "ask", "encode", "no_answer", "plain_binding"]
-
-PROFILES = {
-    "rfc8489": "the base protocol's requirements (RFC 8489); optional mechanisms only when claimed",
-    "webrtc": "what browsers and ICE agents need of a STUN server: the base protocol, and FINGERPRINT",
-}
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,7 @@ class StunTarget:
     password: str | None = None
     rfc5780: bool = False  # the server claims RFC 5780 behaviour discovery
     timeout: float = 2.0
-    profile: str = "rfc8489"
+    profile: str = DEFAULT_PROFILE
     claims_tcp: bool = False  # --tcp: a stand-alone server (RFC 8489 §12 "MUST support UDP and TCP")
     claims_fingerprint: bool = False  # --fingerprint: it uses the FINGERPRINT mechanism
 
@@ -54,6 +50,20 @@ class StunTarget:
     @property
     def fingerprint_claimed(self) -> bool:
         return self.claims_fingerprint or self.profile == "webrtc"
+
+    def claims(self) -> list[str]:
+        """What is claimed of the server, in the words the summary prints."""
+        return [
+            name
+            for name, claimed in (
+                ("tcp", self.tcp_claimed),
+                ("ipv6", self.ipv6 is not None),
+                ("fingerprint", self.fingerprint_claimed),
+                ("rfc5780", self.rfc5780),
+                ("short-term credentials", self.username is not None),
+            )
+            if claimed
+        ]
 
 
 UNMATCHED = "cannot be judged: the server answers, never with the request's transaction id (see stun.transaction-id)"

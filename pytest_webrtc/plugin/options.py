@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from ..conformance.profiles import DEFAULT_PROFILE, PROFILES
+
 MARKERS = {
     "seed": "seed: the seed flow of the project (scenario mark)",
     "webrtc_stun_server": (
@@ -87,10 +89,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--webrtc-stun-profile",
         dest="webrtc_stun_profile",
         default=None,
-        choices=["rfc8489", "webrtc"],
+        choices=list(PROFILES),
         help="which profile judges STUN conformance: rfc8489 (the base protocol, default) or webrtc",
     )
-    parser.addini("webrtc_stun_profile", "profile of the STUN conformance rules: rfc8489 or webrtc", default="rfc8489")
+    parser.addini(
+        "webrtc_stun_profile", "profile of the STUN conformance rules: rfc8489 or webrtc", default=DEFAULT_PROFILE
+    )
     group.addoption(
         "--webrtc-signaling-url",
         dest="webrtc_signaling_url",
@@ -161,9 +165,9 @@ def pytest_configure(config: pytest.Config) -> None:
             tcp=bool(config.getoption("webrtc_stun_tcp") or config.getini("webrtc_stun_tcp")),
             fingerprint=bool(config.getoption("webrtc_stun_fingerprint") or config.getini("webrtc_stun_fingerprint")),
         )
-        if overrides["stun"]["profile"] not in ("rfc8489", "webrtc"):
+        if overrides["stun"]["profile"] not in PROFILES:
             raise pytest.UsageError(
-                f"webrtc_stun_profile must be rfc8489 or webrtc, not {overrides['stun']['profile']!r}"
+                f"webrtc_stun_profile must be {' or '.join(PROFILES)}, not {overrides['stun']['profile']!r}"
             )
     signaling_url = config.getoption("webrtc_signaling_url") or config.getini("webrtc_signaling_url")
     if signaling_url:

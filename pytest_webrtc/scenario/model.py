@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..addresses import Address, parse_hostport
+from ..conformance.profiles import DEFAULT_PROFILE
 from ..errors import AddressError, ScenarioError
 from ..peer.kinds import PEER_KINDS, PeerKind
 from .files import is_scenario_file
@@ -86,7 +87,7 @@ class StunSpec:
     user: str | None = None  # short-term credentials (the built-in server then requires them)
     password: str | None = None
     rfc5780: bool = False  # the external server claims RFC 5780 support
-    profile: str = "rfc8489"  # which profile judges the conformance rules
+    profile: str = DEFAULT_PROFILE  # which profile judges the conformance rules
     tcp: bool = False  # the server claims TCP
     fingerprint: bool = False  # the server claims the FINGERPRINT mechanism
 
@@ -108,7 +109,7 @@ def stun_spec(value: Any) -> StunSpec:
         return StunSpec()
     user, password = value.get("user"), value.get("password")
     claims = {
-        "profile": value.get("profile", "rfc8489"),
+        "profile": value.get("profile", DEFAULT_PROFILE),
         "tcp": bool(value.get("tcp", False)),
         "fingerprint": bool(value.get("fingerprint", False)),
     }

@@ -356,3 +356,11 @@ def test_a_rule_that_cannot_be_judged_is_a_skipped_item_not_a_pass(pytester: pyt
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*stun.rfc5780: not claimed: the server does not claim RFC 5780 support*", "*1 skip*"])
+
+
+def test_the_claims_named_are_the_claims_judged() -> None:
+    assert StunTarget(("127.0.0.1", 3478)).claims() == []
+    webrtc = StunTarget(("127.0.0.1", 3478), profile="webrtc", claims_tcp=True)
+    assert webrtc.claims() == ["tcp", "fingerprint"] and webrtc.tcp_claimed and webrtc.fingerprint_claimed
+    given = StunTarget(("127.0.0.1", 3478), tcp=("127.0.0.1", 3479), ipv6=("::1", 3478), username="u", rfc5780=True)
+    assert given.claims() == ["tcp", "ipv6", "rfc5780", "short-term credentials"]
