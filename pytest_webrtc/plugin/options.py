@@ -20,89 +20,111 @@ MARKERS = {
 }
 
 
+def _setting(group: Any, parser: pytest.Parser, flag: str, ini_help: str, default: str | bool, **option: Any) -> None:
+    """One setting, twice: ``--webrtc-x`` on the command line and ``webrtc_x`` in the ini file.
+
+    The option's own default is None, so :func:`_value` can tell "not given" and use the ini."""
+    name = flag.removeprefix("--").replace("-", "_")
+    group.addoption(flag, dest=name, default=None, **option)
+    parser.addini(name, ini_help, type="bool" if isinstance(default, bool) else None, default=default)
+
+
+def _value(config: pytest.Config, name: str) -> Any:
+    """A setting's value: the command line's, else the ini file's (else its default)."""
+    return config.getoption(name) or config.getini(name)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("webrtc", "WebRTC conformance harness (pytest-webrtc)")
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-stun-host",
-        dest="webrtc_stun_host",
-        default=None,
+        "address the built-in STUN server fixtures bind to",
+        "127.0.0.1",
         help="address the built-in STUN server fixtures bind to (default: 127.0.0.1)",
     )
-    parser.addini("webrtc_stun_host", "address the built-in STUN server fixtures bind to", default="127.0.0.1")
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-capture-dir",
-        dest="webrtc_capture_dir",
-        default=None,
+        "where scenario captures are written",
+        "",
         metavar="DIR",
         help="where scenario captures (pcap + .pcap.json) are written (default: <basetemp>/webrtc-captures)",
     )
-    parser.addini("webrtc_capture_dir", "where scenario captures are written", default="")
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-keep-captures",
-        dest="webrtc_keep_captures",
-        default=None,
+        "which scenario captures to keep: always, failed, never",
+        "failed",
         choices=["always", "failed", "never"],
         help="which scenario captures to keep (default: failed)",
     )
-    parser.addini("webrtc_keep_captures", "which scenario captures to keep: always, failed, never", default="failed")
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-stun-server",
-        dest="webrtc_stun_server",
-        default=None,
+        "HOST:PORT of a STUN server to use instead of the built-in one",
+        "",
         metavar="HOST:PORT",
         help="run scenarios against this STUN server instead of the built-in one",
     )
-    parser.addini("webrtc_stun_server", "HOST:PORT of a STUN server to use instead of the built-in one", default="")
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-stun-credentials",
-        dest="webrtc_stun_credentials",
-        default=None,
+        "USER:PASSWORD for --webrtc-stun-server",
+        "",
         metavar="USER:PASSWORD",
         help="short-term credentials of --webrtc-stun-server (conformance checks of integrity use them)",
     )
-    parser.addini("webrtc_stun_credentials", "USER:PASSWORD for --webrtc-stun-server", default="")
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-stun-rfc5780",
-        dest="webrtc_stun_rfc5780",
+        "--webrtc-stun-server claims RFC 5780 support",
+        False,
         action="store_true",
-        default=None,
         help="--webrtc-stun-server claims RFC 5780 support (its conformance is then checked)",
     )
-    parser.addini("webrtc_stun_rfc5780", "--webrtc-stun-server claims RFC 5780 support", type="bool", default=False)
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-stun-tcp",
-        dest="webrtc_stun_tcp",
+        "--webrtc-stun-server claims TCP",
+        False,
         action="store_true",
-        default=None,
         help="--webrtc-stun-server claims TCP (a stand-alone STUN server must: RFC 8489 §12)",
     )
-    parser.addini("webrtc_stun_tcp", "--webrtc-stun-server claims TCP", type="bool", default=False)
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-stun-fingerprint",
-        dest="webrtc_stun_fingerprint",
+        "--webrtc-stun-server claims FINGERPRINT",
+        False,
         action="store_true",
-        default=None,
         help="--webrtc-stun-server claims the FINGERPRINT mechanism",
     )
-    parser.addini("webrtc_stun_fingerprint", "--webrtc-stun-server claims FINGERPRINT", type="bool", default=False)
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-stun-profile",
-        dest="webrtc_stun_profile",
-        default=None,
+        "profile of the STUN conformance rules: rfc8489 or webrtc",
+        DEFAULT_PROFILE,
         choices=list(PROFILES),
         help="which profile judges STUN conformance: rfc8489 (the base protocol, default) or webrtc",
     )
-    parser.addini(
-        "webrtc_stun_profile", "profile of the STUN conformance rules: rfc8489 or webrtc", default=DEFAULT_PROFILE
-    )
-    group.addoption(
+    _setting(
+        group,
+        parser,
         "--webrtc-signaling-url",
-        dest="webrtc_signaling_url",
-        default=None,
+        "URL of a signaling server to use instead of the built-in one",
+        "",
         metavar="URL",
         help="run scenarios through this signaling server (ws://HOST:PORT, protocol v1) instead of the built-in one",
     )
-    parser.addini("webrtc_signaling_url", "URL of a signaling server to use instead of the built-in one", default="")
     group.addoption(
         "--webrtc-suite",
         dest="webrtc_suite",
@@ -148,28 +170,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", text if text.startswith(name) else f"{name}: {text}")
-    keep = config.getoption("webrtc_keep_captures") or config.getini("webrtc_keep_captures")
+    keep = _value(config, "webrtc_keep_captures")
     if keep not in ("always", "failed", "never"):
         raise pytest.UsageError(f"webrtc_keep_captures must be always, failed or never, not {keep!r}")
-    capture_dir = config.getoption("webrtc_capture_dir") or config.getini("webrtc_capture_dir") or None
+    capture_dir = _value(config, "webrtc_capture_dir") or None
     overrides: dict[str, Any] = {"keep": keep, "capture_dir": capture_dir}
-    stun_server = config.getoption("webrtc_stun_server") or config.getini("webrtc_stun_server")
+    stun_server = _value(config, "webrtc_stun_server")
     if stun_server:
         overrides["stun"] = external_stun(
             stun_server,
-            config.getoption("webrtc_stun_credentials") or config.getini("webrtc_stun_credentials"),
-            bool(config.getoption("webrtc_stun_rfc5780") or config.getini("webrtc_stun_rfc5780")),
+            _value(config, "webrtc_stun_credentials"),
+            bool(_value(config, "webrtc_stun_rfc5780")),
         )
         overrides["stun"].update(
-            profile=config.getoption("webrtc_stun_profile") or config.getini("webrtc_stun_profile"),
-            tcp=bool(config.getoption("webrtc_stun_tcp") or config.getini("webrtc_stun_tcp")),
-            fingerprint=bool(config.getoption("webrtc_stun_fingerprint") or config.getini("webrtc_stun_fingerprint")),
+            profile=_value(config, "webrtc_stun_profile"),
+            tcp=bool(_value(config, "webrtc_stun_tcp")),
+            fingerprint=bool(_value(config, "webrtc_stun_fingerprint")),
         )
         if overrides["stun"]["profile"] not in PROFILES:
             raise pytest.UsageError(
                 f"webrtc_stun_profile must be {' or '.join(PROFILES)}, not {overrides['stun']['profile']!r}"
             )
-    signaling_url = config.getoption("webrtc_signaling_url") or config.getini("webrtc_signaling_url")
+    signaling_url = _value(config, "webrtc_signaling_url")
     if signaling_url:
         if not str(signaling_url).startswith(("ws://", "wss://")):
             raise pytest.UsageError(
@@ -201,7 +223,7 @@ def suite_path(name: str) -> str:
 
 
 def stun_host(config: pytest.Config) -> str:
-    return str(config.getoption("webrtc_stun_host") or config.getini("webrtc_stun_host"))
+    return str(_value(config, "webrtc_stun_host"))
 
 
 def external_stun(address: str, credentials: str | None, rfc5780: bool) -> dict[str, object]:
