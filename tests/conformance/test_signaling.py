@@ -66,18 +66,19 @@ class Forgetful(SignalingServer):
 class NoPeerList(SignalingServer):
     """Answers join without listing who is there."""
 
-    async def _send(self, client: _Client, message: dict[str, Any]) -> None:  # type: ignore[override]
+    async def _send(self, client: _Client, message: dict[str, Any]) -> None:
         if message.get("type") == "joined":
             message = {**message, "peers": []}
-        await SignalingServer._send(client, message)
+        await super()._send(client, message)
 
 
-BROKEN = {
-    "signaling.join": NoPeerList,
-    "signaling.relay": NoFrom,
-    "signaling.isolation": Leaky,
-    "signaling.errors": Silent,
-    "signaling.leave": Forgetful,
+# rule -> (the server broken for it, the words its failure must say: the fault, not a crash)
+BROKEN: dict[str, tuple[type[SignalingServer], str]] = {
+    "signaling.join": (NoPeerList, "joined lists peers [], expected ['alice']"),
+    "signaling.relay": (NoFrom, '"from": "mallory"}, expected'),
+    "signaling.isolation": (Leaky, "sdp='red', expected 'blue'"),
+    "signaling.errors": (Silent, "for a 'error' message; nothing came"),
+    "signaling.leave": (Forgetful, "for a 'peer-left' message; nothing came"),
 }
 
 
@@ -87,9 +88,10 @@ def test_every_rule_has_a_broken_server() -> None:
 
 @pytest.mark.parametrize("rule", sorted(BROKEN))
 async def test_each_rule_fails_on_a_server_broken_for_it(rule: str) -> None:
-    async with BROKEN[rule]() as server:
+    server_class, words = BROKEN[rule]
+    async with server_class() as server:
         result = await run_check(rule, server.url)
-    assert result.outcome == "fail", result
+    assert result.outcome == "fail" and words in result.detail, result
 
 
 async def test_our_server_passes_every_rule() -> None:
