@@ -66,7 +66,7 @@ class SignalingServer:
     port: int = 0
     max_message: int = 64 * 1024  # protocol limit, in UTF-8 bytes: larger messages get "too-large"
     hard_limit: int = 1024 * 1024  # WebSocket frame limit: larger frames close the connection
-    send_queue: int = 10_000  # frames queued for one connection; beyond, it is closed (1013)
+    send_queue: int = 10_000  # frames queued for one connection; beyond, it is cut (it reads nothing, no close frame)
     relay_log: int = 100_000  # relay records kept (the oldest go first)
     join_timeout: float | None = 30.0  # a connection must join a room within this (else 1008)
     ping_interval: float | None = 20.0  # WebSocket pings; a peer that answers none in ping_timeout is closed
@@ -79,6 +79,7 @@ class SignalingServer:
     rooms: dict[str, dict[str, _Client]] = field(default_factory=dict)
     _server: Server | None = None
     _waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    _closing: set[asyncio.Future[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.relayed = deque(maxlen=self.relay_log)
@@ -152,7 +153,11 @@ class SignalingServer:
     def _unjoined(self, client: _Client) -> None:
         if client.room is None:
             self.join_timeouts += 1
-            asyncio.ensure_future(client.connection.close(1008, f"join a room within {self.join_timeout:g} s"))
+            closing = asyncio.ensure_future(
+                client.connection.close(1008, f"join a room within {self.join_timeout:g} s")
+            )
+            self._closing.add(closing)  # the loop keeps only a weak reference to a task
+            closing.add_done_callback(self._closing.discard)
 
     async def _on_frame(self, client: _Client, frame: str | bytes) -> None:
         try:
@@ -251,7 +256,7 @@ class SignalingServer:
         self._enqueue(client, json.dumps(message))
 
     def _enqueue(self, client: _Client, text: str) -> None:
-        """Queue a frame for ``client``'s writer; a client whose queue is full is closed (1013)."""
+        """Queue a frame for ``client``'s writer; a client whose queue is full is cut (its transport aborted)."""
         if client.closing:
             return
         if len(client.queue) >= self.send_queue:

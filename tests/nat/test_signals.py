@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,11 +40,11 @@ def names_of(run: int) -> list[str]:
     return [n for n in netns.leftover_namespaces() if n.startswith(f"{netns.PREFIX}{run}-")]
 
 
-def poll(condition: object, seconds: float, what: str) -> None:
+def poll(condition: Callable[[], object], seconds: float, what: str) -> None:
     """Poll a condition on the machine's state (processes, namespaces), bounded in time."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         time.sleep(0.1)
     raise AssertionError(f"{what} within {seconds:g} s")
