@@ -17,6 +17,7 @@ import errno
 import logging
 import socket
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 from .._version import __version__
@@ -33,22 +34,15 @@ _TCP_MAX_FRAME = 20 + 0xFFFF
 _BIND_ATTEMPTS = 50
 
 
+@dataclass(frozen=True)
 class TcpLimits:
     """What one TCP client may cost the server (docs/reliability.md); each limit hit is counted."""
 
-    def __init__(
-        self,
-        max_connections: int = 1024,
-        frame_timeout: float = 10.0,
-        idle_timeout: float = 60.0,
-        pause_above: int = 256 * 1024,
-        close_above: int = 4 * 1024 * 1024,
-    ) -> None:
-        self.max_connections = max_connections  # more are closed at once (stats.tcp_refused)
-        self.frame_timeout = frame_timeout  # a frame started must be complete within it (stats.tcp_timeouts)
-        self.idle_timeout = idle_timeout  # a connection silent this long is closed (stats.tcp_timeouts)
-        self.pause_above = pause_above  # unsent replies beyond this: stop reading from the client
-        self.close_above = close_above  # beyond this the client is not reading: close (stats.tcp_slow_readers)
+    max_connections: int = 1024  # more are closed at once (stats.tcp_refused)
+    frame_timeout: float = 10.0  # a frame started must be complete within it (stats.tcp_timeouts)
+    idle_timeout: float = 60.0  # a connection silent this long is closed (stats.tcp_timeouts)
+    pause_above: int = 256 * 1024  # unsent replies beyond this: stop reading from the client
+    close_above: int = 4 * 1024 * 1024  # beyond this the client is not reading: close (stats.tcp_slow_readers)
 
 
 def _family(host: str) -> socket.AddressFamily:
