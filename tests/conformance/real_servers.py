@@ -60,21 +60,21 @@ def stund() -> Iterator[Address]:
 
 
 @contextlib.contextmanager
-def node_turn() -> Iterator[Address]:
+def _node_server(package: str, script: str) -> Iterator[Address]:
+    """A STUN server of an npm package, started by its runner script in interop/stun-servers."""
     _need("node", "apt-get install nodejs")
-    _need_npm("node-turn")
+    _need_npm(package)
     port = free_udp_port()
-    with _running(["node", "node-turn.cjs", "127.0.0.1", str(port)], port, STUN_SERVERS) as address:
+    with _running(["node", script, "127.0.0.1", str(port)], port, STUN_SERVERS) as address:
         yield address
 
 
-@contextlib.contextmanager
-def nodertc_stun() -> Iterator[Address]:
-    _need("node", "apt-get install nodejs")
-    _need_npm("stun")
-    port = free_udp_port()
-    with _running(["node", "nodertc-stun.cjs", "127.0.0.1", str(port)], port, STUN_SERVERS) as address:
-        yield address
+def node_turn() -> contextlib.AbstractContextManager[Address]:
+    return _node_server("node-turn", "node-turn.cjs")
+
+
+def nodertc_stun() -> contextlib.AbstractContextManager[Address]:
+    return _node_server("stun", "nodertc-stun.cjs")
 
 
 @contextlib.contextmanager
