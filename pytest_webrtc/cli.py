@@ -12,9 +12,9 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from .addresses import Address, parse_hostport
+from .conformance.command import add_conformance_parsers
 from .conformance.profiles import DEFAULT_PROFILE, PROFILES
 from .errors import AddressError, HarnessConfigError
 
@@ -279,46 +279,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0 if inspection.verdict.ok else 1
 
 
-def _cmd_conformance(args: argparse.Namespace) -> int:
-    profile = ""
-    if args.kind == "signaling":
-        from .conformance import signaling
-
-        async def run_all() -> list[Any]:
-            return [await signaling.run_check(rule, args.url) for rule in signaling.CHECKS]
-    else:
-        from .conformance.stun import CHECKS, StunTarget, run_check
-
-        target = StunTarget(
-            args.target,
-            args.tcp_address,
-            args.ipv6_address,
-            args.user,
-            args.password,
-            args.rfc5780,
-            timeout=args.timeout,
-            profile=args.profile,
-            claims_tcp=args.tcp,
-            claims_fingerprint=args.fingerprint,
-        )
-        profile = f"profile {args.profile}"
-
-        async def run_all() -> list[Any]:
-            return [await run_check(rule, target) for rule in CHECKS]
-
-    results = asyncio.run(run_all())
-    if profile:
-        print(f"judged by the {profile} (claims: {', '.join(target.claims()) or 'none'})")
-    for result in results:
-        print(result.line())
-    counts = {v: sum(r.outcome == v for r in results) for v in ("pass", "fail", "warn", "info", "skip")}
-    print(
-        f"{counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, {counts['info']} info, "
-        f"{counts['skip']} skipped"
-    )
-    return 1 if counts["fail"] else 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_webrtc",
@@ -419,31 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(func=_cmd_inspect)
 
     conformance = sub.add_parser("conformance", help="run a conformance suite against another project's server")
-    kinds = conformance.add_subparsers(dest="kind", metavar="KIND", required=True)
-    stun = kinds.add_parser("stun", help="the STUN server suite (the rules of scenarios/conformance/stun/)")
-    stun.add_argument("target", type=_hostport, help="HOST:PORT of the STUN server (UDP)")
-    stun.add_argument("--tcp-address", type=_hostport, help="its TCP address (default: the same)")
-    stun.add_argument("--ipv6-address", type=_hostport, help="an IPv6 address of the same server, e.g. [::1]:3478")
-    stun.add_argument("--user", help="short-term credentials the server requires")
-    stun.add_argument("--password")
-    stun.add_argument("--rfc5780", action="store_true", help="the server claims RFC 5780 support: check it")
-    stun.add_argument(
-        "--tcp", action="store_true", help="the server claims TCP (a stand-alone server must: RFC 8489 §12)"
-    )
-    stun.add_argument("--fingerprint", action="store_true", help="the server claims the FINGERPRINT mechanism")
-    stun.add_argument(
-        "--profile",
-        choices=list(PROFILES),
-        default=DEFAULT_PROFILE,
-        help="rfc8489: the base protocol (default); webrtc: also what ICE agents need (FINGERPRINT)",
-    )
-    stun.add_argument("--timeout", type=float, default=2.0, help="seconds per request (default 2)")
-    stun.set_defaults(func=_cmd_conformance)
-    signaling_kind = kinds.add_parser(
-        "signaling", help="the signaling protocol v1 suite (scenarios/conformance/signaling/)"
-    )
-    signaling_kind.add_argument("url", help="ws://HOST:PORT of the signaling server")
-    signaling_kind.set_defaults(func=_cmd_conformance)
+    add_conformance_parsers(conformance, _hostport)
 
     demo = sub.add_parser("demo", help="the main job: our STUN server answering real clients, with a verdict")
     demo.add_argument("-v", "--verbose", action="store_true", help="print the server's transaction log")

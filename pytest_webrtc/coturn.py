@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-__all__ = ["coturn_stun_command", "free_udp_port", "wait_for_stun"]
+__all__ = ["coturn_stun_command", "coturn_turn_command", "free_udp_port", "wait_for_stun"]
 
 
 def free_udp_port() -> int:
@@ -38,6 +38,26 @@ def coturn_stun_command(port: int, workdir: str | None = None) -> list[str]:
         "--log-file=stdout",
         "--simple-log",
     ]
+
+
+def coturn_turn_command(
+    port: int,
+    workdir: str,
+    *,
+    user: str,
+    password: str,
+    realm: str,
+    listening_ip: str = "127.0.0.1",
+    relay_ip: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """coturn as a TURN server with long-term credentials, otherwise as shipped (``extra`` adds to it)."""
+    return [
+        "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--lt-cred-mech",
+        f"--listening-ip={listening_ip}", f"--listening-port={port}", f"--relay-ip={relay_ip or listening_ip}",
+        f"--user={user}:{password}", f"--realm={realm}", f"--db={workdir}/turndb",
+        "--log-file=stdout", "--simple-log", *extra,
+    ]  # fmt: skip
 
 
 def wait_for_stun(

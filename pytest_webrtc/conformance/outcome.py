@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 
 from ..rules import Finding
 
-__all__ = ["Fail", "Info", "Skip", "judge"]
+__all__ = ["Accepted", "Fail", "Info", "Skip", "judge"]
 
 
 class Fail(Exception):
@@ -21,6 +21,10 @@ class Fail(Exception):
     def __init__(self, detail: str, outcome: str = "") -> None:
         super().__init__(detail)
         self.outcome = outcome
+
+
+class Accepted(Fail):
+    """A request the server must refuse got a success."""
 
 
 class Info(Exception):

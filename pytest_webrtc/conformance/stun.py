@@ -25,7 +25,7 @@ from ..rules import Finding, Level, Rule, rule
 from ..stun.checks import check
 from ..stun.client import StunResponse, binding_request
 from ..stun.message import MAGIC_COOKIE_BYTES, Message, MessageClass, Method, method_name
-from .outcome import Fail, Info, Skip, judge
+from .outcome import Accepted, Fail, Info, Skip, judge
 from .stun_target import PROFILES, UNMATCHED, Silent, StunTarget, Unmatched, ask, encode, no_answer, plain_binding
 
 __all__ = ["CHECKS", "PROFILES", "RULES", "StunTarget", "run_check"]
@@ -34,10 +34,6 @@ UNKNOWN_REQUIRED = 0x7FF0  # comprehension-required, unassigned (RFC 8489 §18.3
 UNKNOWN_OPTIONAL = 0xBFF0  # comprehension-optional, unassigned
 ODD_SOFTWARE = "pytest-webrtc conformance"  # 25 bytes: 3 bytes of padding follow
 EVEN_SOFTWARE = "pytest-webrtc conformanc"  # 24 bytes: no padding (stun.software judges SOFTWARE alone)
-
-
-class Accepted(Fail):
-    """A request the server must refuse got a success."""
 
 
 def _what(message: Message) -> str:

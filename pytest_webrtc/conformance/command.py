@@ -1,0 +1,160 @@
+"""``python -m pytest_webrtc conformance KIND``: judge another project's STUN, TURN or signaling server.
+
+:func:`add_conformance_parsers` adds the kinds to the CLI's ``conformance`` parser; each prints one
+line per rule (``PASS``/``FAIL``/``WARN``/``INFO``/``SKIP``, rule, section, detail) and a count, and
+exits 1 when a MUST failed.  The checks are imported only when a kind runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ..addresses import Address
+from ..errors import HarnessConfigError
+from .profiles import DEFAULT_PROFILE, PROFILES
+
+__all__ = ["add_conformance_parsers"]
+
+
+def _cmd_conformance_turn(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from .turn import CHECKS, TurnTarget, run_check
+
+    if (args.user is None) != (args.password is None):
+        raise HarnessConfigError("--user and --password go together")
+    with contextlib.ExitStack() as stack:
+        decoy = None
+        if args.decoy:
+            from ..nat.decoy import Decoy
+            from ..nat.netns import cannot_build_namespaces
+
+            why = cannot_build_namespaces()
+            if why:
+                raise HarnessConfigError(f"--decoy: {why}")
+            decoy = stack.enter_context(Decoy())
+            print(
+                f"decoy host {decoy.peer} in a namespace of its own, reached from this machine's {decoy.machine_side}"
+            )
+        target = TurnTarget(
+            args.target,
+            args.user,
+            args.password,
+            args.realm,
+            tcp=args.tcp,
+            tcp_address=args.tcp_address,
+            tls=args.tls,
+            tcp_relay=args.tcp_relay,
+            ipv6_relay=args.ipv6_relay,
+            peer_address=args.peer_address,
+            permission_lifetime=args.permission_lifetime,
+            timeout=args.timeout,
+            decoy=decoy,
+        )
+
+        async def run_all() -> list[Any]:
+            return [await run_check(rule, target) for rule in CHECKS]
+
+        results = asyncio.run(run_all())
+    print(f"judged by RFC 8656 (claims: {', '.join(target.claims()) or 'none'})")
+    return _summary(results)
+
+
+def _summary(results: list[Any]) -> int:
+    for result in results:
+        print(result.line())
+    counts = {v: sum(r.outcome == v for r in results) for v in ("pass", "fail", "warn", "info", "skip")}
+    print(
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['warn']} warned, {counts['info']} info, "
+        f"{counts['skip']} skipped"
+    )
+    return 1 if counts["fail"] else 0
+
+
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    profile = ""
+    if args.kind == "signaling":
+        from . import signaling
+
+        async def run_all() -> list[Any]:
+            return [await signaling.run_check(rule, args.url) for rule in signaling.CHECKS]
+    else:
+        from .stun import CHECKS, StunTarget, run_check
+
+        target = StunTarget(
+            args.target,
+            args.tcp_address,
+            args.ipv6_address,
+            args.user,
+            args.password,
+            args.rfc5780,
+            timeout=args.timeout,
+            profile=args.profile,
+            claims_tcp=args.tcp,
+            claims_fingerprint=args.fingerprint,
+        )
+        profile = f"profile {args.profile}"
+
+        async def run_all() -> list[Any]:
+            return [await run_check(rule, target) for rule in CHECKS]
+
+    results = asyncio.run(run_all())
+    if profile:
+        print(f"judged by the {profile} (claims: {', '.join(target.claims()) or 'none'})")
+    return _summary(results)
+
+
+def add_conformance_parsers(conformance: argparse.ArgumentParser, hostport: Callable[[str], Address]) -> None:
+    _hostport = hostport
+    kinds = conformance.add_subparsers(dest="kind", metavar="KIND", required=True)
+    stun = kinds.add_parser("stun", help="the STUN server suite (the rules of scenarios/conformance/stun/)")
+    stun.add_argument("target", type=_hostport, help="HOST:PORT of the STUN server (UDP)")
+    stun.add_argument("--tcp-address", type=_hostport, help="its TCP address (default: the same)")
+    stun.add_argument("--ipv6-address", type=_hostport, help="an IPv6 address of the same server, e.g. [::1]:3478")
+    stun.add_argument("--user", help="short-term credentials the server requires")
+    stun.add_argument("--password")
+    stun.add_argument("--rfc5780", action="store_true", help="the server claims RFC 5780 support: check it")
+    stun.add_argument(
+        "--tcp", action="store_true", help="the server claims TCP (a stand-alone server must: RFC 8489 §12)"
+    )
+    stun.add_argument("--fingerprint", action="store_true", help="the server claims the FINGERPRINT mechanism")
+    stun.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default=DEFAULT_PROFILE,
+        help="rfc8489: the base protocol (default); webrtc: also what ICE agents need (FINGERPRINT)",
+    )
+    stun.add_argument("--timeout", type=float, default=2.0, help="seconds per request (default 2)")
+    stun.set_defaults(func=_cmd_conformance)
+    turn = kinds.add_parser("turn", help="the TURN server suite, RFC 8656 (the rules of scenarios/conformance/turn/)")
+    turn.add_argument("target", type=_hostport, help="HOST:PORT of the TURN server (UDP)")
+    turn.add_argument("--user", help="long-term credentials: the user name")
+    turn.add_argument("--password", help="long-term credentials: the password")
+    turn.add_argument("--realm", help="the realm the server must name in its 401 (default: whatever it names)")
+    turn.add_argument("--tcp", action="store_true", help="the server claims TURN over TCP (RFC 8656 framing)")
+    turn.add_argument("--tcp-address", type=_hostport, help="its TCP address, if not the same (claims TCP)")
+    turn.add_argument("--tls", type=_hostport, metavar="HOST:PORT", help="the server claims TURN over TLS there")
+    turn.add_argument("--tcp-relay", action="store_true", help="the server claims RFC 6062 TCP allocations")
+    turn.add_argument("--ipv6-relay", action="store_true", help="the server claims IPv6 relayed addresses")
+    turn.add_argument(
+        "--peer-address", metavar="IP", help="an address of this machine the relay may reach: the relay rules' peer"
+    )
+    turn.add_argument(
+        "--decoy", action="store_true", help="build a decoy peer host in a network namespace (root; 198.18.0.0/16)"
+    )
+    turn.add_argument(
+        "--permission-lifetime",
+        type=float,
+        metavar="S",
+        help="the server was started with this permission lifetime (<= 30 s): measure that permissions expire",
+    )
+    turn.add_argument("--timeout", type=float, default=2.0, help="seconds per request (default 2)")
+    turn.set_defaults(func=_cmd_conformance_turn)
+    signaling_kind = kinds.add_parser(
+        "signaling", help="the signaling protocol v1 suite (scenarios/conformance/signaling/)"
+    )
+    signaling_kind.add_argument("url", help="ws://HOST:PORT of the signaling server")
+    signaling_kind.set_defaults(func=_cmd_conformance)
