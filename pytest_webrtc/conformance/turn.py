@@ -169,7 +169,8 @@ async def refresh_lifetime(target: TurnTarget) -> str:
             raise Fail(f"a Refresh with LIFETIME 600 got {describe(answer)}")
         lifetime = answer.get("LIFETIME")
         if not isinstance(lifetime, int) or lifetime <= 0:
-            raise Fail(f"the Refresh success carries {'no LIFETIME' if lifetime is None else f'LIFETIME {lifetime}'}")
+            carries = "no LIFETIME" if lifetime is None else f"LIFETIME {lifetime}"
+            raise Fail(f"the success to a Refresh asking for LIFETIME 600 carries {carries}")
         strict(opened, answer)
         return f"Refresh -> success, LIFETIME {lifetime} s"
 
@@ -238,7 +239,14 @@ async def tcp_allocation(target: TurnTarget) -> str:
 async def ipv6_relay(target: TurnTarget) -> str:
     async with session(target) as opened:
         await authenticated(opened)
-        answer = await opened.request(lambda: allocate_request(REQUESTED_ADDRESS_FAMILY=0x02))
+        try:
+            answer = await opened.request(lambda: allocate_request(REQUESTED_ADDRESS_FAMILY=0x02))
+        except Silent as failure:
+            if target.ipv6_relay:
+                raise
+            raise Info(f"no IPv6 relayed addresses: an Allocate with REQUESTED-ADDRESS-FAMILY IPv6 got no answer "
+                       f"({failure}); a server that does not know the attribute should answer 420 "
+                       "(see turn.unknown-attribute)") from None  # fmt: skip
     relayed = answer.get("XOR-RELAYED-ADDRESS")
     if answer.message_class == MessageClass.SUCCESS and relayed is not None and ":" in str(relayed[0]):
         return f"an IPv6 relayed address: {format_hostport(relayed)}"

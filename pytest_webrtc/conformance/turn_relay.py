@@ -37,11 +37,16 @@ from .turn_target import (
 
 __all__ = ["CHECKS", "LOOPBACK_PEERS", "RULES"]
 
-ARRIVAL = 1.0  # seconds to wait for a relayed datagram
+ARRIVAL = 1.0  # seconds to wait for a relayed datagram that must come (it ends the wait when it does)
 ELSEWHERE = ("198.51.100.1", 9)  # TEST-NET-2: permissions and bindings to it, never traffic
 LOOPBACK_PEERS = ("127.0.0.1", "0.0.0.0", "::1", "::", "::ffff:127.0.0.1")
 LIFETIME_LIMIT = 30.0  # a claimed permission lifetime longer than this is not measured in a run
 AMPLIFICATION_LIMIT = 6.0  # bytes out per byte in for an unauthenticated request
+
+
+def quiet(target: TurnTarget) -> float:
+    """How long nothing must arrive for "not relayed": a quarter of the request timeout (0.5 s by default)."""
+    return target.timeout / 4
 
 
 def create_permission(*peers: Address) -> Callable[[], Message]:
@@ -144,11 +149,12 @@ async def send_data(target: TurnTarget) -> str:
         return f"Send reached the peer from {format_hostport(relayed)}; its answer came back as a Data indication"
 
 
-async def _relayed_anyway(opened: TurnSession, peer: PeerSocket, relayed: Address) -> str | None:
-    """What reached the client of a datagram the peer sent to the relayed address (None: nothing)."""
+async def _relayed_anyway(opened: TurnSession, peer: PeerSocket, relayed: Address, wait: float = 0) -> str | None:
+    """What reached the client of a datagram the peer sent to the relayed address (None: nothing, after
+    ``wait`` seconds, by default :func:`quiet`)."""
     opened.incoming.clear()
     peer.send(token(), relayed)
-    item = await opened.incoming.next(ARRIVAL)
+    item = await opened.incoming.next(wait or quiet(opened.target))
     return None if item is None else ("a Data indication" if item[0] == "data" else "ChannelData")
 
 
@@ -166,7 +172,7 @@ async def no_permission(target: TurnTarget) -> str:
                 raise Fail(f"with a permission for {ELSEWHERE[0]} only, a datagram from {peer.address[0]} was "
                            f"relayed to the client as {came}")  # fmt: skip
         await permit(opened, peer, "turn.no-permission")
-        if not await _relayed_anyway(opened, peer, relayed):
+        if not await _relayed_anyway(opened, peer, relayed, ARRIVAL):
             raise Skip("cannot be judged: even with a permission the peer's data is not relayed (see turn.send-data)")
         return "without a permission for the peer's address nothing was relayed; with one, it was"
 
@@ -184,7 +190,7 @@ async def permission_lifetime(target: TurnTarget) -> str:
     async with relay(target) as (opened, relayed, peer):
         await permit(opened, peer, "turn.permission-lifetime")
         start = asyncio.get_running_loop().time()
-        if not await _relayed_anyway(opened, peer, relayed):
+        if not await _relayed_anyway(opened, peer, relayed, ARRIVAL):
             raise Skip("cannot be judged: even with a permission the peer's data is not relayed (see turn.send-data)")
         # Send indications while it runs out: they must not refresh it (RFC 8656 §11.2).
         while (elapsed := asyncio.get_running_loop().time() - start) < lifetime + 1.5:
@@ -286,7 +292,7 @@ async def _probe_peer(opened: TurnSession, host: str, port: int, peer: PeerSocke
         return f"CreatePermission to {host} succeeded"
     payload = token()
     opened.send(send_indication((host, port), payload))
-    got = await peer.next(ARRIVAL)
+    got = await peer.next(quiet(opened.target))
     arrived = got is not None and got[0] == payload
     return f"CreatePermission to {host} succeeded" + (
         f" and it relayed our data to {format_hostport(peer.address)}" if arrived else ""
