@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import demo
 from .capture import dtls, rtp, verify
-from .conformance import signaling, stun
+from .conformance import signaling, stun, turn
 from .rules import RULES, Rule
 from .stun import violations
 
@@ -22,6 +22,7 @@ FAMILIES: dict[str, dict[str, Rule]] = {
     "rtp": rtp.RTP_RULES,
     "dtls": dtls.DTLS_RULES,
     "stun conformance": stun.RULES,
+    "turn conformance": turn.RULES,
     "signaling conformance": signaling.RULES,
     "demo": demo.DEMO_RULES,
 }

@@ -7,13 +7,21 @@ The command line is the one measured in the field notes: ``--db`` in a directory
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 
-__all__ = ["coturn_stun_command", "coturn_turn_command", "free_udp_port", "wait_for_stun"]
+__all__ = [
+    "CoturnTurn",
+    "coturn_stun_command",
+    "coturn_turn_command",
+    "free_tcp_port",
+    "free_udp_port",
+    "wait_for_stun",
+]
 
 
 def free_udp_port() -> int:
@@ -49,15 +57,106 @@ def coturn_turn_command(
     realm: str,
     listening_ip: str = "127.0.0.1",
     relay_ip: str | None = None,
+    tls: tuple[str, str, int] | None = None,
     extra: tuple[str, ...] = (),
 ) -> list[str]:
-    """coturn as a TURN server with long-term credentials, otherwise as shipped (``extra`` adds to it)."""
+    """coturn as a TURN server with long-term credentials, otherwise as shipped (``extra`` adds to it).
+
+    ``tls`` is (certificate file, key file, port) for a TLS listener; without it there is none."""
+    tls_options = [f"--cert={tls[0]}", f"--pkey={tls[1]}", f"--tls-listening-port={tls[2]}"] if tls else ["--no-tls"]
     return [
-        "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls", "--lt-cred-mech",
+        "turnserver", "-n", "--no-cli", *tls_options, "--no-dtls", "--lt-cred-mech",
         f"--listening-ip={listening_ip}", f"--listening-port={port}", f"--relay-ip={relay_ip or listening_ip}",
         f"--user={user}:{password}", f"--realm={realm}", f"--db={workdir}/turndb",
         "--log-file=stdout", "--simple-log", *extra,
     ]  # fmt: skip
+
+
+class CoturnTurn:
+    """coturn as a TURN server to judge: on loopback, or inside ``namespace`` (a contained decoy's).
+
+    Started with long-term credentials and whatever ``extra`` options a test wants; its own
+    database and log in a temporary folder, removed by :meth:`stop`."""
+
+    def __init__(
+        self,
+        *,
+        namespace: str | None = None,
+        listening_ip: str = "127.0.0.1",
+        relay_ip: str | None = None,
+        tls: tuple[str, str] | None = None,
+        extra: tuple[str, ...] = (),
+        user: str = "pytest-webrtc",
+        password: str = "conformance",
+        realm: str = "pytest-webrtc",
+    ) -> None:
+        self.namespace, self.listening_ip, self.relay_ip, self.extra = namespace, listening_ip, relay_ip, extra
+        self.user, self.password, self.realm = user, password, realm
+        self.port = 3478 if namespace else free_udp_port()  # a namespace of its own has no one else on 3478
+        self.tls_port = (5349 if namespace else free_tcp_port()) if tls else None
+        self.tls_files = tls
+        self.workdir = tempfile.mkdtemp(prefix="pytest-webrtc-coturn-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.listening_ip, self.port
+
+    @property
+    def tls_address(self) -> tuple[str, int] | None:
+        return (self.listening_ip, self.tls_port) if self.tls_port else None
+
+    def command(self) -> list[str]:
+        tls = (*self.tls_files, self.tls_port) if self.tls_files and self.tls_port else None
+        command = coturn_turn_command(
+            self.port, self.workdir, user=self.user, password=self.password, realm=self.realm,
+            listening_ip=self.listening_ip, relay_ip=self.relay_ip, tls=tls, extra=self.extra,
+        )  # fmt: skip
+        return ["ip", "netns", "exec", self.namespace, *command] if self.namespace else command
+
+    def start(self, timeout: float = 10.0) -> CoturnTurn:
+        from .children import owned, run_environment
+        from .nat.netns import in_thread
+
+        log = open(os.path.join(self.workdir, "turnserver.log"), "wb")  # noqa: SIM115 (the child keeps it)
+        command = self.command()
+        head = command[:4] if self.namespace else []
+        self.process = subprocess.Popen(
+            [*head, *owned(command[len(head) :])], stdout=log, stderr=log, start_new_session=True, env=run_environment()
+        )
+        log.close()
+        try:
+            if self.namespace:
+                in_thread(self.namespace, wait_for_stun, self.port, timeout, self.process, self.listening_ip)
+            else:
+                wait_for_stun(self.port, timeout, self.process, self.listening_ip)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"coturn did not start: {exc}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> CoturnTurn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for programs that cannot be told to bind port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        tcp.bind(("127.0.0.1", 0))
+        return int(tcp.getsockname()[1])
 
 
 def wait_for_stun(

@@ -12,6 +12,7 @@ here when their module is imported:
     wire                    ``capture.verify``                     STUN/ICE exchanges on the wire
     RTP, DTLS               ``capture.rtp``, ``capture.dtls``      media flows on the wire
     STUN conformance        ``conformance.stun``                   another project's STUN server
+    TURN conformance        ``conformance.turn``, ``turn_relay``   another project's TURN server
     signaling conformance   ``conformance.signaling``              another project's signaling
     ======================  =====================================  ==========================
 

@@ -20,9 +20,13 @@ TABLES = {
     "tests.stun.test_checks": ("BROKEN", "test_rule_fails_on_broken_message"),
     "tests.conformance.test_stun": ("BROKEN", "test_each_rule_fails_on_a_server_broken_for_it"),
     "tests.conformance.test_signaling": ("BROKEN", "test_each_rule_fails_on_a_server_broken_for_it"),
+    "tests.conformance.test_turn": ("BROKEN", "test_each_rule_fails_on_a_server_broken_for_it"),
 }
 CASES = {
     "stun.binding-tcp": "tests.conformance.test_stun::test_binding_tcp_fails_without_a_tcp_server",
+    "turn.relay-private": (
+        "tests.conformance.test_turn_servers::test_relay_private_warns_on_coturn_as_shipped_and_passes_with_denied_ranges"
+    ),
     "stun.malformed-attribute": "tests.conformance.test_stun::test_malformed_attribute_is_a_should_and_only_warns",
     "stun.classic-client": "tests.conformance.test_stun::test_classic_clients_are_a_should",
     "wire.response-unmatched": "tests.capture.test_verify::test_response_without_request",
@@ -106,7 +110,8 @@ def _doc_rows(path: str) -> dict[str, tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("family", "doc"),
-    [("stun conformance", "docs/ci.md"), ("signaling conformance", "docs/ci.md"), ("wire", "docs/capture.md"),
+    [("stun conformance", "docs/ci.md"), ("turn conformance", "docs/ci.md"), ("signaling conformance", "docs/ci.md"),
+     ("wire", "docs/capture.md"),
      ("rtp", "docs/capture.md"), ("dtls", "docs/capture.md")],
 )  # fmt: skip
 def test_the_docs_list_every_rule_with_its_section_and_level(family: str, doc: str) -> None:

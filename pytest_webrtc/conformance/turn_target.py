@@ -18,6 +18,7 @@ it arrives there, and it can answer.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import os
@@ -48,6 +49,9 @@ __all__ = [
 UDP, TCP = 17, 6  # REQUESTED-TRANSPORT protocol numbers (RFC 8656 §18.8)
 REQUEST_TIMEOUT = 2.0
 INCOMING_LIMIT = 256  # what the server sends unasked is kept up to this many messages
+# Local UDP ports of recent sessions: a server may delete a released allocation lazily (coturn: at
+# its next timer tick), so a new session on a reused port could meet the old one's 437.
+_RECENT_PORTS: collections.deque[int] = collections.deque(maxlen=512)
 
 
 @dataclass(frozen=True)
@@ -217,11 +221,16 @@ class TurnSession:
         if self.transport == "udp":
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             local = ("::1" if family == socket.AF_INET6 else "127.0.0.1") if self.target.on_loopback else None
-            udp, _ = await loop.create_datagram_endpoint(
-                lambda: _Datagrams(self._deliver), local_addr=(local, 0) if local else None, remote_addr=(host, port)
-            )
+            for _ in range(20):  # a local port another session used may still name an allocation: skip it
+                udp, _ = await loop.create_datagram_endpoint(
+                    lambda: _Datagrams(self._deliver), local_addr=(local, 0) if local else None, remote_addr=(host, port)
+                )
+                self.local = udp.get_extra_info("sockname")[:2]
+                if self.local[1] not in _RECENT_PORTS:
+                    break
+                udp.close()
+            _RECENT_PORTS.append(self.local[1])
             self._udp = udp
-            self.local = udp.get_extra_info("sockname")[:2]
             return
         context = None
         if self.transport == "tls":

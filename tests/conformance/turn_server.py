@@ -298,6 +298,13 @@ async def broken_turn(fault: str = "", tls_context: ssl.SSLContext | None = None
 
 def self_signed_context(workdir: str) -> ssl.SSLContext:
     """A TLS server context with a fresh self-signed certificate for 127.0.0.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed(workdir))
+    return context
+
+
+def self_signed(workdir: str) -> tuple[str, str]:
+    """A fresh self-signed certificate for 127.0.0.1 and its key, as PEM files in ``workdir``."""
     import datetime
 
     from cryptography import x509
@@ -327,6 +334,4 @@ def self_signed_context(workdir: str) -> ssl.SSLContext:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    return context
+    return cert_path, key_path
