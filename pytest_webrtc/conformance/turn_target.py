@@ -223,7 +223,9 @@ class TurnSession:
             local = ("::1" if family == socket.AF_INET6 else "127.0.0.1") if self.target.on_loopback else None
             for _ in range(20):  # a local port another session used may still name an allocation: skip it
                 udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _Datagrams(self._deliver), local_addr=(local, 0) if local else None, remote_addr=(host, port)
+                    lambda: _Datagrams(self._deliver),
+                    local_addr=(local, 0) if local else None,
+                    remote_addr=(host, port),
                 )
                 self.local = udp.get_extra_info("sockname")[:2]
                 if self.local[1] not in _RECENT_PORTS:

@@ -119,6 +119,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _setting(
         group,
         parser,
+        "--webrtc-turn-server",
+        "HOST:PORT of a TURN server to judge (and relay through) instead of the built-in coturn",
+        "",
+        metavar="HOST:PORT",
+        help="judge this TURN server in turn-conformance steps, and relay the NAT scenarios' peers through it",
+    )
+    _setting(
+        group,
+        parser,
+        "--webrtc-turn-credentials",
+        "USER:PASSWORD (long-term credentials) for --webrtc-turn-server",
+        "",
+        metavar="USER:PASSWORD",
+        help="long-term credentials of --webrtc-turn-server",
+    )
+    _setting(
+        group,
+        parser,
+        "--webrtc-turn-realm",
+        "the realm --webrtc-turn-server must name",
+        "",
+        metavar="REALM",
+        help="the realm --webrtc-turn-server must name in its 401 (default: whatever it names)",
+    )
+    _setting(
+        group,
+        parser,
+        "--webrtc-turn-peer-address",
+        "an address of this machine the relay of --webrtc-turn-server may reach",
+        "",
+        metavar="IP",
+        help="where the TURN relay rules put their peer: an address of this machine --webrtc-turn-server can reach",
+    )
+    _setting(
+        group,
+        parser,
+        "--webrtc-turn-tcp",
+        "--webrtc-turn-server claims TURN over TCP",
+        False,
+        action="store_true",
+        help="--webrtc-turn-server claims TURN over TCP (RFC 8656 framing)",
+    )
+    _setting(
+        group,
+        parser,
         "--webrtc-signaling-url",
         "URL of a signaling server to use instead of the built-in one",
         "",
@@ -191,6 +236,9 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"webrtc_stun_profile must be {' or '.join(PROFILES)}, not {overrides['stun']['profile']!r}"
             )
+    turn_server = _value(config, "webrtc_turn_server")
+    if turn_server:
+        overrides["turn"] = external_turn(config, str(turn_server))
     signaling_url = _value(config, "webrtc_signaling_url")
     if signaling_url:
         if not str(signaling_url).startswith(("ws://", "wss://")):
@@ -242,3 +290,25 @@ def external_stun(address: str, credentials: str | None, rfc5780: bool) -> dict[
             raise pytest.UsageError("--webrtc-stun-credentials: expected USER:PASSWORD")
         stun.update(user=user, password=password)
     return stun
+
+
+def external_turn(config: pytest.Config, address: str) -> dict[str, object]:
+    """The scenario-level TURN server setting for --webrtc-turn-server and its companions."""
+    from ..addresses import parse_hostport
+    from ..errors import AddressError
+
+    try:
+        parse_hostport(address)
+    except AddressError as exc:
+        raise pytest.UsageError(f"--webrtc-turn-server: {exc}") from None
+    turn: dict[str, object] = {"address": address, "tcp": bool(_value(config, "webrtc_turn_tcp"))}
+    credentials = _value(config, "webrtc_turn_credentials")
+    if credentials:
+        user, sep, password = str(credentials).partition(":")
+        if not sep:
+            raise pytest.UsageError("--webrtc-turn-credentials: expected USER:PASSWORD")
+        turn.update(user=user, password=password)
+    for key, name in (("realm", "webrtc_turn_realm"), ("peer-address", "webrtc_turn_peer_address")):
+        if _value(config, name):
+            turn[key] = str(_value(config, name))
+    return turn

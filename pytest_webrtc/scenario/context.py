@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..addresses import Address
 from ..candidates import addresses_of
@@ -36,6 +36,9 @@ from .wire import WireRecorder, WireScope
 if TYPE_CHECKING:
     from ..background import BackgroundLoop
     from ..conformance.stun import StunTarget
+    from ..conformance.turn_target import TurnTarget
+    from ..coturn import CoturnTurn
+    from ..nat.decoy import Decoy
     from ..nat.topology import Topology
     from ..nat.turn import CoturnRelay
     from ..sfu.actor import RoomActor
@@ -59,7 +62,11 @@ class World:
     actors: dict[str, RoomActor] = field(default_factory=dict)  # server actors in the room (SFU, MCU), by id
     topology: Topology | None = None  # peers behind NATs
     public_loop: BackgroundLoop | None = None  # runs the servers inside the topology's public namespace
-    turn: CoturnRelay | None = None
+    turn: CoturnRelay | None = None  # coturn as the topology's relay
+    turn_ice: dict[str, Any] | None = None  # the relay in the peers' iceServers (coturn's, or the user's)
+    turn_target: TurnTarget | None = None  # what TURN conformance steps judge
+    turn_server: CoturnTurn | None = None  # coturn started to be judged (no topology)
+    turn_decoy: Decoy | None = None  # the relay rules' peer host, in a namespace of its own
     wire: WireRecorder | None = None  # the capture, when the scenario captures
 
     def stun_servers(self) -> set[Address]:
@@ -73,6 +80,8 @@ class World:
             servers.add(self.stun_address)
         if self.turn is not None:  # a TURN server is a STUN server too (RFC 8656 extends RFC 8489)
             servers.add((self.turn.address, self.turn.port))
+        if self.turn_target is not None:
+            servers.add(self.turn_target.server)
         return servers
 
 

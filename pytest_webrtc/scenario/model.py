@@ -32,6 +32,7 @@ __all__ = [
     "SignalingSpec",
     "Step",
     "StunSpec",
+    "TurnSpec",
     "count_matches",
     "is_scenario_file",
     "parse_count",
@@ -39,6 +40,7 @@ __all__ = [
     "schema",
     "signaling_spec",
     "stun_spec",
+    "turn_spec",
 ]
 
 DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0, "expect-media": 10.0}
@@ -133,6 +135,49 @@ def stun_spec(value: Any) -> StunSpec:
     )
 
 
+@dataclass(frozen=True)
+class TurnSpec:
+    """``servers: {turn: ...}``: coturn started by the harness, or another project's TURN server at ``address``.
+
+    In a topology the relay is the peers' (their ICE servers name it); without one it is the server
+    the ``turn-conformance`` steps judge.  The claims are those of ``conformance turn``."""
+
+    mode: str = "builtin"  # "builtin" or "external"
+    transport: str = "udp"  # how peers reach the relay
+    address: Address | None = None
+    user: str | None = None
+    password: str | None = None
+    realm: str | None = None
+    tcp: bool = False
+    tls: Address | None = None
+    peer_address: str | None = None
+    permission_lifetime: float | None = None
+    contained: bool = False  # built-in: coturn inside a namespace of the harness, a decoy with private addresses behind
+
+
+def turn_spec(value: Any) -> TurnSpec:
+    """The schema's ``servers.turn`` value (or the plugin's --webrtc-turn-server) as a TurnSpec."""
+    value = value if isinstance(value, dict) else {}
+    lifetime = value.get("permission-lifetime")
+    common = {
+        "transport": value.get("transport", "udp"),
+        "tcp": bool(value.get("tcp", False)),
+        "permission_lifetime": float(lifetime) if lifetime is not None else None,
+    }
+    if "address" not in value:
+        return TurnSpec("builtin", contained=bool(value.get("contained", False)), **common)
+    return TurnSpec(
+        "external",
+        address=parse_hostport(value["address"]),
+        user=value.get("user"),
+        password=value.get("password"),
+        realm=value.get("realm"),
+        tls=parse_hostport(value["tls"]) if value.get("tls") else None,
+        peer_address=value.get("peer-address"),
+        **common,
+    )
+
+
 def signaling_spec(value: Any) -> SignalingSpec:
     if isinstance(value, dict):
         return SignalingSpec(value.get("url"), value.get("host", "127.0.0.1"))
@@ -168,7 +213,7 @@ class Scenario:
     sfu: str | None = None  # the SFU actor's peer id, when the scenario has one
     mcu: str | None = None  # the MCU actor's peer id, when the scenario has one
     topology: dict[str, str] = field(default_factory=dict)  # peer -> NAT type: peers behind real NATs
-    turn: dict[str, Any] | None = None  # coturn in the topology's public namespace
+    turn: TurnSpec | None = None  # the peers' relay (topology), or the TURN server turn-conformance judges
     located: Located | None = None
     directory: str = ""  # the file's directory, absolute: external peer programs run there
 
@@ -237,9 +282,26 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
     if topology and set(topology) != set(peers):
         missing = ", ".join(sorted(set(peers) - set(topology)))
         raise located.error(f"topology: every peer needs a NAT type (or none); missing: {missing}", ("topology",))
-    turn = servers.get("turn")
-    if turn is not None and not topology:
-        raise located.error("servers.turn: a TURN relay needs a topology (peers behind NATs)", ("servers", "turn"))
+    judged = any("turn-conformance" in raw for raw in data["steps"])
+    turn = TurnSpec() if judged else None  # a turn-conformance step judges the built-in coturn unless told
+    if "turn" in servers:
+        try:
+            turn = turn_spec(servers["turn"])
+        except AddressError as exc:
+            raise located.error(f"servers.turn: {exc}", ("servers", "turn")) from None
+        yours = sorted({"user", "password", "realm", "tls", "peer-address"} & set(servers["turn"] or {}))
+        if yours and turn.mode == "builtin":
+            raise located.error(
+                f"servers.turn: {', '.join(yours)} describe your TURN server: give its address too "
+                "(address: HOST:PORT), or drop them to use the built-in coturn",
+                ("servers", "turn"),
+            )
+        if not topology and not judged:
+            raise located.error(
+                "servers.turn: without a topology a TURN server is only judged (turn-conformance steps): "
+                "peers on loopback do not relay through it; add a topology (peers behind NATs)",
+                ("servers", "turn"),
+            )
     try:
         stun = stun_spec(servers.get("stun", "builtin"))
     except AddressError as exc:

@@ -49,6 +49,11 @@ class RunResult:
     actors: dict[str, dict[str, Any]] = field(default_factory=dict)  # server actors (SFU, MCU): their reports
     failure: str | None = None  # what failed: the step's label and summary, or the wire verdict
     stun_profile: str | None = None  # the profile that judged STUN conformance rules, when any ran
+    known_defects: dict[str, str] = field(default_factory=dict)  # rule -> why: true defects of the built-in server
+
+    @property
+    def wire_ok_or_absent(self) -> bool:
+        return self.wire is None or self.wire.ok
 
     @property
     def ok(self) -> bool:

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
+from pytest_webrtc.certificates import self_signed
 from pytest_webrtc.conformance.turn import CHECKS, TurnTarget, run_check
 from pytest_webrtc.coturn import CoturnTurn
 from pytest_webrtc.nat.decoy import Decoy
 from pytest_webrtc.nat.netns import cannot_build_namespaces, leftover_namespaces
 
-from .real_servers import _need, _need_npm, _running, STUN_SERVERS
-from .turn_server import self_signed
+from .real_servers import STUN_SERVERS, _need, _need_npm, _running
 
 VERDICTS = json.loads((Path(__file__).parent.parent / "data" / "turn_verdicts.json").read_text())
 CASES = [(server, run) for server, runs in VERDICTS.items() for run in runs]
@@ -125,3 +125,18 @@ def test_relay_private_warns_on_coturn_as_shipped_and_passes_with_denied_ranges(
     if outcome == "warn":
         for address in ("10.99.0.2", "172.16.99.2", "192.168.99.2", "169.254.99.2", "169.254.169.254"):
             assert f"relayed our data to {address}:" in result.detail
+
+
+def test_docs_ci_gives_each_servers_true_counts() -> None:
+    text = (Path(__file__).parent.parent.parent / "docs" / "ci.md").read_text()
+    text = text.split("### What real TURN servers get")[1].split("\n## ")[0]
+    rows = {("coturn", "default"): "(`default`)", ("coturn", "allow-loopback-peers"): "`--allow-loopback-peers`",
+            ("coturn", "contained"): "(`contained`)", ("coturn", "contained-denied"): "--denied-peer-ip",
+            ("node-turn", "default"): "node-turn 0.0.6"}  # fmt: skip
+    assert set(rows) == set(CASES)
+    words = {"pass": "pass", "fail": "FAIL", "warn": "warn", "info": "info", "skip": "skip"}
+    for (server, run), shown in rows.items():
+        row = next(line for line in text.splitlines() if line.startswith("| ") and shown in line)
+        outcomes = list(VERDICTS[server][run]["outcomes"].values())
+        counts = ", ".join(f"{outcomes.count(o)} {w}" for o, w in words.items() if outcomes.count(o))
+        assert f"| {counts} |" in row, (server, run, counts, row)

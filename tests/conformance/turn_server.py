@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_webrtc.certificates import self_signed
 from pytest_webrtc.conformance.turn_target import channel_data, parse_channel_data
 from pytest_webrtc.stun import Message, MessageClass, Method, check, decode
 from pytest_webrtc.stun.credentials import long_term_key
@@ -303,35 +304,18 @@ def self_signed_context(workdir: str) -> ssl.SSLContext:
     return context
 
 
-def self_signed(workdir: str) -> tuple[str, str]:
-    """A fresh self-signed certificate for 127.0.0.1 and its key, as PEM files in ``workdir``."""
-    import datetime
+async def serve(fault: str, lifetime: float = 120.0) -> None:
+    """Serve until stdin closes (or ``lifetime`` seconds): for tests that need the server in another process."""
+    import sys
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    async with broken_turn(fault) as server:
+        print(server.udp[1], flush=True)
+        loop = asyncio.get_running_loop()
+        closed = loop.run_in_executor(None, sys.stdin.read)
+        await asyncio.wait_for(closed, lifetime)
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    return cert_path, key_path
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(serve(sys.argv[1] if len(sys.argv) > 1 else ""))

@@ -33,6 +33,7 @@ MINIMAL = {
     "expect-peer": "{peer: bob, selected-pair: {local: host}}",
     "expect-wire": "{}",
     "stun-conformance": "{rule: stun.binding-udp}",
+    "turn-conformance": "{rule: turn.allocate}",
     "signaling-conformance": "{rule: signaling.join}",
     "track": "{peer: bob, kind: video}",
     "expect-media": "{peer: bob, kind: video}",
