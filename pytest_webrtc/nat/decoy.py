@@ -25,7 +25,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from .netns import Namespace, in_thread, run
+from .netns import Namespace, free_subnet, in_thread, run
 
 __all__ = ["FORBIDDEN", "Decoy"]
 
@@ -39,23 +39,6 @@ FORBIDDEN = {
 }
 CONTAINED_PEER = "198.19.0.2"
 _counter = itertools.count(1)
-
-
-def _free_subnet() -> int:
-    """A /30 of 198.18.0.0/16 no address of the machine's namespace is in (pid-seeded; 198.19/16 is the
-    contained decoy's)."""
-    used = {
-        int(ipaddress.ip_address(word.split("/")[0])) >> 2
-        for word in run("ip", "-o", "-4", "addr", "show").split()
-        if word[:1].isdigit() and "/" in word
-    }
-    base = int(ipaddress.ip_address("198.18.0.0")) >> 2
-    start = (os.getpid() * 131 + next(_counter)) % 16384
-    for step in range(16384):
-        index = base + (start + step) % 16384
-        if index not in used:
-            return index << 2
-    raise RuntimeError("no free /30 in 198.18.0.0/16")
 
 
 @dataclass
@@ -80,7 +63,7 @@ class Decoy:
         self.close()
 
     def build(self) -> None:
-        subnet = _free_subnet()
+        subnet = free_subnet()
         self.machine_side = str(ipaddress.ip_address(subnet + 1))
         self.server_side = str(ipaddress.ip_address(subnet + 2))
         first = Namespace("turnsrv" if self.contained else "decoy")

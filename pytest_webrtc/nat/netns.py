@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ipaddress
 import itertools
 import os
 import shutil
@@ -27,6 +28,7 @@ __all__ = [
     "Namespace",
     "cannot_build_namespaces",
     "entered",
+    "free_subnet",
     "in_thread",
     "leftover_namespaces",
     "remove_orphans",
@@ -36,6 +38,7 @@ __all__ = [
 PREFIX = "pwrtc-"  # every namespace this project creates starts with it
 _CLONE_NEWNET = 0x40000000
 _counter = itertools.count(1)
+_subnets = itertools.count(1)
 _libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
 
@@ -148,6 +151,23 @@ def in_thread(namespace: str, function: Callable[..., T], *args: Any) -> T:
     if errors:
         raise errors[0]
     return box[0]
+
+
+def free_subnet() -> int:
+    """A /30 of 198.18.0.0/16 no address of the machine's namespace is in (pid-seeded; 198.19/16 is the
+    contained decoy's)."""
+    used = {
+        int(ipaddress.ip_address(word.split("/")[0])) >> 2
+        for word in run("ip", "-o", "-4", "addr", "show").split()
+        if word[:1].isdigit() and "/" in word
+    }
+    base = int(ipaddress.ip_address("198.18.0.0")) >> 2
+    start = (os.getpid() * 131 + next(_subnets)) % 16384
+    for step in range(16384):
+        index = base + (start + step) % 16384
+        if index not in used:
+            return index << 2
+    raise RuntimeError("no free /30 in 198.18.0.0/16")
 
 
 def delete_all(names: Sequence[str]) -> None:

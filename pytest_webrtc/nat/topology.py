@@ -3,25 +3,36 @@
 ::
 
     peer ns (10.0.i.2) --eth0/priv-- router ns (NAT) --pub/ri-- public ns (203.0.113.1, .2: servers)
+                                                                  --uplink-- machine ns (uplink: one address)
 
 The public namespace routes between the routers (198.51.100.4i+2/30 on their public side); the
-servers' two addresses (RFC 5780 needs two) sit on its ``lo``.  Every address is one of the
+servers' two addresses (RFC 5780 needs two) sit on its ``lo``.  With ``uplink``, one address of
+the machine's namespace (another project's TURN server) is reachable too, masqueraded.  Every address is one of the
 documentation ranges and exists only inside these namespaces.  ``close()`` deletes the
 namespaces, which takes their links and nftables tables with them.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
+import os
 from dataclasses import dataclass, field
 
 from ..children import reap_orphans
 from ..errors import HarnessConfigError
-from .netns import Namespace, remove_orphans
+from .netns import Namespace, free_subnet, remove_orphans, run
 from .types import NAT_TYPES, NatType, ruleset
 
 __all__ = ["SERVER_ADDRESSES", "Site", "Topology"]
 
 SERVER_ADDRESSES = ("203.0.113.1", "203.0.113.2")
+UPLINK_RULESET = """
+table ip uplink {
+    chain post { type nat hook postrouting priority srcnat; policy accept; oifname "uplink" masquerade; }
+}
+"""
+_uplinks = itertools.count(1)
 
 
 @dataclass
@@ -39,6 +50,7 @@ class Site:
 @dataclass
 class Topology:
     nats: dict[str, str]  # peer name -> NAT type name
+    uplink: str | None = None  # an address of the machine's namespace the public network may reach (a TURN server)
     public: Namespace | None = None
     sites: dict[str, Site] = field(default_factory=dict)
     created: list[Namespace] = field(default_factory=list)  # everything to delete, even after a failed build
@@ -86,6 +98,24 @@ class Topology:
             if nat.mapping is None:  # plain routing: the public side must know the way in
                 public.route(f"10.0.{i}.0/24", site.public_address)
             router.nft(ruleset(nat, "pub", "priv", site.private_address))
+        if self.uplink is not None:
+            self._link_up(public, self.uplink)
+
+    def _link_up(self, public: Namespace, address: str) -> None:
+        """A veth to the machine's namespace, a route to ``address`` alone through it, and masquerade.
+
+        Only ``address`` (/32) is routed there, so nothing else leaves the topology; the machine
+        answers to the public namespace's end of the veth (198.18.N.2), its only neighbour there."""
+        subnet = free_subnet()
+        machine, here = (str(ipaddress.ip_address(subnet + k)) for k in (1, 2))
+        outside = f"pw{os.getpid() % 10**6}u{next(_uplinks)}"
+        run("ip", "link", "add", outside, "type", "veth", "peer", "uplink", "netns", public.name)
+        run("ip", "addr", "add", f"{machine}/30", "dev", outside)
+        run("ip", "link", "set", outside, "up")
+        public.sh("ip", "link", "set", "uplink", "up")
+        public.address("uplink", f"{here}/30")
+        public.route(f"{address}/32", machine)
+        public.nft(UPLINK_RULESET)
 
     def close(self) -> None:
         while self.created:

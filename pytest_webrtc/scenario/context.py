@@ -64,6 +64,7 @@ class World:
     public_loop: BackgroundLoop | None = None  # runs the servers inside the topology's public namespace
     turn: CoturnRelay | None = None  # coturn as the topology's relay
     turn_ice: dict[str, Any] | None = None  # the relay in the peers' iceServers (coturn's, or the user's)
+    turn_address: Address | None = None  # another project's TURN server the topology's peers relay through
     turn_target: TurnTarget | None = None  # what TURN conformance steps judge
     turn_server: CoturnTurn | None = None  # coturn started to be judged (no topology)
     turn_decoy: Decoy | None = None  # the relay rules' peer host, in a namespace of its own
@@ -82,6 +83,8 @@ class World:
             servers.add((self.turn.address, self.turn.port))
         if self.turn_target is not None:
             servers.add(self.turn_target.server)
+        if self.turn_address is not None:
+            servers.add(self.turn_address)
         return servers
 
 

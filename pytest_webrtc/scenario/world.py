@@ -8,6 +8,7 @@ all, in reverse order, each part bounded in time).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,11 @@ def _recorder(world: World) -> WireRecorder:
 
     servers = " or ".join(f"src host {address}" for address in SERVER_ADDRESSES)
     routers = {name: site.router.name for name, site in world.topology.sites.items()}
-    return WireRecorder(iface="any", bpf=f"udp and (inbound or {servers})", netns=_public(world), routers=routers)
+    heard = "inbound"
+    if world.turn_address is not None:  # its answers once, as forwarded to a router (after the masquerade is undone)
+        turn = world.turn_address[0]
+        heard = f"(inbound and not src host {turn}) or (outbound and src host {turn})"
+    return WireRecorder(iface="any", bpf=f"udp and ({heard} or {servers})", netns=_public(world), routers=routers)
 
 
 def _public(world: World) -> str:
@@ -246,7 +251,19 @@ async def build_world(world: World, options: RunOptions) -> None:
     if scenario.topology:
         from ..nat.topology import Topology
 
-        world.topology = Topology(dict(scenario.topology))
+        turn = _turn_spec(world, options)
+        if turn is not None and turn.mode == "external":  # another project's TURN server on this machine
+            assert turn.address is not None
+            if ipaddress.ip_address(turn.address[0]).is_loopback or ":" in turn.address[0]:
+                raise ScenarioError(
+                    f"servers.turn.address {format_hostport(turn.address)}: the topology's peers reach this machine "
+                    "over IPv4 only, never its loopback; run your TURN server on another IPv4 address of this "
+                    "machine (its relay address the same), e.g. one on a veth of your own",
+                    scenario.path,
+                )
+            world.turn_address = turn.address
+        uplink = world.turn_address[0] if world.turn_address is not None else None
+        world.topology = Topology(dict(scenario.topology), uplink=uplink)
         await asyncio.to_thread(world.topology.__enter__)
     if scenario.capture and options.capture:
         world.wire = _recorder(world)
