@@ -21,18 +21,17 @@ from ..rules import Finding, Rule, rule
 from ..stun.message import Message, MessageClass, Method
 from . import turn_relay
 from .outcome import Accepted, Fail, Info, Skip, judge
-from .turn_target import (
+from .turn_session import (
     TCP,
     Silent,
-    TurnTarget,
     allocate_request,
     allocated,
     authenticated,
-    describe,
     need_credentials,
     session,
     strict,
 )
+from .turn_target import TurnTarget, describe
 
 __all__ = ["CHECKS", "RULES", "TurnTarget", "run_check"]
 

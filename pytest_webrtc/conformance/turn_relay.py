@@ -22,18 +22,8 @@ from ..addresses import Address, format_hostport
 from ..rules import Level, Rule, rule
 from ..stun.message import Message, MessageClass, Method
 from .outcome import Fail, Info, Skip
-from .turn_target import (
-    NO_PEER,
-    PeerSocket,
-    TurnSession,
-    TurnTarget,
-    allocate_request,
-    allocated,
-    channel_data,
-    describe,
-    session,
-    token,
-)
+from .turn_session import TurnSession, allocate_request, allocated, session
+from .turn_target import NO_PEER, PeerSocket, TurnTarget, channel_data, describe, token
 
 __all__ = ["CHECKS", "LOOPBACK_PEERS", "RULES"]
 
