@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
-import os
 import socket
 from dataclasses import dataclass, field
 
-from .netns import Namespace, free_subnet, in_thread, run
+from .netns import Built, Namespace, free_subnet, in_thread, machine_link
 
 __all__ = ["FORBIDDEN", "Decoy"]
 
@@ -38,11 +36,10 @@ FORBIDDEN = {
     "169.254.169.254": "cloud metadata service (link-local)",
 }
 CONTAINED_PEER = "198.19.0.2"
-_counter = itertools.count(1)
 
 
 @dataclass
-class Decoy:
+class Decoy(Built):
     contained: bool = False
     namespaces: list[Namespace] = field(default_factory=list)
     machine_side: str = ""  # the machine's address on the first link
@@ -51,28 +48,13 @@ class Decoy:
     server: Namespace | None = None
     decoy: Namespace | None = None
 
-    def __enter__(self) -> Decoy:
-        try:
-            self.build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def build(self) -> None:
         subnet = free_subnet()
         self.machine_side = str(ipaddress.ip_address(subnet + 1))
         self.server_side = str(ipaddress.ip_address(subnet + 2))
         first = Namespace("turnsrv" if self.contained else "decoy")
         self.namespaces.append(first)
-        outside = f"pw{os.getpid() % 10**6}d{next(_counter)}"
-        run("ip", "link", "add", outside, "type", "veth", "peer", "eth0", "netns", first.name)
-        run("ip", "addr", "add", f"{self.machine_side}/30", "dev", outside)
-        run("ip", "link", "set", outside, "up")
-        first.sh("ip", "link", "set", "eth0", "up")
+        machine_link(first, "eth0", f"{self.machine_side}/30", "d")
         first.address("eth0", f"{self.server_side}/30")
         if not self.contained:
             self.decoy, self.peer = first, self.server_side

@@ -28,7 +28,9 @@ __all__ = [
     "Namespace",
     "cannot_build_namespaces",
     "entered",
+    "Built",
     "free_subnet",
+    "machine_link",
     "in_thread",
     "leftover_namespaces",
     "remove_orphans",
@@ -41,6 +43,7 @@ _counter = itertools.count(1)
 _subnets = itertools.count(1)
 _libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
+B = TypeVar("B", bound="Built")
 
 
 def run(*command: str, namespace: str | None = None, stdin: str | None = None, timeout: float = 10.0) -> str:
@@ -168,6 +171,40 @@ def free_subnet() -> int:
         if index not in used:
             return index << 2
     raise RuntimeError("no free /30 in 198.18.0.0/16")
+
+
+def machine_link(namespace: Namespace, inside: str, machine_cidr: str, tag: str) -> str:
+    """A veth from the machine's namespace (``machine_cidr`` on its end) to ``inside`` in ``namespace``.
+
+    Its end here is named after this process (``pw<pid><tag><n>``); deleting ``namespace`` removes
+    both ends.  Returns that name."""
+    outside = f"pw{os.getpid() % 10**6}{tag}{next(_subnets)}"
+    run("ip", "link", "add", outside, "type", "veth", "peer", inside, "netns", namespace.name)
+    run("ip", "addr", "add", machine_cidr, "dev", outside)
+    run("ip", "link", "set", outside, "up")
+    namespace.sh("ip", "link", "set", inside, "up")
+    return outside
+
+
+class Built:
+    """Something built on ``__enter__`` and torn down on ``__exit__`` — also when the build fails half-way."""
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: B) -> B:
+        try:
+            self.build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def delete_all(names: Sequence[str]) -> None:

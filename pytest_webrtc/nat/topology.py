@@ -15,13 +15,11 @@ namespaces, which takes their links and nftables tables with them.
 from __future__ import annotations
 
 import ipaddress
-import itertools
-import os
 from dataclasses import dataclass, field
 
 from ..children import reap_orphans
 from ..errors import HarnessConfigError
-from .netns import Namespace, free_subnet, remove_orphans, run
+from .netns import Built, Namespace, free_subnet, machine_link, remove_orphans
 from .types import NAT_TYPES, NatType, ruleset
 
 __all__ = ["SERVER_ADDRESSES", "Site", "Topology"]
@@ -32,7 +30,6 @@ table ip uplink {
     chain post { type nat hook postrouting priority srcnat; policy accept; oifname "uplink" masquerade; }
 }
 """
-_uplinks = itertools.count(1)
 
 
 @dataclass
@@ -48,7 +45,7 @@ class Site:
 
 
 @dataclass
-class Topology:
+class Topology(Built):
     nats: dict[str, str]  # peer name -> NAT type name
     uplink: str | None = None  # an address of the machine's namespace the public network may reach (a TURN server)
     public: Namespace | None = None
@@ -59,17 +56,6 @@ class Topology:
         namespace = Namespace(role)
         self.created.append(namespace)
         return namespace
-
-    def __enter__(self) -> Topology:
-        try:
-            self.build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def build(self) -> None:
         unknown = [t for t in self.nats.values() if t not in NAT_TYPES]
@@ -108,11 +94,7 @@ class Topology:
         answers to the public namespace's end of the veth (198.18.N.2), its only neighbour there."""
         subnet = free_subnet()
         machine, here = (str(ipaddress.ip_address(subnet + k)) for k in (1, 2))
-        outside = f"pw{os.getpid() % 10**6}u{next(_uplinks)}"
-        run("ip", "link", "add", outside, "type", "veth", "peer", "uplink", "netns", public.name)
-        run("ip", "addr", "add", f"{machine}/30", "dev", outside)
-        run("ip", "link", "set", outside, "up")
-        public.sh("ip", "link", "set", "uplink", "up")
+        machine_link(public, "uplink", f"{machine}/30", "u")
         public.address("uplink", f"{here}/30")
         public.route(f"{address}/32", machine)
         public.nft(UPLINK_RULESET)

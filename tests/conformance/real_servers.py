@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,6 +88,14 @@ def coturn() -> Iterator[Address]:
             yield address
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def assert_verdicts(found: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Findings by rule against an expected verdict: every outcome, and the words each detail must say."""
+    outcomes = {rule: finding.outcome for rule, finding in found.items()}
+    assert outcomes == expected["outcomes"], "\n".join(f.line() for f in found.values())
+    for rule, words in expected.get("details", {}).items():
+        assert words in found[rule].detail, (rule, found[rule].detail)
 
 
 LAUNCHERS = {"stund": stund, "node-turn": node_turn, "nodertc-stun": nodertc_stun, "coturn": coturn}
