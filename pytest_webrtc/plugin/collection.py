@@ -130,6 +130,8 @@ class ScenarioItem(pytest.Item):
             self.user_properties.append((result.rule, f"{result.outcome}: {result.section}: {result.detail}"))
         if run.stun_profile is not None:
             self.user_properties.append(("webrtc.stun-profile", run.stun_profile))
+        if run.turn_claims is not None:
+            self.user_properties.append(("webrtc.turn-claims", run.turn_claims))
         for actor, report in run.actors.items():
             if report.get("kind") != "sfu":
                 continue

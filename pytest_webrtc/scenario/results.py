@@ -49,6 +49,7 @@ class RunResult:
     actors: dict[str, dict[str, Any]] = field(default_factory=dict)  # server actors (SFU, MCU): their reports
     failure: str | None = None  # what failed: the step's label and summary, or the wire verdict
     stun_profile: str | None = None  # the profile that judged STUN conformance rules, when any ran
+    turn_claims: str | None = None  # what was claimed of the TURN server, when a TURN rule ran ("none": nothing)
     known_defects: dict[str, str] = field(default_factory=dict)  # rule -> why: true defects of the built-in server
 
     @property

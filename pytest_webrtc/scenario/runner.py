@@ -129,6 +129,8 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
         result.conformance = list(ctx.conformance)
         if ctx.world.stun_target is not None and any(f.rule.startswith("stun.") for f in result.conformance):
             result.stun_profile = ctx.world.stun_target.profile
+        if ctx.world.turn_target is not None and any(f.rule.startswith("turn.") for f in result.conformance):
+            result.turn_claims = ", ".join(ctx.world.turn_target.claims()) or "none"
         if ctx.world.turn_server is not None:
             result.known_defects = dict(ctx.world.turn_server.defects)
         wire_failure = await _wire_verdict(ctx, result)

@@ -73,9 +73,12 @@ def test_your_server_in_the_scenario_and_the_ini_twins(pytester: pytest.Pytester
         "peer-address: 127.0.0.2}\nsteps:\n  - turn-conformance: {rule: turn.channel}\n",
         by_ini="scenario: t\nsteps:\n  - turn-conformance: {rule: turn.no-permission}\n",
     )
-    result = pytester.runpytest_subprocess("given.yaml", "by_ini.yaml", "-v")
+    result = pytester.runpytest_subprocess("given.yaml", "by_ini.yaml", "-v", "--junitxml=turn.xml")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["PASS  turn.channel *ChannelData relayed both ways*"])
+    junit = (pytester.path / "turn.xml").read_text()
+    assert '<property name="turn.channel" value="pass: RFC 8656 §12.2: ChannelBind 0x4000 -&gt; success' in junit
+    assert '<property name="webrtc.turn-claims" value="long-term credentials" />' in junit
 
 
 def test_the_built_in_coturns_true_defects_are_expected_failures_with_their_reason(pytester: pytest.Pytester) -> None:
