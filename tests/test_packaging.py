@@ -57,6 +57,7 @@ def test_the_wheel_carries_the_suites_and_the_docs(built: tuple[Path, Path]) -> 
     assert "pytest_webrtc/suites/p2p_datachannel.yaml" in names
     assert "pytest_webrtc/suites/conformance/stun/binding_udp.yaml" in names
     assert "pytest_webrtc/suites/conformance/signaling/join.yaml" in names
+    assert "pytest_webrtc/suites/conformance/turn/relay_loopback.yaml" in names
     assert "pytest_webrtc/docs/ci.md" in names and "pytest_webrtc/scenario/schema.json" in names
 
 
