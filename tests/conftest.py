@@ -4,9 +4,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy  # noqa: F401
 import pytest
 
 from pytest_webrtc.capture.sniffer import capture_available
+
+# numpy's C core cannot be loaded twice in one process, and pytester's in-process runs drop the
+# modules first imported inside them: a scenario's media step importing numpy there would break
+# every later importer in that worker ("cannot load module more than once per process"). Imported
+# here, before any test, it survives them.
 
 DATA = Path(__file__).parent / "data"
 
