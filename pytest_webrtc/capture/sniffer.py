@@ -82,13 +82,16 @@ class Capture:
         self._lock = threading.Lock()
         self._sentinel_socket: socket.socket | None = None
         self._counter = 0
+        self._base = 0  # how many frames were trimmed off the front (marks count from the start)
+        self._wake: tuple[int, int] | None = None  # a pipe that wakes the reader at once on stop
+        self.recording = True  # False: frames are read and dropped (sentinels still count)
         self.final_stats: CaptureStats | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
     def start(self, timeout: float = 5.0) -> Capture:
         try:
-            self._handle = _libpcap()(device=self.iface, snaplen=self.snaplen, promisc=False, to_ms=10)
+            self._handle = _libpcap()(device=self.iface, snaplen=self.snaplen, promisc=False, to_ms=1)
             self._handle.setfilter(self.bpf)
             self._handle.setnonblock(True)
         except CaptureUnavailable:
@@ -98,6 +101,7 @@ class Capture:
         self.linktype = int(self._handle.datalink())
         self._sentinel_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sentinel_socket.bind(("127.0.0.1", 0))
+        self._wake = os.pipe()
         self._thread = threading.Thread(target=self._read, name=f"capture-{self.iface}", daemon=True)
         self._thread.start()
         self.flush(timeout)
@@ -125,10 +129,16 @@ class Capture:
         finally:
             self.final_stats = self.stats()
             self._stop.set()
+            if self._wake is not None:
+                os.write(self._wake[1], b"x")
             self._thread.join(timeout)
             self._thread = None
             if self._sentinel_socket is not None:
                 self._sentinel_socket.close()
+            if self._wake is not None:
+                for fd in self._wake:
+                    os.close(fd)
+                self._wake = None
             self._handle.close()
 
     def __enter__(self) -> Capture:
@@ -142,8 +152,9 @@ class Capture:
     def _read(self) -> None:
         handle = self._handle
         fd = handle.fileno()
+        watched = [fd, self._wake[0]] if self._wake is not None else [fd]
         while not self._stop.is_set():
-            ready, _, _ = select.select([fd], [], [], 0.05)  # bounded: re-checks the stop flag
+            select.select(watched, [], [], 0.5)  # the wake pipe ends it at once; bounded all the same
             while True:
                 ts, raw = handle.next()
                 if raw is None:
@@ -153,12 +164,29 @@ class Capture:
                         self._seen.add(raw[raw.index(_SENTINEL_PREFIX) :])
                         self._seen_changed.notify_all()
                     continue
-                with self._lock:
-                    self.frames.append((ts, raw))
+                if self.recording:
+                    with self._lock:
+                        self.frames.append((ts, raw))
 
     def snapshot(self) -> list[tuple[float, bytes]]:
         with self._lock:
             return list(self.frames)
+
+    def mark(self) -> int:
+        """A position in the stream of frames: :meth:`since` it, :meth:`trim` before it."""
+        with self._lock:
+            return self._base + len(self.frames)
+
+    def since(self, mark: int) -> list[tuple[float, bytes]]:
+        with self._lock:
+            return self.frames[max(0, mark - self._base) :]
+
+    def trim(self, mark: int) -> None:
+        """Forget the frames before ``mark`` (a capture shared by many runs stays small)."""
+        with self._lock:
+            cut = max(0, min(len(self.frames), mark - self._base))
+            del self.frames[:cut]
+            self._base += cut
 
     def stats(self) -> CaptureStats:
         if self.final_stats is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -204,11 +205,19 @@ def _default_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _close_shared_captures() -> None:
+    """The scenarios' shared capture on lo ends with the session (only if one was ever opened)."""
+    shared = sys.modules.get("pytest_webrtc.capture.shared")
+    if shared is not None:
+        shared.close_shared()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from ..children import RUN_MARKER
     from .collection import OVERRIDES_KEY, scenario_paths
 
-    os.environ.setdefault(RUN_MARKER, str(os.getpid()))  # children of this run carry it (and workers)
+    os.environ.setdefault(RUN_MARKER, str(os.getpid()))
+    config.add_cleanup(_close_shared_captures)  # children of this run carry it (and workers)
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate_like_interrupt)
         config.add_cleanup(_default_sigterm)

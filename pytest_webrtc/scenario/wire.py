@@ -1,6 +1,7 @@
 """A scenario's view of the wire: capture while it runs, keep its packets, judge them.
 
-The capture listens on ``lo`` for UDP; a scenario's own packets are those to or from a port
+The capture listens on ``lo`` for UDP (a slice of the process's shared capture,
+:mod:`pytest_webrtc.capture.shared`); a scenario's own packets are those to or from a port
 of its STUN server or of its peers' candidates (so parallel tests under pytest-xdist do not
 mix).  The kept frames are numbered as the written pcap numbers them, so a finding's packet
 number is the one Wireshark shows.
@@ -24,6 +25,7 @@ from ..errors import CaptureUnavailable
 from ..rules import Finding
 
 if TYPE_CHECKING:
+    from ..capture.shared import CaptureSlice
     from ..capture.sniffer import Capture
     from ..signaling.protocol import RelayRecord
 
@@ -47,7 +49,7 @@ class WireRecorder:
     bpf: str = "udp"
     netns: str | None = None  # capture inside this network namespace (a NAT topology's public one)
     routers: dict[str, str] = field(default_factory=dict)  # peer -> its NAT router's namespace
-    capture: Capture | None = None
+    capture: Capture | CaptureSlice | None = None
     nat_captures: dict[str, Capture] = field(default_factory=dict)  # peer -> capture in its router
     nat_frames: dict[str, tuple[int, list[tuple[float, bytes]]]] = field(default_factory=dict)
     unavailable: str | None = None
@@ -60,8 +62,10 @@ class WireRecorder:
         from ..capture.sniffer import Capture
 
         try:
-            if self.netns is None:
-                self.capture = Capture(self.iface, self.bpf).start()
+            if self.netns is None:  # the process's shared capture on lo: this run's slice of it
+                from ..capture.shared import capture_slice
+
+                self.capture = capture_slice(self.iface, self.bpf)
             else:  # opened from a thread inside the namespace, the capture (and its sentinel) live there
                 from ..nat.netns import in_thread
 
