@@ -1,4 +1,4 @@
-"""Packet capture through scapy's libpcap binding, with a kernel BPF filter (the only module importing scapy).
+"""Packet capture through libpcap (:mod:`.libpcap`), with a kernel BPF filter; pcap files read through scapy.
 
     capture = Capture("lo", "udp")
     capture.start()      # returns once a sentinel datagram sent after opening has been seen
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CaptureUnavailable
+from .libpcap import Pcap, PcapError
 
 __all__ = ["Capture", "CaptureStats", "capture_available", "read_pcap", "write_pcap"]
 
@@ -41,29 +42,15 @@ class CaptureStats:
     interface_dropped: int  # dropped by the interface or driver (ps_ifdrop)
 
 
-def _libpcap() -> Any:
-    from scapy.config import conf
-
-    conf.use_pcap = True
-    if not conf.use_pcap:
-        raise CaptureUnavailable("libpcap is not available to scapy (apt-get install libpcap0.8)")
-    from scapy.arch.libpcap import open_pcap
-
-    return open_pcap
-
-
 def capture_available(iface: str = "lo") -> str | None:
     """None if we can capture on ``iface``; otherwise the reason why not."""
     try:
-        handle = _libpcap()(device=iface, snaplen=96, promisc=False, to_ms=10)
-    except CaptureUnavailable as exc:
-        return str(exc)
-    except Exception as exc:  # scapy raises OSError or Scapy_Exception, by version
-        reason = str(exc).strip() or type(exc).__name__
+        Pcap(iface, snaplen=96, buffer_size=1 << 16).close()
+    except PcapError as exc:
+        reason = str(exc)
         if os.geteuid() != 0:
             reason += " (capturing needs root or CAP_NET_RAW)"
-        return f"cannot capture on {iface}: {reason}"
-    handle.close()
+        return reason
     return None
 
 
@@ -90,14 +77,10 @@ class Capture:
     # -- life cycle -------------------------------------------------------------------
 
     def start(self, timeout: float = 5.0) -> Capture:
-        try:
-            self._handle = _libpcap()(device=self.iface, snaplen=self.snaplen, promisc=False, to_ms=1)
-            self._handle.setfilter(self.bpf)
-            self._handle.setnonblock(True)
-        except CaptureUnavailable:
-            raise
-        except Exception as exc:
-            raise CaptureUnavailable(f"cannot capture on {self.iface}: {exc}") from None
+        try:  # immediate mode: a flush sees its sentinel as soon as the reader wakes
+            self._handle = Pcap(self.iface, self.bpf, self.snaplen)
+        except PcapError as exc:
+            raise CaptureUnavailable(str(exc)) from None
         self.linktype = int(self._handle.datalink())
         self._sentinel_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sentinel_socket.bind(("127.0.0.1", 0))
@@ -156,9 +139,10 @@ class Capture:
         while not self._stop.is_set():
             select.select(watched, [], [], 0.5)  # the wake pipe ends it at once; bounded all the same
             while True:
-                ts, raw = handle.next()
-                if raw is None:
+                packet = handle.next()
+                if packet is None:
                     break
+                ts, raw = packet
                 if _SENTINEL_PREFIX in raw[-64:]:
                     with self._seen_changed:
                         self._seen.add(raw[raw.index(_SENTINEL_PREFIX) :])
@@ -191,13 +175,8 @@ class Capture:
     def stats(self) -> CaptureStats:
         if self.final_stats is not None:
             return self.final_stats
-        from ctypes import byref
-
-        from scapy.libs.winpcapy import pcap_stat, pcap_stats
-
-        stat = pcap_stat()
-        pcap_stats(self._handle.pcap, byref(stat))
-        return CaptureStats(int(stat.ps_recv), int(stat.ps_drop), int(stat.ps_ifdrop))
+        received, dropped, interface_dropped = self._handle.stats()
+        return CaptureStats(received, dropped, interface_dropped)
 
 
 def write_pcap(path: Path, frames: Iterable[tuple[float, bytes]], linktype: int = DLT_EN10MB) -> Path:

@@ -50,6 +50,9 @@ class RunResult:
     failure: str | None = None  # what failed: the step's label and summary, or the wire verdict
     stun_profile: str | None = None  # the profile that judged STUN conformance rules, when any ran
     turn_claims: str | None = None  # what was claimed of the TURN server, when a TURN rule ran ("none": nothing)
+    phases: dict[str, float] = field(
+        default_factory=dict
+    )  # seconds: world, steps, reports, verdict, ladder, teardown, pcap
     known_defects: dict[str, str] = field(default_factory=dict)  # rule -> why: true defects of the built-in server
 
     @property

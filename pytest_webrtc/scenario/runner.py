@@ -97,6 +97,18 @@ def _keep_capture(ctx: RunContext, result: RunResult, options: RunOptions, faile
     result.pcap = recorder.save(directory / f"{name}.pcap", ctx.wire_scope(result.reports))
 
 
+def _laps(phases: dict[str, float]) -> Any:
+    """``lap(name)``: the seconds since the previous lap (or the start) go to ``phases[name]``."""
+    last = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        phases[name] = phases.get(name, 0.0) + now - last[0]
+        last[0] = now
+
+    return lap
+
+
 async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] | None = None) -> RunResult:
     """Run every step; raise StepFailure at the first failing one (after cleaning up)."""
     options = RunOptions.from_mapping(options) if isinstance(options, dict) else options or RunOptions()
@@ -106,12 +118,14 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
     failed: StepResult | None = None
     setup_error: ScenarioError | None = None
     wire_failure: str | None = None
+    lap = _laps(result.phases)
     try:
         try:
             await build_world(ctx.world, options)
         except ScenarioError as exc:
             setup_error = exc
         else:
+            lap("world")
             for actor in ctx.world.actors:  # server actors joined the room as they started
                 ctx.joined.setdefault(scenario.room, []).append(actor)
             deadline = started + scenario.timeout
@@ -124,6 +138,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
                 if not failed.ok:
                     break
                 failed = None
+            lap("steps")
         result.reports = await ctx.reports()
         result.actors = {name: actor.report() for name, actor in ctx.world.actors.items()}
         result.conformance = list(ctx.conformance)
@@ -133,11 +148,16 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
             result.turn_claims = ", ".join(ctx.world.turn_target.claims()) or "none"
         if ctx.world.turn_server is not None:
             result.known_defects = dict(ctx.world.turn_server.defects)
+        lap("reports")
         wire_failure = await _wire_verdict(ctx, result)
+        lap("verdict")
     finally:
         result.ladder = _ladder(ctx, result.reports)
+        lap("ladder")
         await close_world(ctx.world, ctx.closed)
+        lap("teardown")
         _keep_capture(ctx, result, options, failed is not None or wire_failure is not None or setup_error is not None)
+        lap("pcap")
         result.seconds = time.perf_counter() - started
     if setup_error is not None:
         result.failure = setup_error.message
