@@ -104,7 +104,7 @@ def main() -> int:
     bare: list[float] = []
     phases: dict[str, list[float]] = {}
     for i in range(args.rounds):
-        for kind in (("bare", "seed") if i % 2 == 0 else ("seed", "bare")):
+        for kind in ("bare", "seed") if i % 2 == 0 else ("seed", "bare"):
             if kind == "bare":
                 bare.append(asyncio.run(bare_once()))
             else:
