@@ -1,6 +1,11 @@
 """STUN Binding throughput and latency: our server vs coturn, side by side in one run.
 
-    python bench/stun_throughput.py [--requests 20000] [--inflight 64] [--rounds 3]
+    python bench/stun_throughput.py [--requests 20000] [--inflight 64] [--rounds 3] [--fingerprint] [--ipv6] [--auth]
+
+``--ipv6``: servers and generator on ::1.  ``--auth``: long-term credentials — our server with
+``--user/--password/--realm``, coturn with ``--lt-cred-mech --secure-stun`` (which makes it
+authenticate Binding requests); the generator gets a NONCE from the first 401 and signs every
+request (USERNAME, REALM, NONCE, MESSAGE-INTEGRITY), all built before the clock starts.
 
 Our server (with uvloop, and with asyncio's own loop as "ours-asyncio") and coturn run as separate processes on 127.0.0.1; the load generator is a
 uvloop client in this process (an asyncio one tops out near 20k req/s here and
@@ -41,6 +46,8 @@ def fingerprinted_request(tid: bytes) -> bytes:
 
 
 REQUEST = plain_request
+HOST = "127.0.0.1"
+AUTH = ("bench", "bench-password", "bench.example")  # user, password, realm
 
 
 @dataclass
@@ -53,8 +60,16 @@ class Result:
 
 
 class LoadProtocol(asyncio.DatagramProtocol):
-    def __init__(self, total: int, inflight: int, target: tuple[str, int], done: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        total: int,
+        inflight: int,
+        target: tuple[str, int],
+        done: asyncio.Future[None],
+        prepared: list[bytes] | None = None,
+    ) -> None:
         self.total, self.inflight, self.target, self.done = total, inflight, target, done
+        self.prepared = prepared  # signed requests, built before the clock starts
         self.sent_at: dict[bytes, float] = {}
         self.latencies: list[float] = []
         self.next_id = 0
@@ -66,10 +81,15 @@ class LoadProtocol(asyncio.DatagramProtocol):
     def send_one(self) -> None:
         if self.next_id >= self.total:
             return
-        tid = struct.pack("!4xQ", self.next_id)
+        if self.prepared is not None:
+            data = self.prepared[self.next_id]
+            tid = data[8:20]
+        else:
+            tid = struct.pack("!4xQ", self.next_id)
+            data = REQUEST(tid)
         self.next_id += 1
         self.sent_at[tid] = time.perf_counter()
-        self.transport.sendto(REQUEST(tid), self.target)
+        self.transport.sendto(data, self.target)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         started = self.sent_at.pop(data[8:20], None)
@@ -82,11 +102,36 @@ class LoadProtocol(asyncio.DatagramProtocol):
             self.send_one()
 
 
-async def load(target: tuple[str, int], total: int, inflight: int, limit: float) -> tuple[float, list[float], int]:
+def signed_requests(target: tuple[str, int], total: int, fingerprint: bool) -> list[bytes]:
+    """Ask once (the 401 names REALM and NONCE), then sign ``total`` Binding requests with that NONCE."""
+    from pytest_webrtc.stun import Message, MessageClass, Method, decode
+    from pytest_webrtc.stun.credentials import long_term_key
+
+    family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.sendto(plain_request(os.urandom(12)), target)
+        challenge = decode(sock.recvfrom(2048)[0])
+    if challenge.error_code != 401:
+        raise SystemExit(f"expected a 401 with REALM and NONCE, got {challenge}")
+    user, password, realm = AUTH
+    key = long_term_key(user, realm, password)
+    nonce = challenge.get("NONCE")
+    out = []
+    for n in range(total):
+        message = Message(Method.BINDING, MessageClass.REQUEST, struct.pack("!4xQ", n))
+        message.add("USERNAME", user).add("REALM", realm).add("NONCE", nonce)
+        out.append(message.encode(integrity_key=key, fingerprint=fingerprint))
+    return out
+
+
+async def load(
+    target: tuple[str, int], total: int, inflight: int, limit: float, prepared: list[bytes] | None = None
+) -> tuple[float, list[float], int]:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     transport, proto = await loop.create_datagram_endpoint(
-        lambda: LoadProtocol(total, inflight, target, done), local_addr=("127.0.0.1", 0)
+        lambda: LoadProtocol(total, inflight, target, done, prepared), local_addr=(HOST, 0)
     )
     sock = transport.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
@@ -102,17 +147,27 @@ async def load(target: tuple[str, int], total: int, inflight: int, limit: float)
     return elapsed, proto.latencies, total - len(proto.latencies)
 
 
-def start_ours(port: int, uvloop: bool = True) -> subprocess.Popen[bytes]:
+def start_ours(port: int, uvloop: bool = True, auth: bool = False) -> subprocess.Popen[bytes]:
     extra = [] if uvloop else ["--no-uvloop"]
+    if auth:
+        extra += ["--user", AUTH[0], "--password", AUTH[1], "--realm", AUTH[2]]
+    command = ["stun-server", "--host", HOST, "--port", str(port), "--no-tcp", "--quiet"]
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest_webrtc", "stun-server", "--port", str(port), "--no-tcp", "--quiet", *extra],
+        [sys.executable, "-m", "pytest_webrtc", *command, *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-def start_coturn(port: int, workdir: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(coturn_stun_command(port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_coturn(port: int, workdir: str, auth: bool = False, threads: int = 0) -> subprocess.Popen[bytes]:
+    command = [
+        f"--listening-ip={HOST}" if a.startswith("--listening-ip=") else a for a in coturn_stun_command(port, workdir)
+    ]
+    if auth:
+        command += ["--lt-cred-mech", "--secure-stun", f"--user={AUTH[0]}:{AUTH[1]}", f"--realm={AUTH[2]}"]
+    if threads:
+        command.append(f"--relay-threads={threads}")
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -126,9 +181,10 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 def run_round(name: str, proc: subprocess.Popen[bytes], port: int, args: argparse.Namespace) -> tuple[Result, float]:
     import uvloop
 
-    wait_for_stun(port, process=proc)
+    wait_for_stun(port, process=proc, host=HOST)
+    prepared = signed_requests((HOST, port), args.requests, args.fingerprint) if args.auth else None
     cpu_before = cpu_seconds(proc.pid)
-    elapsed, latencies, lost = uvloop.run(load(("127.0.0.1", port), args.requests, args.inflight, args.limit))
+    elapsed, latencies, lost = uvloop.run(load((HOST, port), args.requests, args.inflight, args.limit, prepared))
     cpu_after = cpu_seconds(proc.pid)
     user, system = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
     cpu = user + system
@@ -156,10 +212,19 @@ def main() -> int:
         action="store_true",
         help="requests carry FINGERPRINT (takes the server's generic path, not the plain fast path)",
     )
+    parser.add_argument("--ipv6", action="store_true", help="servers and generator on ::1")
+    parser.add_argument(
+        "--coturn-threads", type=int, default=0, help="coturn's --relay-threads (default: its own choice, one per CPU)"
+    )
+    parser.add_argument(
+        "--auth", action="store_true", help="long-term credentials (coturn: --lt-cred-mech --secure-stun)"
+    )
     args = parser.parse_args()
-    global REQUEST
+    global REQUEST, HOST
     if args.fingerprint:
         REQUEST = fingerprinted_request
+    if args.ipv6:
+        HOST = "::1"
 
     servers = ["pytest-webrtc", "ours-asyncio"]
     if shutil.which("turnserver"):
@@ -172,9 +237,9 @@ def main() -> int:
             for name in servers if round_no % 2 == 0 else reversed(servers):
                 port = free_udp_port()
                 if name == "coturn":
-                    proc = start_coturn(port, workdir)
+                    proc = start_coturn(port, workdir, args.auth, args.coturn_threads)
                 else:
-                    proc = start_ours(port, uvloop=name == "pytest-webrtc")
+                    proc = start_ours(port, uvloop=name == "pytest-webrtc", auth=args.auth)
                 try:
                     result, cpu_us = run_round(name, proc, port, args)
                 finally:
@@ -191,7 +256,18 @@ def main() -> int:
                     flush=True,
                 )
 
-    kind = "with FINGERPRINT" if args.fingerprint else "plain"
+    kind = (
+        " ".join(
+            word
+            for word, on in (
+                ("IPv6", args.ipv6),
+                ("long-term-signed", args.auth),
+                ("with FINGERPRINT", args.fingerprint),
+            )
+            if on
+        )
+        or "plain"
+    )
     print(
         f"\n{args.requests} {kind} Binding requests per round, {args.inflight} in flight, "
         f"{args.rounds} rounds (median):"

@@ -209,7 +209,7 @@ def wait_for_stun(
     if process is not None:
         exited = process.poll
     end = time.monotonic() + deadline
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.05)
         while time.monotonic() < end:
             code = exited() if exited is not None else None

@@ -20,10 +20,10 @@ from typing import Any, NamedTuple
 
 from ..addresses import Address, format_hostport
 from .attributes import CHANGE_IP, CHANGE_PORT, is_comprehension_required
-from .auth import Authenticator, AuthResult
+from .auth import Authenticator, AuthResult, LongTermAuth
+from .fastpath import LongTermFastPath, signed_success, xor_mapped_attribute
 from .message import (
     FINGERPRINT_XOR,
-    MAGIC_COOKIE,
     MAGIC_COOKIE_BYTES,
     Attribute,
     Message,
@@ -57,7 +57,6 @@ _UNDERSTOOD_5780 = {0x0003, 0x0026, 0x0027}  # CHANGE-REQUEST, PADDING, RESPONSE
 # Binding request, length 0, magic cookie: the header of a plain "who am I?".
 _PLAIN_BINDING = b"\x00\x01\x00\x00" + MAGIC_COOKIE_BYTES
 _FINGERPRINTED_BINDING = b"\x00\x01\x00\x08" + MAGIC_COOKIE_BYTES
-_XOR_MAPPED_IPV4_HEAD = b"\x00\x20\x00\x08\x00\x01"
 _FINGERPRINT_HEAD = b"\x80\x28\x00\x04"
 
 
@@ -134,8 +133,8 @@ class Responder:
         self._software = Attribute(0x8022, self.software, raw=encoded, padding=padding)
         software_attr = struct.pack("!HH", 0x8022, len(encoded)) + encoded + padding
         self._plain_suffix = software_attr
-        self._plain_prefix = struct.pack("!HH", 0x0101, 12 + len(software_attr) + 8)
-        self._xored_hosts: dict[str, bytes] = {}
+        self._packed_hosts: dict[str, bytes] = {}  # a client's host -> its address bytes (bounded)
+        self._long_term = LongTermFastPath(self.auth) if isinstance(self.auth, LongTermAuth) else None
 
     @property
     def rfc5780(self) -> bool:
@@ -242,15 +241,25 @@ class Responder:
         return self._success(message, client, local, transport, via, result)
 
     def plain_binding(self, data: bytes, client: Any, local: Address, transport: str = "udp") -> bytes | None:
-        """The hot path: the answer to a plain IPv4 "who am I?", or None when it does not apply.
+        """The hot paths: the answer to a plain "who am I?", or None when it does not apply.
 
-        Applies to a Binding request without attributes (or with a valid FINGERPRINT alone, as
-        browsers send), from an IPv4 client, to a server without authentication or RFC 5780.  Builds the same bytes as the generic encoder
-        (a test holds them equal): XOR-MAPPED-ADDRESS, SOFTWARE, FINGERPRINT.
+        Applies to a server without RFC 5780, for a client on IPv4 or IPv6 (not an IPv4-mapped or
+        scoped address: the generic path unmaps those), to a Binding request without attributes
+        (or with a valid FINGERPRINT alone, as browsers send) when the server has no
+        authentication, or signed with long-term credentials in the one shape clients send
+        (:mod:`.fastpath`) when it has.  Builds the same bytes as the generic encoder (a test holds
+        them equal): XOR-MAPPED-ADDRESS, SOFTWARE, [MESSAGE-INTEGRITY,] FINGERPRINT.
         """
-        if self.auth is not None or self.endpoints is not None:
+        if self.endpoints is not None:
             return None
-        if len(data) == 20:
+        key = None
+        if self.auth is not None:
+            if self._long_term is None:
+                return None
+            key = self._long_term.key(data)
+            if key is None:
+                return None
+        elif len(data) == 20:
             if data[:8] != _PLAIN_BINDING:
                 return None
         elif (
@@ -261,31 +270,27 @@ class Responder:
         ):
             return None
         host, port = client[0], client[1]
-        xored = self._xored_hosts.get(host)
-        if xored is None:
-            if ":" in host:
+        packed = self._packed_hosts.get(host)
+        if packed is None:
+            if host.startswith("::ffff:") or "%" in host:
                 return None
-            # RFC 8489 §14.2: IPv4 is XORed with the magic cookie alone, so it can be cached per host.
-            xored = (int.from_bytes(socket.inet_aton(host), "big") ^ MAGIC_COOKIE).to_bytes(4, "big")
-            if len(self._xored_hosts) >= 4096:
-                self._xored_hosts.clear()
-            self._xored_hosts[host] = xored
-        head = b"".join(
-            (
-                self._plain_prefix,
-                data[4:20],
-                _XOR_MAPPED_IPV4_HEAD,
-                (port ^ 0x2112).to_bytes(2, "big"),
-                xored,
-                self._plain_suffix,
-            )
-        )
+            try:
+                packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+            except OSError:
+                return None
+            if len(self._packed_hosts) >= 4096:
+                self._packed_hosts.clear()
+            self._packed_hosts[host] = packed
+        body = xor_mapped_attribute(host, port, data[8:20], packed) + self._plain_suffix
         stats = self.stats
         stats.requests += 1
         stats.responses += 1
         if self.log_size or log.isEnabledFor(logging.INFO):
             self._log(transport, (host, port), local, "BINDING", data[8:20].hex(), "success", (host, port), local)
+        if key is not None:
+            return signed_success(b"\x01\x01\x00\x00" + data[4:20], body, key)
         # RFC 8489 §14.7: the CRC covers everything before the FINGERPRINT attribute.
+        head = b"\x01\x01" + (len(body) + 8).to_bytes(2, "big") + data[4:20] + body
         return head + _FINGERPRINT_HEAD + ((zlib.crc32(head) ^ FINGERPRINT_XOR) & 0xFFFFFFFF).to_bytes(4, "big")
 
     def _unknown_required(self, message: Message) -> list[int]:

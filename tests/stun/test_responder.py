@@ -257,7 +257,7 @@ def test_long_term_password_algorithm_not_offered_gets_400() -> None:
     assert answer(responder, data).error_code == 400
 
 
-@pytest.mark.parametrize("client", [("192.0.2.10", 40000), ("203.0.113.255", 65535)])
+@pytest.mark.parametrize("client", [("192.0.2.10", 40000), ("203.0.113.255", 65535), ("2001:db8::7", 3479)])
 @pytest.mark.parametrize("fingerprint", [False, True])
 def test_plain_binding_fast_path_matches_the_generic_encoder(
     client: tuple[str, int], fingerprint: bool, monkeypatch: pytest.MonkeyPatch
@@ -276,3 +276,57 @@ def test_plain_binding_fast_path_matches_the_generic_encoder(
     fast = responder.respond(request.encode(fingerprint=fingerprint), client, LOCAL)
     assert fast is not None and fast.data == generic.data
     assert responder.transactions[-1].transaction_id == request.transaction_id.hex()
+
+
+@pytest.mark.parametrize("client", [("192.0.2.10", 40000), ("2001:db8::7", 3479)])
+@pytest.mark.parametrize("fingerprint", [False, True])
+def test_long_term_fast_path_matches_the_generic_encoder(
+    client: tuple[str, int], fingerprint: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request signed with long-term credentials, answered from its bytes: the generic path's bytes."""
+    clock = FakeClock()
+    generic_side, fast_side = long_term(clock), long_term(clock)
+    nonce = challenge(fast_side).get("NONCE")
+    key = long_term_key("alice", "example.org", "secret")
+    request = binding().add("USERNAME", "alice").add("REALM", "example.org").add("NONCE", nonce)
+    data = request.encode(integrity_key=key, fingerprint=fingerprint)
+    generic_side.auth.secret = fast_side.auth.secret  # type: ignore[union-attr]  (the same nonces are valid)
+    monkeypatch.setattr(generic_side, "plain_binding", lambda *args: None)  # the generic path only
+    generic = generic_side.respond(data, client, LOCAL)
+
+    def not_taken(*args: object) -> None:
+        raise AssertionError("the fast path was not taken")
+
+    monkeypatch.setattr(fast_side, "_success", not_taken)
+    fast = fast_side.respond(data, client, LOCAL)
+    assert generic is not None and fast is not None and fast.data == generic.data
+    assert check(fast.data, key=key) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [("stale nonce", 438), ("wrong password", 401), ("unknown user", 401), ("other realm", 401), ("software", 0)],
+)
+def test_long_term_requests_the_fast_path_does_not_know_go_the_generic_way(case: str, code: int) -> None:
+    """The fast path recognises one shape and only valid requests; the rest get the generic answer."""
+    clock = FakeClock()
+    responder = long_term(clock)
+    nonce = challenge(responder).get("NONCE")
+    key = long_term_key("alice", "example.org", "secret")
+    assert answer(responder, signed(nonce, key)).message_class == MessageClass.SUCCESS  # cached now
+    if case == "stale nonce":
+        clock.now += 61
+        data = signed(nonce, key)
+    elif case == "wrong password":
+        data = signed(nonce, long_term_key("alice", "example.org", "guess"))
+    elif case == "unknown user":
+        data = signed(nonce, long_term_key("mallory", "example.org", "secret"), user="mallory")
+    elif case == "other realm":
+        data = (
+            binding().add("USERNAME", "alice").add("REALM", "elsewhere").add("NONCE", nonce).encode(integrity_key=key)
+        )
+    else:  # an attribute besides the four: the generic path, which answers it all the same
+        data = signed(nonce, key, software="client")
+    assert responder.plain_binding(data, CLIENT, LOCAL) is None
+    response = answer(responder, data)
+    assert (response.error_code or 0) == code
