@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_webrtc.stun import Message, MessageClass, Method, check, decode
 from pytest_webrtc.stun.auth import LongTermAuth, ShortTermAuth
@@ -330,3 +332,31 @@ def test_long_term_requests_the_fast_path_does_not_know_go_the_generic_way(case:
     assert responder.plain_binding(data, CLIENT, LOCAL) is None
     response = answer(responder, data)
     assert (response.error_code or 0) == code
+
+
+@given(position=st.integers(min_value=0, max_value=200), flip=st.integers(min_value=1, max_value=255))
+@settings(max_examples=300, deadline=None)
+@pytest.mark.parametrize("fingerprint", [False, True])
+def test_a_signed_request_changed_anywhere_is_answered_as_the_generic_path_answers_it(
+    fingerprint: bool, position: int, flip: int
+) -> None:
+    """The fast path and its per-client cache never accept what the generic path refuses (nor the reverse)."""
+    clock = FakeClock()
+    fast, generic = long_term(clock), long_term(clock)
+    generic.auth.secret = fast.auth.secret  # type: ignore[union-attr]  (the same nonces are valid)
+    generic.plain_binding = lambda *args: None  # type: ignore[method-assign]
+    nonce = challenge(fast).get("NONCE")
+    key = long_term_key("alice", "example.org", "secret")
+    message = binding().add("USERNAME", "alice").add("REALM", "example.org").add("NONCE", nonce)
+    good = message.encode(integrity_key=key, fingerprint=fingerprint)
+    assert answer(fast, good).message_class == MessageClass.SUCCESS  # its shape is cached now
+    bad = bytearray(good)
+    bad[position % len(good)] ^= flip
+    ours, theirs = fast.respond(bytes(bad), CLIENT, LOCAL), generic.respond(bytes(bad), CLIENT, LOCAL)
+    if ours is None or theirs is None:
+        assert ours is theirs is None
+        return
+    mine, reference = decode(ours.data), decode(theirs.data)
+    assert (mine.message_class, mine.error_code) == (reference.message_class, reference.error_code)
+    if mine.message_class == MessageClass.SUCCESS:
+        assert ours.data == theirs.data
