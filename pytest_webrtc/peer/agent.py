@@ -24,7 +24,7 @@ from ..errors import PeerError, SignalingError
 from ..signaling.client import SignalingClient
 from ..wakeup import Wakeup
 from .agent_media import AgentMedia
-from .hosts import CANDIDATE_SETS, host_addresses, may_reach
+from .hosts import CANDIDATE_SETS, gather_timeout, host_addresses, may_reach
 from .report import PeerReport, candidate_type
 from .sdp import TrickledCandidate, codecs_offered, split_candidates, trickled_candidate
 
@@ -179,7 +179,7 @@ class PeerAgent(AgentMedia):
     # -- SDP -------------------------------------------------------------------------
 
     async def _set_local(self, description: RTCSessionDescription) -> str:
-        with host_addresses(self.host_addresses):
+        with host_addresses(self.host_addresses), gather_timeout():
             await self.pc.setLocalDescription(description)
         self._watch_dtls()
         sdp, self.local_candidates = split_candidates(self.pc.localDescription.sdp)

@@ -1,4 +1,4 @@
-"""Which local addresses aioice gathers host candidates from.
+"""Which local addresses aioice gathers host candidates from, and how long it waits for servers.
 
 aioice never gathers 127.0.0.1 or ::1 (``aioice.ice.get_host_addresses`` skips
 them) and RTCConfiguration has no option for interfaces, so loopback-only
@@ -12,10 +12,11 @@ import contextlib
 import ipaddress
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from ..candidates import candidate_address
 
-__all__ = ["CANDIDATE_SETS", "LOOPBACK", "host_addresses", "may_reach"]
+__all__ = ["CANDIDATE_SETS", "GATHER_TIMEOUT", "LOOPBACK", "gather_timeout", "host_addresses", "may_reach"]
 
 LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
 # Named host-candidate sets: loopback by default (tests only talk to loopback or their own namespaces).
@@ -26,6 +27,14 @@ CANDIDATE_SETS: dict[str, list[str] | None] = {
     "all": None,  # aioice's own choice: every interface
 }
 _lock = threading.Lock()
+# How long the harness's own peers wait for STUN and TURN answers while gathering: aioice waits 5 s
+# (``Connection.get_component_candidates(timeout=5)``), which made every scenario whose STUN server
+# does not answer (stun_unreachable, the UDP-blocked NATs) wait 5 s per gathering.  Every server
+# a harness peer asks is on loopback or in the harness's own namespaces, where an answer takes
+# milliseconds (a TURN allocation over TCP, 401 and all: ~50 ms), so 2 s loses nothing.
+GATHER_TIMEOUT = 2
+_gathering = 0  # gather_timeout blocks open (the patch is installed while any is)
+_unbounded: Any = None
 
 
 @contextlib.contextmanager
@@ -52,6 +61,30 @@ def host_addresses(addresses: Sequence[str] | None) -> Iterator[None]:
     finally:
         with _lock:
             aioice.ice.get_host_addresses = original
+
+
+@contextlib.contextmanager
+def gather_timeout(seconds: int = GATHER_TIMEOUT) -> Iterator[None]:
+    """Within the block, aioice waits at most ``seconds`` for STUN and TURN answers while gathering."""
+    import aioice.ice
+
+    global _gathering, _unbounded
+    with _lock:
+        if _gathering == 0:
+            _unbounded = original = aioice.ice.Connection.get_component_candidates
+
+            async def bounded(self: Any, component: int, addresses: list[str], timeout: int = seconds) -> Any:
+                return await original(self, component, addresses, timeout=min(timeout, seconds))
+
+            aioice.ice.Connection.get_component_candidates = bounded  # type: ignore[method-assign]
+        _gathering += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _gathering -= 1
+            if _gathering == 0:
+                aioice.ice.Connection.get_component_candidates = _unbounded  # type: ignore[method-assign]
 
 
 def may_reach(candidate: str, addresses: Sequence[str] | None) -> bool:
