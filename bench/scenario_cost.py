@@ -24,10 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+from pytest_webrtc.addresses import format_hostport
 from pytest_webrtc.peer.hosts import LOOPBACK, host_addresses
 from pytest_webrtc.scenario import load_scenario, run_scenario
+from pytest_webrtc.stun.server import StunServer
 
 ROOT = Path(__file__).parent.parent
 SEED = ROOT / "scenarios" / "p2p_datachannel.yaml"
@@ -39,10 +41,20 @@ async def seed_once() -> tuple[float, dict[str, float]]:
     return time.perf_counter() - started, result.phases
 
 
-async def bare_once() -> float:
-    """Two peers on loopback, candidates in the SDP, a data channel, one message each way, close."""
+async def bare_once(stun: bool = False) -> float:
+    """Two peers on loopback, candidates in the SDP, a data channel, one message each way, close.
+
+    With ``stun``, a STUN server on loopback (started and stopped inside the time, as the seed
+    scenario's is): both peers gather a server-reflexive candidate, as the seed's do."""
     started = time.perf_counter()
-    alice, bob = RTCPeerConnection(RTCConfiguration(iceServers=[])), RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    server = await StunServer().start() if stun else None
+    servers = (
+        [RTCIceServer(urls=f"stun:{format_hostport(server.udp_address)}")] if server and server.udp_address else []
+    )
+    alice, bob = (
+        RTCPeerConnection(RTCConfiguration(iceServers=servers)),
+        RTCPeerConnection(RTCConfiguration(iceServers=servers)),
+    )
     loop = asyncio.get_running_loop()
     at_bob, at_alice = loop.create_future(), loop.create_future()
 
@@ -65,6 +77,8 @@ async def bare_once() -> float:
     await asyncio.wait_for(asyncio.gather(at_bob, at_alice), 10)
     await alice.close()
     await bob.close()
+    if server is not None:
+        await server.stop()
     return time.perf_counter() - started
 
 
@@ -72,6 +86,7 @@ FIRST = """
 import asyncio, json, sys, time
 started = time.perf_counter()
 from pytest_webrtc.scenario import load_scenario, run_scenario
+from pytest_webrtc.stun.server import StunServer
 imported = time.perf_counter() - started
 text = open(sys.argv[1]).read()
 async def main():
@@ -102,11 +117,14 @@ def main() -> int:
     asyncio.run(seed_once())
     seed: list[float] = []
     bare: list[float] = []
+    bare_stun: list[float] = []
     phases: dict[str, list[float]] = {}
     for i in range(args.rounds):
-        for kind in ("bare", "seed") if i % 2 == 0 else ("seed", "bare"):
+        for kind in ("bare", "stun", "seed") if i % 2 == 0 else ("seed", "stun", "bare"):
             if kind == "bare":
                 bare.append(asyncio.run(bare_once()))
+            elif kind == "stun":
+                bare_stun.append(asyncio.run(bare_once(stun=True)))
             else:
                 total, laps = asyncio.run(seed_once())
                 seed.append(total)
@@ -115,10 +133,14 @@ def main() -> int:
     ms = 1000.0
     print(f"warm, {args.rounds} alternating rounds in one process (median, ms):")
     print(f"  bare aiortc (offer/answer, channel, a message each way, close)  {statistics.median(bare) * ms:6.1f}")
+    print(f"  bare aiortc, the same with a STUN server on loopback (srflx)    {statistics.median(bare_stun) * ms:6.1f}")
     print(f"  seed scenario, whole (capture and verdict included)             {statistics.median(seed) * ms:6.1f}")
     for name, values in phases.items():
         print(f"    {name:12s} {statistics.median(values) * ms:6.1f}")
-    print(f"  ratio seed / bare: {statistics.median(seed) / statistics.median(bare):.2f}x (target <= 2x)")
+    print(
+        f"  ratio seed / bare: {statistics.median(seed) / statistics.median(bare):.2f}x (target <= 2x); "
+        f"against the bare run with STUN: {statistics.median(seed) / statistics.median(bare_stun):.2f}x"
+    )
     overs = []
     for _ in range(args.first):
         found = first_scenario()

@@ -159,3 +159,9 @@ def test_cli_exit_status_follows_the_musts() -> None:
     assert good == 0, good_out
     assert "judged by RFC 8656 (claims: long-term credentials)" in good_out
     assert bad == 1 and "FAIL  turn.channel-range (RFC 8656 §12.2)" in bad_out, bad_out
+
+
+async def test_a_claimed_ipv6_relay_passes_on_a_server_that_offers_one() -> None:
+    async with broken_turn(ipv6_relay=True) as server:
+        result = await run_check("turn.ipv6-relay", _target(server, {"ipv6_relay": True}))
+    assert result.outcome == "pass" and "an IPv6 relayed address: [::1]:" in result.detail, result

@@ -48,8 +48,16 @@ class Allocation:
 
 
 class BrokenTurn:
-    def __init__(self, fault: str = "", *, allowed_peer: str = "127.0.0.2", permission_lifetime: float = 300) -> None:
+    def __init__(
+        self,
+        fault: str = "",
+        *,
+        allowed_peer: str = "127.0.0.2",
+        permission_lifetime: float = 300,
+        ipv6_relay: bool = False,
+    ) -> None:
         self.fault, self.allowed_peer, self.permission_lifetime = fault, allowed_peer, permission_lifetime
+        self.ipv6_relay = ipv6_relay  # it offers IPv6 relayed addresses (REQUESTED-ADDRESS-FAMILY 0x02)
         self.user, self.password = "u", "p"
         self.key = long_term_key(self.user, REALM, self.password)
         self.nonce = os.urandom(8).hex()
@@ -205,7 +213,8 @@ class BrokenTurn:
             code = 400 if self.fault == "any-transport-400" else 442
             reply(self._error(request, code, "Unsupported Transport Protocol"))
             return
-        if request.get("REQUESTED-ADDRESS-FAMILY") not in (None, 0x01):
+        family = request.get("REQUESTED-ADDRESS-FAMILY")
+        if family not in (None, 0x01) and not (family == 0x02 and self.ipv6_relay):
             reply(self._error(request, 440, "Address Family not Supported"))
             return
         if stream and self.fault == "tcp-500":
@@ -217,7 +226,8 @@ class BrokenTurn:
             def datagram_received(self, data: bytes, addr: Any) -> None:
                 server._from_peer(key, data, (addr[0], addr[1]), reply, stream)
 
-        relay, _ = await asyncio.get_running_loop().create_datagram_endpoint(Relay, local_addr=("127.0.0.1", 0))
+        relay_host = "::1" if family == 0x02 else "127.0.0.1"
+        relay, _ = await asyncio.get_running_loop().create_datagram_endpoint(Relay, local_addr=(relay_host, 0))
         allocation = Allocation(relay, relay.get_extra_info("sockname")[:2], request.transaction_id)
         self.allocations[key] = allocation
         reply(self._success_allocate(request, allocation, client, sign))
