@@ -177,8 +177,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="run a suite shipped in the package: seed, conformance/stun, conformance/signaling, nat, media, "
-        "or any file or directory under it (repeatable; works from an installed wheel)",
+        help="run a suite shipped in the package: seed, conformance/stun, conformance/turn, conformance/signaling, "
+        "nat, media, or any file or directory under it (repeatable; works from an installed wheel)",
     )
     group.addoption(
         "--webrtc-scenario",
