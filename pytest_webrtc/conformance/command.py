@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -40,13 +42,13 @@ def _cmd_conformance_turn(args: argparse.Namespace) -> int:
                 f"decoy host {decoy.peer} in a namespace of its own, reached from this machine's {decoy.machine_side}"
             )
         target = TurnTarget(
-            args.target,
+            resolved(args.target),
             args.user,
             args.password,
             args.realm,
             tcp=args.tcp,
-            tcp_address=args.tcp_address,
-            tls=args.tls,
+            tcp_address=_optional(args.tcp_address),
+            tls=_optional(args.tls),
             tcp_relay=args.tcp_relay,
             ipv6_relay=args.ipv6_relay,
             peer_address=args.peer_address,
@@ -85,9 +87,9 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
         from .stun import CHECKS, StunTarget, run_check
 
         target = StunTarget(
-            args.target,
-            args.tcp_address,
-            args.ipv6_address,
+            resolved(args.target),
+            _optional(args.tcp_address),
+            _optional(args.ipv6_address, socket.AF_INET6),
             args.user,
             args.password,
             args.rfc5780,
@@ -105,6 +107,37 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
     if profile:
         print(f"judged by the {profile} (claims: {', '.join(target.claims()) or 'none'})")
     return _summary(results)
+
+
+def resolved(address: Address, family: int = socket.AF_UNSPEC) -> Address:
+    """``address`` with its host name resolved (an IPv4 address first): the rules compare addresses."""
+    try:
+        ipaddress.ip_address(address[0])
+        return address
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(address[0], address[1], family, socket.SOCK_DGRAM)
+    except socket.gaierror as exc:
+        raise HarnessConfigError(f"cannot resolve {address[0]!r}: {exc.strerror}") from None
+    found.sort(key=lambda entry: entry[0] != socket.AF_INET)
+    host, port = found[0][4][:2]
+    return str(host), int(port)
+
+
+def _optional(address: Address | None, family: int = socket.AF_UNSPEC) -> Address | None:
+    return resolved(address, family) if address is not None else None
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse's type: its message, not "invalid value")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
 
 
 def add_conformance_parsers(conformance: argparse.ArgumentParser, hostport: Callable[[str], Address]) -> None:
@@ -147,11 +180,11 @@ def add_conformance_parsers(conformance: argparse.ArgumentParser, hostport: Call
     )
     turn.add_argument(
         "--permission-lifetime",
-        type=float,
+        type=_seconds,
         metavar="S",
         help="the server was started with this permission lifetime (<= 30 s): measure that permissions expire",
     )
-    turn.add_argument("--timeout", type=float, default=2.0, help="seconds per request (default 2)")
+    turn.add_argument("--timeout", type=_seconds, default=2.0, help="seconds per request (default 2)")
     turn.set_defaults(func=_cmd_conformance_turn)
     signaling_kind = kinds.add_parser(
         "signaling", help="the signaling protocol v1 suite (scenarios/conformance/signaling/)"

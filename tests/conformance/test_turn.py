@@ -165,3 +165,43 @@ async def test_a_claimed_ipv6_relay_passes_on_a_server_that_offers_one() -> None
     async with broken_turn(ipv6_relay=True) as server:
         result = await run_check("turn.ipv6-relay", _target(server, {"ipv6_relay": True}))
     assert result.outcome == "pass" and "an IPv6 relayed address: [::1]:" in result.detail, result
+
+
+def test_cli_errors_say_what_is_wrong() -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest_webrtc", "conformance", "turn", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    for args, words in (
+        (("127.0.0.1:3478", "--permission-lifetime", "-2"), "expected a positive number of seconds, got -2"),
+        (("127.0.0.1:3478", "--user", "u"), "--user and --password go together"),
+        (("127.0.0.1:99999",), "127.0.0.1:99999"),
+    ):
+        done = run(*args)
+        assert done.returncode == 2 and words in done.stderr, (args, done.stderr)
+
+
+def test_a_host_name_is_resolved_and_an_unknown_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No lookup leaves the machine in the tests: the resolver is replaced."""
+    import socket
+
+    from pytest_webrtc.conformance.command import resolved
+    from pytest_webrtc.errors import HarnessConfigError
+
+    def fake(host: str, port: int, family: int = 0, kind: int = 0) -> list[tuple[object, ...]]:
+        if host == "turn.example":
+            return [
+                (socket.AF_INET6, kind, 0, "", ("2001:db8::1", port, 0, 0)),
+                (socket.AF_INET, kind, 0, "", ("192.0.2.7", port)),
+            ]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    assert resolved(("turn.example", 3478)) == ("192.0.2.7", 3478)  # IPv4 first
+    assert resolved(("127.0.0.1", 3478)) == ("127.0.0.1", 3478)  # an address is not looked up
+    with pytest.raises(HarnessConfigError, match="cannot resolve 'nowhere.example': Name or service not known"):
+        resolved(("nowhere.example", 3478))
