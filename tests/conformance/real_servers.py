@@ -90,6 +90,14 @@ def coturn() -> Iterator[Address]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def assert_every_verdict_given(verdicts: dict[str, Any], launchers: dict[str, Any], checks: dict[str, Any]) -> None:
+    """Each launched server, each of its runs, has an expected outcome for every rule."""
+    assert set(verdicts) == set(launchers)
+    for server, runs in verdicts.items():
+        for run, expected in runs.items():
+            assert set(expected["outcomes"]) == set(checks), (server, run)
+
+
 def assert_verdicts(found: dict[str, Any], expected: dict[str, Any]) -> None:
     """Findings by rule against an expected verdict: every outcome, and the words each detail must say."""
     outcomes = {rule: finding.outcome for rule, finding in found.items()}
