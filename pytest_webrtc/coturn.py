@@ -102,6 +102,10 @@ def coturn_defects(version: str) -> dict[str, str]:
     return next((d for prefix, d in COTURN_DEFECTS.items() if version.startswith(prefix)), {})
 
 
+class _PortTaken(Exception):
+    """coturn logged that one of its ports is in use."""
+
+
 class CoturnTurn:
     """coturn as a TURN server to judge: on loopback, or inside ``namespace`` (a contained decoy's).
 
@@ -146,28 +150,69 @@ class CoturnTurn:
         )  # fmt: skip
         return ["ip", "netns", "exec", self.namespace, *command] if self.namespace else command
 
-    def start(self, timeout: float = 10.0) -> CoturnTurn:
+    def start(self, timeout: float = 10.0, attempts: int = 3) -> CoturnTurn:
+        """Start coturn and wait until it answers; a port another process took meanwhile (coturn
+        cannot be told to bind port 0) is retried on a new one, ``attempts`` times at most."""
+        self.version = coturn_version()
+        self.defects = coturn_defects(self.version)
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken:
+                self._kill()
+                if attempt == attempts or self.namespace:
+                    break
+                self.port = free_udp_port()
+                self.tls_port = free_tcp_port() if self.tls_port else None
+        tail = self.log_tail()
+        self.stop()
+        raise RuntimeError(f"coturn could not bind its ports in {attempts} attempts: {tail}")
+
+    def _start_once(self, timeout: float) -> CoturnTurn:
         from .children import owned, run_environment
         from .nat.netns import in_thread
 
-        self.version = coturn_version()
-        self.defects = coturn_defects(self.version)
-        log = open(os.path.join(self.workdir, "turnserver.log"), "wb")  # noqa: SIM115 (the child keeps it)
+        log = open(self.log_path, "wb")  # noqa: SIM115 (the child keeps it)
         command = self.command()
         head = command[:4] if self.namespace else []
         self.process = subprocess.Popen(
             [*head, *owned(command[len(head) :])], stdout=log, stderr=log, start_new_session=True, env=run_environment()
         )
         log.close()
+        process = self.process
+
+        def exited() -> int | None:
+            if "Address already in use" in self.log_tail():
+                raise _PortTaken
+            return process.poll()
+
         try:
             if self.namespace:
-                in_thread(self.namespace, wait_for_stun, self.port, timeout, self.process, self.listening_ip)
+                in_thread(self.namespace, wait_for_stun, self.port, timeout, None, self.listening_ip, exited)
             else:
-                wait_for_stun(self.port, timeout, self.process, self.listening_ip)
+                wait_for_stun(self.port, timeout, None, self.listening_ip, exited)
         except RuntimeError as exc:
+            tail = self.log_tail()
             self.stop()
-            raise RuntimeError(f"coturn did not start: {exc}") from None
+            raise RuntimeError(f"coturn did not start: {exc}; its log ends: {tail}") from None
         return self
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.workdir, "turnserver.log")
+
+    def log_tail(self, size: int = 1200) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.log_path) - size))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,23 @@ def test_docs_ci_gives_each_servers_true_counts() -> None:
         outcomes = list(VERDICTS[server][run]["outcomes"].values())
         counts = ", ".join(f"{outcomes.count(o)} {w}" for o, w in words.items() if outcomes.count(o))
         assert f"| {counts} |" in row, (server, run, counts, row)
+
+
+def test_coturn_on_a_port_taken_meanwhile_starts_again_on_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """coturn cannot bind port 0: a port another process took after we chose it is retried, not a 10 s hang."""
+    import socket
+
+    import pytest_webrtc.coturn as coturn_module
+
+    _need("turnserver", "apt-get install coturn")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        ports = iter([taken.getsockname()[1]])
+        original = coturn_module.free_udp_port
+        monkeypatch.setattr(coturn_module, "free_udp_port", lambda: next(ports, None) or original())
+        server = CoturnTurn()
+        assert server.port == taken.getsockname()[1]
+        started = time.monotonic()
+        with server:
+            assert server.port != taken.getsockname()[1]
+        assert time.monotonic() - started < 5
