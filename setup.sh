@@ -44,6 +44,10 @@ fi
 if command -v npm >/dev/null && [ ! -d interop/stun-servers/node_modules/node-turn ]; then
     (cd interop/stun-servers && npm ci --no-audit --no-fund --silent)
 fi
+# The PeerJS server (npm peer), another project's signaling the harness's peers speak.
+if command -v npm >/dev/null && [ ! -d interop/signaling-servers/node_modules/peer ]; then
+    (cd interop/signaling-servers && npm ci --no-audit --no-fund --silent)
+fi
 
 PYTHON=${PYTHON:-$(command -v python || command -v python3)}
 "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'

@@ -161,7 +161,12 @@ def _cmd_peer(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         agent = PeerAgent(
-            args.id, args.signaling, args.room, ice_servers=json.loads(args.ice_servers), candidates=candidates
+            args.id,
+            args.signaling,
+            args.room,
+            ice_servers=json.loads(args.ice_servers),
+            candidates=candidates,
+            protocol=args.signaling_protocol,
         )
         try:
             await serve_stdio(agent)
@@ -314,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     peer = sub.add_parser("peer", help="an aiortc peer controlled by JSON lines on stdin (used by the scenario engine)")
     peer.add_argument("--signaling", required=True, metavar="URL", help="signaling server, ws://host:port")
+    peer.add_argument(
+        "--signaling-protocol", default="harness", help="the signaling driver: harness (protocol v1, default), peerjs"
+    )
     peer.add_argument("--room", required=True)
     peer.add_argument("--id", required=True, help="peer id in the room")
     peer.add_argument(

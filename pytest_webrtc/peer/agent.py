@@ -21,7 +21,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.rtcdatachannel import RTCDataChannel
 
 from ..errors import PeerError, SignalingError
-from ..signaling.client import SignalingClient
+from ..signaling.drivers import DEFAULT_PROTOCOL, channel
 from ..wakeup import Wakeup
 from .agent_media import AgentMedia
 from .hosts import CANDIDATE_SETS, gather_timeout, host_addresses, may_reach
@@ -49,9 +49,10 @@ class PeerAgent(AgentMedia):
         *,
         ice_servers: Sequence[dict[str, Any]] = (),
         candidates: str | list[str] = "loopback",
+        protocol: str = DEFAULT_PROTOCOL,
     ) -> None:
         self.id = peer_id
-        self.signaling = SignalingClient(signaling_url, room, peer_id)
+        self.signaling = channel(protocol, signaling_url, room, peer_id)
         # Never aiortc's default public STUN server: an explicit (possibly empty) list.
         servers = [RTCIceServer(**server) for server in ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))

@@ -35,6 +35,7 @@ class PeerSetup:
     command: str | None = None
     offer_url: str | None = None
     cwd: str | None = None  # where a command runs: the scenario file's directory
+    signaling_protocol: str = "harness"  # the signaling driver (pytest_webrtc.signaling.drivers)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,12 @@ async def _aiortc(setup: PeerSetup) -> MediaPeer:
     from .agent import PeerAgent
 
     return PeerAgent(
-        setup.name, setup.signaling_url, setup.room, ice_servers=setup.ice_servers, candidates=setup.candidates
+        setup.name,
+        setup.signaling_url,
+        setup.room,
+        ice_servers=setup.ice_servers,
+        candidates=setup.candidates,
+        protocol=setup.signaling_protocol,
     )
 
 
@@ -63,6 +69,7 @@ async def _process(setup: PeerSetup) -> MediaPeer:
         ice_servers=setup.ice_servers,
         candidates=setup.candidates,
         netns=setup.netns,
+        protocol=setup.signaling_protocol,
     )
     await peer.start()
     return peer

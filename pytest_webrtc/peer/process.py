@@ -135,10 +135,13 @@ class ProcessPeer:
         candidates: str | list[str] = "loopback",
         command: list[str] | None = None,
         netns: str | None = None,
+        protocol: str = "harness",
     ) -> None:
         self.id = peer_id
         program = list(command or [sys.executable, "-m", "pytest_webrtc", "peer"])
         program += peer_arguments(signaling_url, room, peer_id, ice_servers)
+        if protocol != "harness":
+            program += ["--signaling-protocol", protocol]
         program += ["--candidates", candidates if isinstance(candidates, str) else ",".join(candidates)]
         # Inside a network namespace if asked; dying with us in any case (SIGTERM when we die).
         self.argv = (["ip", "netns", "exec", netns] if netns else []) + owned(program)

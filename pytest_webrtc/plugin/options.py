@@ -171,6 +171,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="URL",
         help="run scenarios through this signaling server (ws://HOST:PORT, protocol v1) instead of the built-in one",
     )
+    _setting(
+        group,
+        parser,
+        "--webrtc-signaling-protocol",
+        "the protocol of --webrtc-signaling-url: harness (protocol v1) or peerjs",
+        "",
+        metavar="NAME",
+        help="the protocol --webrtc-signaling-url speaks: harness (protocol v1, the default) or peerjs",
+    )
     group.addoption(
         "--webrtc-suite",
         dest="webrtc_suite",
@@ -255,6 +264,17 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--webrtc-signaling-url: expected ws://HOST:PORT or wss://..., got {signaling_url!r}"
             )
         overrides["signaling"] = {"url": signaling_url}
+    protocol = _value(config, "webrtc_signaling_protocol")
+    if protocol:
+        from ..signaling.drivers import DRIVERS
+
+        if protocol not in DRIVERS:
+            raise pytest.UsageError(
+                f"--webrtc-signaling-protocol: {protocol!r} is not a signaling protocol; known: {', '.join(DRIVERS)}"
+            )
+        if not signaling_url:
+            raise pytest.UsageError("--webrtc-signaling-protocol needs --webrtc-signaling-url: the server that speaks it")
+        overrides["signaling"]["protocol"] = protocol
     config.stash[OVERRIDES_KEY] = overrides
     given = list(config.getoption("webrtc_scenario")) + [suite_path(n) for n in config.getoption("webrtc_suite")]
     if given:

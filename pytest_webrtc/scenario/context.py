@@ -59,6 +59,7 @@ class World:
     stun_target: StunTarget | None = None  # what STUN conformance steps judge
     signaling_server: SignalingServer | None = None  # the built-in one
     signaling_url: str = ""
+    signaling_protocol: str = "harness"  # the driver the peers speak (pytest_webrtc.signaling.drivers)
     actors: dict[str, RoomActor] = field(default_factory=dict)  # server actors in the room (SFU, MCU), by id
     topology: Topology | None = None  # peers behind NATs
     public_loop: BackgroundLoop | None = None  # runs the servers inside the topology's public namespace

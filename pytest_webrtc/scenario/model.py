@@ -100,6 +100,7 @@ class SignalingSpec:
 
     url: str | None = None
     host: str = "127.0.0.1"
+    protocol: str = "harness"  # the signaling driver (pytest_webrtc.signaling.drivers) the peers speak
 
 
 def stun_spec(value: Any) -> StunSpec:
@@ -180,7 +181,7 @@ def turn_spec(value: Any) -> TurnSpec:
 
 def signaling_spec(value: Any) -> SignalingSpec:
     if isinstance(value, dict):
-        return SignalingSpec(value.get("url"), value.get("host", "127.0.0.1"))
+        return SignalingSpec(value.get("url"), value.get("host", "127.0.0.1"), value.get("protocol", "harness"))
     return SignalingSpec()
 
 

@@ -77,6 +77,12 @@ def _public(world: World) -> str:
 
 
 async def _start_public_servers(world: World, options: RunOptions) -> None:
+    if (options.signaling or world.scenario.signaling).protocol != "harness":
+        raise ScenarioError(
+            "servers.signaling.protocol: a NAT topology runs its own signaling server (protocol v1) in its "
+            "public network; other protocols are for scenarios without a topology",
+            world.scenario.path,
+        )
     """With a NAT topology: STUN (RFC 5780, both public addresses) and signaling in the public namespace."""
     from ..background import BackgroundLoop
     from ..conformance.stun import StunTarget
@@ -186,6 +192,37 @@ async def _start_stun(world: World, stun: StunSpec) -> None:
         )
 
 
+def _speakable(world: World, signaling: SignalingSpec) -> None:
+    """Every step, actor and peer of the scenario can run through the signaling protocol: else a
+    ScenarioError naming the first that cannot, with its line (the protocol may come from the
+    command line, so this is checked when the run starts, before anything is sent)."""
+    from ..signaling.drivers import DRIVERS
+
+    scenario, driver = world.scenario, DRIVERS[signaling.protocol]
+    world.signaling_protocol = driver.name
+    if driver.name == "harness":
+        return
+    if not signaling.url:
+        raise ScenarioError(f"servers.signaling: protocol {driver.name} needs the url of its server", scenario.path)
+    for step in scenario.steps:
+        if step.kind in driver.refuses:
+            message = f"{step.label()}: cannot run through {driver.name}: {driver.refuses[step.kind]}"
+            if scenario.located is not None:
+                raise scenario.located.error(message, ("steps", step.index - 1))
+            raise ScenarioError(message, scenario.path)
+    problem = None
+    if scenario.sfu or scenario.mcu:
+        problem = f"servers: the SFU and MCU actors speak protocol v1 only, not {driver.name}"
+    if problem is None:
+        problem = next(
+            (f"peers.{name}: {spec.kind.description} cannot signal through {driver.name} (it speaks protocol v1)"
+             for name, spec in scenario.peers.items() if spec.kind.name not in ("aiortc", "process")),
+            None,
+        )  # fmt: skip
+    if problem is not None:
+        raise ScenarioError(problem, scenario.path)
+
+
 async def _start_servers(world: World, options: RunOptions) -> None:
     scenario = world.scenario
     if world.topology is not None:
@@ -196,6 +233,7 @@ async def _start_servers(world: World, options: RunOptions) -> None:
     if turn is not None:
         await _start_turn(world, turn)
     signaling = options.signaling or scenario.signaling
+    _speakable(world, signaling)
     if signaling.url:
         world.signaling_url = signaling.url
     else:
@@ -235,6 +273,7 @@ async def _start_peers(world: World) -> None:
             spec.command,
             spec.offer_url,
             scenario.directory,
+            world.signaling_protocol,
         )
         try:
             world.peers[name] = await spec.kind.start(setup)
