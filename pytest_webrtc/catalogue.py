@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import demo
 from .capture import dtls, rtp, verify
-from .conformance import signaling, stun, turn
+from .conformance import peerjs, signaling, stun, turn
 from .rules import RULES, Rule
 from .stun import violations
 
@@ -24,6 +24,7 @@ FAMILIES: dict[str, dict[str, Rule]] = {
     "stun conformance": stun.RULES,
     "turn conformance": turn.RULES,
     "signaling conformance": signaling.RULES,
+    "peerjs conformance": peerjs.RULES,
     "demo": demo.DEMO_RULES,
 }
 

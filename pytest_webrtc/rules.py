@@ -14,6 +14,7 @@ here when their module is imported:
     STUN conformance        ``conformance.stun``                   another project's STUN server
     TURN conformance        ``conformance.turn``, ``turn_relay``   another project's TURN server
     signaling conformance   ``conformance.signaling``              another project's signaling
+    PeerJS conformance      ``conformance.peerjs``                 a PeerJS server
     ======================  =====================================  ==========================
 
 ``pytest_webrtc.catalogue.complete()`` imports every family and returns the whole catalogue

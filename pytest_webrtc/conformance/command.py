@@ -77,12 +77,16 @@ def _summary(results: list[Any]) -> int:
 
 
 def _cmd_conformance(args: argparse.Namespace) -> int:
-    profile = ""
+    header = ""
     if args.kind == "signaling":
-        from . import signaling
+        if args.protocol == "peerjs":
+            from . import peerjs as suite
+        else:
+            from . import signaling as suite  # type: ignore[no-redef]
+        header = f"judged by the rules of the {args.protocol} protocol" if args.protocol != "harness" else ""
 
         async def run_all() -> list[Any]:
-            return [await signaling.run_check(rule, args.url) for rule in signaling.CHECKS]
+            return [await suite.run_check(rule, args.url) for rule in suite.CHECKS]
     else:
         from .stun import CHECKS, StunTarget, run_check
 
@@ -98,14 +102,14 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
             claims_tcp=args.tcp,
             claims_fingerprint=args.fingerprint,
         )
-        profile = f"profile {args.profile}"
+        header = f"judged by the profile {args.profile} (claims: {', '.join(target.claims()) or 'none'})"
 
         async def run_all() -> list[Any]:
             return [await run_check(rule, target) for rule in CHECKS]
 
     results = asyncio.run(run_all())
-    if profile:
-        print(f"judged by the {profile} (claims: {', '.join(target.claims()) or 'none'})")
+    if header:
+        print(header)
     return _summary(results)
 
 
@@ -187,7 +191,10 @@ def add_conformance_parsers(conformance: argparse.ArgumentParser, hostport: Call
     turn.add_argument("--timeout", type=_seconds, default=2.0, help="seconds per request (default 2)")
     turn.set_defaults(func=_cmd_conformance_turn)
     signaling_kind = kinds.add_parser(
-        "signaling", help="the signaling protocol v1 suite (scenarios/conformance/signaling/)"
+        "signaling", help="a signaling server: protocol v1's suite (scenarios/conformance/signaling/) or PeerJS's"
     )
-    signaling_kind.add_argument("url", help="ws://HOST:PORT of the signaling server")
+    signaling_kind.add_argument("url", help="ws://HOST:PORT of the signaling server (PeerJS: its clients' URL)")
+    signaling_kind.add_argument(
+        "--protocol", choices=["harness", "peerjs"], default="harness", help="which rules judge it (default: harness)"
+    )
     signaling_kind.set_defaults(func=_cmd_conformance)

@@ -273,7 +273,9 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--webrtc-signaling-protocol: {protocol!r} is not a signaling protocol; known: {', '.join(DRIVERS)}"
             )
         if not signaling_url:
-            raise pytest.UsageError("--webrtc-signaling-protocol needs --webrtc-signaling-url: the server that speaks it")
+            raise pytest.UsageError(
+                "--webrtc-signaling-protocol needs --webrtc-signaling-url: the server that speaks it"
+            )
         overrides["signaling"]["protocol"] = protocol
     config.stash[OVERRIDES_KEY] = overrides
     given = list(config.getoption("webrtc_scenario")) + [suite_path(n) for n in config.getoption("webrtc_suite")]

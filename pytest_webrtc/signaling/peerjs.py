@@ -35,7 +35,13 @@ __all__ = ["HEARTBEAT_INTERVAL", "PeerJsClient", "peerjs_url"]
 
 HEARTBEAT_INTERVAL = 5.0  # seconds, as the PeerJS client library sends them
 INBOX_LIMIT = 10_000  # messages kept unread, at most: a flood must not grow the client
-_OUT = {"offer": "OFFER", "answer": "ANSWER", "candidate": "CANDIDATE", "end-of-candidates": "CANDIDATE", "bye": "LEAVE"}
+_OUT = {
+    "offer": "OFFER",
+    "answer": "ANSWER",
+    "candidate": "CANDIDATE",
+    "end-of-candidates": "CANDIDATE",
+    "bye": "LEAVE",
+}
 
 
 def peerjs_url(url: str, peer: str) -> str:
@@ -79,7 +85,9 @@ class PeerJsClient:
         except (asyncio.TimeoutError, ConnectionClosed, ValueError) as exc:
             raise SignalingError(f"the PeerJS server {self.url} did not say OPEN: {exc or 'timeout'}") from None
         if first.get("type") != "OPEN":
-            raise SignalingError(f"the PeerJS server refused id {self.peer!r}: {first.get('type')} {first.get('payload')}")
+            raise SignalingError(
+                f"the PeerJS server refused id {self.peer!r}: {first.get('type')} {first.get('payload')}"
+            )
         self._tasks = [
             asyncio.create_task(self._read(), name=f"peerjs-reader-{self.peer}"),
             asyncio.create_task(self._heartbeat(), name=f"peerjs-heartbeat-{self.peer}"),

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,3 +146,39 @@ def test_the_plugin_option_and_its_ini_twin(pytester: pytest.Pytester, peerjs_se
     wrong.stderr.fnmatch_lines(
         ["*--webrtc-signaling-protocol: 'jingle' is not a signaling protocol; known: harness, peerjs*"]
     )
+
+
+# rule -> (the fault that must break it, the words the failure must say)
+BROKEN = {
+    "peerjs.open": ("no-open", 'was told {"type": "HELLO"}'),
+    "peerjs.id-taken": ("dup-allowed", "with the taken id"),
+    "peerjs.relay": ("keeps-src", "with src 'forged'"),
+    "peerjs.expire": ("no-expire", "waited 1 s for EXPIRE"),
+    "peerjs.heartbeat": ("heartbeat-closes", "closed"),
+    "peerjs.leave": ("drops-leave", "waited 3 s for alice"),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(BROKEN))
+async def test_each_rule_fails_on_a_server_broken_for_it(rule: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_webrtc.conformance import peerjs
+
+    from .fake_peerjs import fake_peerjs
+
+    monkeypatch.setattr(peerjs, "EXPIRE_WAIT", 1.0)
+    fault, words = BROKEN[rule]
+    async with fake_peerjs() as good:
+        assert (await peerjs.run_check(rule, good)).outcome == "pass"
+    async with fake_peerjs(fault) as url:
+        result = await peerjs.run_check(rule, url)
+    assert result.outcome == "fail" and words in result.detail, result
+
+
+def test_the_real_peerjs_server_passes_every_rule(peerjs_server: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_webrtc", "conformance", "signaling", "--protocol", "peerjs", peerjs_server],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines()[0] == "judged by the rules of the peerjs protocol"
+    assert done.stdout.splitlines()[-1] == "6 passed, 0 failed, 0 warned, 0 info, 0 skipped"

@@ -1,0 +1,137 @@
+"""DTLS handshakes on the wire: the certificate each side shows must match its SDP fingerprint.
+
+DTLS 1.2 (RFC 6347) sends its handshake in the clear until ChangeCipherSpec; the Certificate
+message may be fragmented over several records and is reassembled here.  RFC 5763 §5 / RFC 8122
+§5: the hash of the certificate equals the ``a=fingerprint`` its sender announced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from dataclasses import dataclass, field
+
+from ..addresses import Address, format_hostport
+from ..rules import Finding, Level, Rule, rule
+from .packets import Datagram
+
+__all__ = ["DTLS_RULES", "DtlsFlow", "fingerprints_from_sdp", "verify_dtls"]
+
+DTLS_RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        rule("dtls.fingerprint", "RFC 5763 §5", "the certificate a peer shows hashes to the fingerprint in its SDP"),
+        rule(
+            "dtls.handshake",
+            "RFC 6347 §4.2",
+            "a DTLS handshake that starts (ClientHello) is answered (ServerHello)",
+            Level.SHOULD,
+        ),
+    )
+}
+HANDSHAKE, CLIENT_HELLO, SERVER_HELLO, CERTIFICATE = 22, 1, 2, 11
+_HASHES = {"sha-1": "sha1", "sha-224": "sha224", "sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512"}
+
+
+@dataclass
+class DtlsFlow:
+    """What one source sent in clear during its handshake."""
+
+    source: Address
+    messages: list[int] = field(default_factory=list)  # handshake types, in order
+    first_number: int = 0
+    certificate: bytes | None = None  # the first certificate (DER)
+    certificate_number: int = 0
+    _fragments: dict[int, tuple[int, bytearray, set[int]]] = field(default_factory=dict)
+
+    def fingerprint(self, algorithm: str = "sha-256") -> str | None:
+        if self.certificate is None:
+            return None
+        digest = hashlib.new(_HASHES[algorithm], self.certificate).hexdigest().upper()
+        return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def fingerprints_from_sdp(sdp: str) -> list[tuple[str, str]]:
+    """(algorithm, upper-case hex with colons) of every a=fingerprint line."""
+    found = [(alg.lower(), value.upper()) for alg, value in re.findall(r"^a=fingerprint:(\S+) (\S+)", sdp, re.M)]
+    return list(dict.fromkeys(found))  # one per m-line in the SDP: keep each once
+
+
+def _handshake_fragments(payload: bytes) -> list[tuple[int, int, int, int, bytes]]:
+    """(type, length, message_seq, fragment_offset, fragment) of every clear handshake record."""
+    out = []
+    offset = 0
+    while offset + 13 <= len(payload):
+        content_type, _version, epoch, _seq_hi, _seq_lo, length = struct.unpack_from("!BHHHIH", payload, offset)
+        body = payload[offset + 13 : offset + 13 + length]
+        offset += 13 + length
+        if content_type != HANDSHAKE or epoch != 0 or len(body) < 12:
+            continue
+        kind = body[0]
+        total = int.from_bytes(body[1:4], "big")
+        message_seq = int.from_bytes(body[4:6], "big")
+        fragment_offset = int.from_bytes(body[6:9], "big")
+        fragment_length = int.from_bytes(body[9:12], "big")
+        out.append((kind, total, message_seq, fragment_offset, body[12 : 12 + fragment_length]))
+    return out
+
+
+def _first_certificate(message: bytes) -> bytes | None:
+    """The first DER certificate of a Certificate handshake body (RFC 5246 §7.4.2)."""
+    if len(message) < 6:
+        return None
+    first = int.from_bytes(message[3:6], "big")
+    der = message[6 : 6 + first]
+    return der if len(der) == first else None
+
+
+def verify_dtls(
+    datagrams: list[Datagram], announced: dict[int, list[tuple[str, str]]] | None = None
+) -> tuple[list[DtlsFlow], list[Finding]]:
+    """Flows with their handshake messages and certificates; findings when a certificate does not
+    match the fingerprint announced for its source (``announced``: source port -> SDP fingerprints;
+    ports, because a socket bound to a wildcard address shows another source address than the
+    host candidate it announced)."""
+    flows: dict[Address, DtlsFlow] = {}
+    for d in datagrams:
+        if d.kind != "dtls":
+            continue
+        flow = flows.setdefault(d.src, DtlsFlow(d.src, first_number=d.number))
+        for kind, total, message_seq, fragment_offset, fragment in _handshake_fragments(d.payload):
+            if kind not in flow.messages:
+                flow.messages.append(kind)
+            if kind != CERTIFICATE or flow.certificate is not None:
+                continue
+            _, buffer, seen = flow._fragments.setdefault(message_seq, (total, bytearray(total), set()))
+            buffer[fragment_offset : fragment_offset + len(fragment)] = fragment
+            seen.update(range(fragment_offset, fragment_offset + len(fragment)))
+            if len(seen) >= total:
+                flow.certificate = _first_certificate(bytes(buffer))
+                flow.certificate_number = d.number
+    findings = []
+    for flow in flows.values():
+        if CLIENT_HELLO in flow.messages:
+            answered = any(SERVER_HELLO in other.messages for other in flows.values() if other is not flow)
+            if not answered:
+                findings.append(
+                    Finding(
+                        "dtls.handshake",
+                        f"ClientHello from {format_hostport(flow.source)} got no ServerHello",
+                        packet=flow.first_number,
+                    )
+                )
+        expected = (announced or {}).get(flow.source[1])
+        if expected and flow.certificate is not None:
+            hashes = {alg: flow.fingerprint(alg) for alg, _ in expected if alg in _HASHES}
+            if not any(hashes.get(alg) == value for alg, value in expected):
+                alg, value = expected[0]
+                findings.append(
+                    Finding(
+                        "dtls.fingerprint",
+                        f"certificate from {format_hostport(flow.source)} hashes to "
+                        f"{hashes.get(alg)}, its SDP announced {alg} {value}",
+                        packet=flow.certificate_number,
+                    )
+                )
+    return list(flows.values()), findings

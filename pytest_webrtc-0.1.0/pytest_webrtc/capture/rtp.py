@@ -1,0 +1,173 @@
+"""RTP and RTCP headers on the wire (RFC 3550), judged per stream.
+
+SRTP (RFC 3711) encrypts payloads, not headers, so version, payload type, sequence numbers,
+timestamps and SSRCs can be checked on the wire.  RTCP is told apart by its packet type
+(RFC 5761 §4: second byte 192-223).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+
+from ..addresses import format_hostport
+from ..rules import Finding, Level, Rule, rule
+from .packets import Datagram
+
+__all__ = ["RTP_RULES", "RtpStream", "payload_types_from_sdp", "verify_rtp"]
+
+RTP_RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        rule(
+            "rtp.version",
+            "RFC 7983 §7",
+            "a datagram on a media flow is STUN, DTLS or RTP/RTCP version 2 (first byte 128-191)",
+        ),
+        rule("rtp.payload-type", "RFC 3264 §5.1", "RTP payload types are among those the SDP negotiated"),
+        rule("rtp.sequence", "RFC 3550 §A.1", "sequence numbers of a stream increase by one, without large jumps"),
+        rule("rtp.timestamp", "RFC 3550 §5.1", "timestamps of a stream advance at the codec's clock rate"),
+        rule("rtp.ssrc-collision", "RFC 3550 §8.2", "one SSRC is used by one source transport address", Level.MUST),
+    )
+}
+MAX_DROPOUT, MAX_MISORDER = 3000, 100  # RFC 3550 §A.1
+
+
+@dataclass
+class RtpStream:
+    ssrc: int
+    source: tuple[str, int]
+    payload_type: int
+    numbers: list[int] = field(default_factory=list)  # frame numbers in the capture
+    sequences: list[int] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    rtcp: int = 0  # RTCP packets from the same source
+
+    def describe(self) -> str:
+        return (
+            f"ssrc 0x{self.ssrc:08x} from {format_hostport(self.source)}, pt {self.payload_type}, "
+            f"{len(self.numbers)} packets, seq {self.sequences[0]}..{self.sequences[-1]}, {self.rtcp} RTCP"
+        )
+
+
+def payload_types_from_sdp(sdp: str) -> dict[int, int]:
+    """Payload type -> clock rate, from the a=rtpmap lines of audio and video sections."""
+    out = {}
+    for pt, rate in re.findall(r"^a=rtpmap:(\d+) [^/\s]+/(\d+)", sdp, re.M):
+        out[int(pt)] = int(rate)
+    return out
+
+
+def _finding(number: int, rule_id: str, detail: str) -> Finding:
+    return Finding(rule_id, detail, packet=number)
+
+
+def verify_rtp(
+    datagrams: list[Datagram], payload_types: dict[int, int] | None = None
+) -> tuple[list[RtpStream], list[Finding]]:
+    """Streams found and findings (``verify.Finding``) for the RTP/RTCP datagrams among ``datagrams``."""
+    streams: dict[tuple[int, tuple[str, int]], RtpStream] = {}
+    owners: dict[int, tuple[str, int]] = {}
+    findings: list[Finding] = []
+    rtcp_sources: dict[tuple[str, int], int] = {}
+    for d in datagrams:
+        if d.kind != "rtp" or len(d.payload) < 8:
+            continue
+        data = d.payload
+        if 192 <= data[1] <= 223:  # RTCP (RFC 5761 §4)
+            rtcp_sources[d.src] = rtcp_sources.get(d.src, 0) + 1
+            continue
+        if len(data) < 12:
+            continue
+        pt = data[1] & 0x7F
+        sequence, timestamp, ssrc = struct.unpack_from("!HII", data, 2)
+        if payload_types and pt not in payload_types:
+            findings.append(
+                _finding(
+                    d.number,
+                    "rtp.payload-type",
+                    f"payload type {pt} was not negotiated (the SDP has {sorted(payload_types)})",
+                )
+            )
+        owner = owners.setdefault(ssrc, d.src)
+        if owner != d.src:
+            findings.append(
+                _finding(
+                    d.number,
+                    "rtp.ssrc-collision",
+                    f"ssrc 0x{ssrc:08x} from {format_hostport(d.src)}, already used by {format_hostport(owner)}",
+                )
+            )
+        stream = streams.setdefault((ssrc, d.src), RtpStream(ssrc, d.src, pt))
+        if stream.sequences:
+            step = (sequence - stream.sequences[-1]) & 0xFFFF
+            if step == 0 or (MAX_DROPOUT < step < 0x10000 - MAX_MISORDER):
+                findings.append(
+                    _finding(
+                        d.number, "rtp.sequence", f"ssrc 0x{ssrc:08x}: sequence {sequence} after {stream.sequences[-1]}"
+                    )
+                )
+        stream.numbers.append(d.number)
+        stream.sequences.append(sequence)
+        stream.timestamps.append(timestamp)
+        stream.times.append(d.time)
+    for stream in streams.values():
+        stream.rtcp = rtcp_sources.get(stream.source, 0)
+        findings += _clock(stream, payload_types or {})
+    # A first byte outside every RFC 7983 range, from a source that sends RTP: e.g. RTP version 3.
+    media_sources = {source for _, source in streams} | set(rtcp_sources)
+    for d in datagrams:
+        if d.kind == "other" and d.src in media_sources:
+            findings.append(
+                _finding(
+                    d.number,
+                    "rtp.version",
+                    f"first byte 0x{d.payload[0]:02x} (RTP version {d.payload[0] >> 6}) on a media flow",
+                )
+            )
+    findings.sort(key=lambda f: f.packet or 0)
+    return list(streams.values()), findings
+
+
+# The RTP clock is judged over a stream of CLOCK_MIN_SPAN seconds of capture or more, between the
+# least-delayed packet of its first half and that of its second half (jitter only delays packets, so
+# each half's earliest packet is the closest to the sender's clock).  RTP time and capture time
+# between them must agree within CLOCK_TOLERANCE of that time or CLOCK_FLOOR seconds, whichever is
+# larger: bounded jitter, even a stall that delays all but one packet of a half, cannot trip it.
+CLOCK_MIN_SPAN, CLOCK_TOLERANCE, CLOCK_FLOOR = 1.0, 0.25, 0.2
+
+
+def _rtp_seconds(timestamps: list[int], rate: int) -> list[float]:
+    """Timestamps unwrapped (32-bit, signed steps) and in seconds from the first."""
+    out, total = [0.0], 0
+    for previous, current in zip(timestamps, timestamps[1:], strict=False):
+        step = (current - previous) & 0xFFFFFFFF
+        total += step - (1 << 32) if step >= 1 << 31 else step
+        out.append(total / rate)
+    return out
+
+
+def _clock(stream: RtpStream, payload_types: dict[int, int]) -> list[Finding]:
+    """Timestamps advance at the clock rate of the negotiated payload type (RFC 3550 §5.1)."""
+    rate = payload_types.get(stream.payload_type)
+    count = len(stream.times)
+    if rate is None or count < 8 or stream.times[-1] - stream.times[0] < CLOCK_MIN_SPAN:
+        return []
+    rtp = _rtp_seconds(stream.timestamps, rate)
+    offsets = [arrival - sent for arrival, sent in zip(stream.times, rtp, strict=True)]
+    half = count // 2
+    i = min(range(half), key=offsets.__getitem__)
+    j = min(range(half, count), key=offsets.__getitem__)
+    wall, media = stream.times[j] - stream.times[i], rtp[j] - rtp[i]
+    if abs(wall - media) <= max(CLOCK_TOLERANCE * wall, CLOCK_FLOOR):
+        return []
+    return [
+        _finding(
+            stream.numbers[j],
+            "rtp.timestamp",
+            f"ssrc 0x{stream.ssrc:08x}: timestamps advanced {media:.2f} s of {rate} Hz clock in {wall:.2f} s "
+            f"of capture (between its least-delayed packets {stream.numbers[i]} and {stream.numbers[j]})",
+        )
+    ]

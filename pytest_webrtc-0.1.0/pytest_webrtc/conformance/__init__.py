@@ -1,0 +1,1 @@
+"""Conformance checks of other projects' actors (STUN servers first), from the client side."""

@@ -1,0 +1,1 @@
+"""WebRTC peers (aiortc) and what they need from aioice."""

@@ -1,0 +1,179 @@
+"""Another project's peer program in a scenario, through the signaling protocol alone.
+
+The harness starts the program (``command:`` in a scenario) with where to go in its
+environment and arguments; the program must follow the **answerer convention**:
+
+- join the room given as ``WEBRTC_ROOM`` as ``WEBRTC_PEER_ID`` on ``WEBRTC_SIGNALING_URL``
+  (protocol v1, docs/signaling.md), with ``WEBRTC_ICE_SERVERS`` (a JSON RTCIceServer list);
+- answer the first offer, trickle its candidates (then ``end-of-candidates``) and apply the
+  caller's;
+- echo every data channel message back on the same channel;
+- exit when told ``bye``, when the caller leaves, or on SIGTERM.
+
+The same values are appended as ``--signaling URL --room R --id ID --ice-servers JSON``; the
+program runs in the scenario file's directory.
+``python -m pytest_webrtc echo-peer`` is the reference implementation.  The harness cannot
+command such a peer; it observes it through the built-in signaling server's relay log: it is a
+:class:`~pytest_webrtc.peer.interface.SignalingPeer`, and its kind (``command``) declares the
+capabilities ``signaling`` and ``echo`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..children import owned, run_environment
+from ..errors import PeerError
+from ..signaling.server import SignalingServer
+from .process import file_tail, peer_arguments
+from .report import PeerReport, external_report
+
+__all__ = ["ExternalPeer"]
+
+
+class ExternalPeer:
+    """Another project's peer program, observed through the signaling server's relay log."""
+
+    def __init__(
+        self,
+        peer_id: str,
+        command: str,
+        signaling: SignalingServer | None,
+        room: str,
+        ice_servers: list[dict[str, Any]],
+        cwd: str | None = None,
+    ) -> None:
+        if signaling is None:
+            raise PeerError(f"{peer_id}: an external peer needs the built-in signaling server, to observe it")
+        self.id, self.signaling, self.room = peer_id, signaling, room
+        self.env = {
+            "WEBRTC_SIGNALING_URL": signaling.url,
+            "WEBRTC_ROOM": room,
+            "WEBRTC_PEER_ID": peer_id,
+            "WEBRTC_ICE_SERVERS": json.dumps(ice_servers),
+        }
+        self.argv = shlex.split(command) + peer_arguments(signaling.url, room, peer_id, ice_servers)
+        self.cwd = cwd
+        self._proc: asyncio.subprocess.Process | None = None
+        self._exit_watch: asyncio.Task[None] | None = None
+        self._log = tempfile.TemporaryFile()
+
+    def _check_program(self) -> None:
+        """The program must exist and be executable (setpriv, which runs it, would only say 127)."""
+        program = self.argv[0]
+        if "/" in program:
+            path = Path(self.cwd or ".", program)
+            problem = None if path.is_file() and os.access(path, os.X_OK) else (
+                "No such file or directory" if not path.exists() else "Permission denied"
+            )  # fmt: skip
+        else:
+            problem = None if shutil.which(program) else "No such file or directory (not on PATH)"
+        if problem:
+            raise PeerError(f"{self.id}: cannot start {program!r}: {problem}")
+
+    async def start(self) -> None:
+        try:
+            self._check_program()
+        except PeerError:
+            self._log.close()  # the output file of a program that never ran
+            raise
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *owned(self.argv),
+                env={**run_environment(), **self.env},
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=self._log,
+                start_new_session=True,
+                cwd=self.cwd,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise PeerError(f"{self.id}: cannot start {self.argv[0]!r}: {exc.strerror}") from None
+        self._exit_watch = asyncio.create_task(self._watch_exit())
+
+    async def _watch_exit(self) -> None:
+        assert self._proc is not None
+        await self._proc.wait()
+        self.signaling.wake_waiters()  # whoever waits on this program learns that it is gone
+
+    def output(self, size: int = 1500) -> str:
+        return file_tail(self._log, size)
+
+    # -- observing it through signaling -----------------------------------------------
+
+    def _records(self, **match: str) -> list[Any]:
+        return [
+            r
+            for r in self.signaling.relayed
+            if r.room == self.room and all(getattr(r, k) == v for k, v in match.items())
+        ]
+
+    async def _until(self, what: str, timeout: float, **match: str) -> list[Any]:
+        def seen() -> bool:
+            return bool(self._records(**match)) or (self._proc is not None and self._proc.returncode is not None)
+
+        try:
+            await self.signaling.wait_until(seen, timeout, f"{self.id} (external): {what}")
+        except TimeoutError as exc:
+            raise PeerError(f"{exc}; its output: {self.output()[-400:]!r}") from None
+        if not self._records(**match):
+            raise PeerError(
+                f"{self.id} (external) exited with {self._proc.returncode if self._proc else '?'} "
+                f"before {what}; its output: {self.output()[-400:]!r}"
+            )
+        return self._records(**match)
+
+    async def join(self, timeout: float = 5.0) -> list[str]:
+        await self._until("joining the room", timeout, sender=self.id, type="join")
+        return []
+
+    async def accept(self, kind: str, timeout: float = 5.0) -> str:
+        """The offer reached it (the program applies it itself)."""
+        return str((await self._until(f"receiving an {kind}", timeout, recipient=self.id, type=kind))[-1].sender)
+
+    async def answer(self, to: str, timeout: float = 10.0) -> str:
+        record = (await self._until(f"answering {to}", timeout, sender=self.id, recipient=to, type="answer"))[-1]
+        return str(record.payload.get("sdp", ""))
+
+    async def send_candidates(self, to: str, timeout: float = 10.0) -> list[str]:
+        await self._until(
+            f"trickling its candidates to {to}", timeout, sender=self.id, recipient=to, type="end-of-candidates"
+        )
+        return [str(r.payload.get("candidate")) for r in self._records(sender=self.id, recipient=to, type="candidate")]
+
+    async def receive_candidates(self, timeout: float = 5.0) -> list[str]:
+        await self._until("receiving end-of-candidates", timeout, recipient=self.id, type="end-of-candidates")
+        return [str(r.payload.get("candidate")) for r in self._records(recipient=self.id, type="candidate")]
+
+    async def wait_bye(self, timeout: float) -> str:
+        return str((await self._until("receiving bye", timeout, recipient=self.id, type="bye"))[-1].sender)
+
+    async def get_report(self) -> PeerReport:
+        return external_report(
+            self.id, (str(r.payload.get("candidate")) for r in self._records(sender=self.id, type="candidate"))
+        )
+
+    async def close(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), 5)
+            except (ProcessLookupError, asyncio.TimeoutError):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                await proc.wait()
+        if self._exit_watch is not None:
+            await asyncio.gather(self._exit_watch, return_exceptions=True)
+        self._log.close()

@@ -1,0 +1,99 @@
+"""Which local addresses aioice gathers host candidates from, and how long it waits for servers.
+
+aioice never gathers 127.0.0.1 or ::1 (``aioice.ice.get_host_addresses`` skips
+them) and RTCConfiguration has no option for interfaces, so loopback-only
+tests need this deliberate, reversible override.  Tests must only send traffic
+to loopback or to namespaces they create, which makes loopback the default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..candidates import candidate_address
+
+__all__ = ["CANDIDATE_SETS", "GATHER_TIMEOUT", "LOOPBACK", "gather_timeout", "host_addresses", "may_reach"]
+
+LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
+# Named host-candidate sets: loopback by default (tests only talk to loopback or their own namespaces).
+CANDIDATE_SETS: dict[str, list[str] | None] = {
+    "loopback": ["127.0.0.1"],
+    "loopback6": ["::1"],
+    "loopback-dual": ["127.0.0.1", "::1"],
+    "all": None,  # aioice's own choice: every interface
+}
+_lock = threading.Lock()
+# How long the harness's own peers wait for STUN and TURN answers while gathering: aioice waits 5 s
+# (``Connection.get_component_candidates(timeout=5)``), which made every scenario whose STUN server
+# does not answer (stun_unreachable, the UDP-blocked NATs) wait 5 s per gathering.  Every server
+# a harness peer asks is on loopback or in the harness's own namespaces, where an answer takes
+# milliseconds (a TURN allocation over TCP, 401 and all: ~50 ms), so 2 s loses nothing.
+GATHER_TIMEOUT = 2
+_gathering = 0  # gather_timeout blocks open (the patch is installed while any is)
+_unbounded: Any = None
+
+
+@contextlib.contextmanager
+def host_addresses(addresses: Sequence[str] | None) -> Iterator[None]:
+    """Within the block, aioice gathers host candidates only from ``addresses``.
+
+    ``None`` leaves aioice's own choice (all interfaces) untouched.
+    """
+    if addresses is None:
+        yield
+        return
+    import aioice.ice
+
+    chosen = [str(ipaddress.ip_address(a)) for a in addresses]
+
+    def restricted(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in chosen if (use_ipv6 if ":" in a else use_ipv4)]
+
+    with _lock:
+        original = aioice.ice.get_host_addresses
+        aioice.ice.get_host_addresses = restricted
+    try:
+        yield
+    finally:
+        with _lock:
+            aioice.ice.get_host_addresses = original
+
+
+@contextlib.contextmanager
+def gather_timeout(seconds: int = GATHER_TIMEOUT) -> Iterator[None]:
+    """Within the block, aioice waits at most ``seconds`` for STUN and TURN answers while gathering."""
+    import aioice.ice
+
+    global _gathering, _unbounded
+    with _lock:
+        if _gathering == 0:
+            _unbounded = original = aioice.ice.Connection.get_component_candidates
+
+            async def bounded(self: Any, component: int, addresses: list[str], timeout: int = seconds) -> Any:
+                return await original(self, component, addresses, timeout=min(timeout, seconds))
+
+            aioice.ice.Connection.get_component_candidates = bounded  # type: ignore[method-assign]
+        _gathering += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _gathering -= 1
+            if _gathering == 0:
+                aioice.ice.Connection.get_component_candidates = _unbounded  # type: ignore[method-assign]
+
+
+def may_reach(candidate: str, addresses: Sequence[str] | None) -> bool:
+    """Whether a peer gathering from ``addresses`` may send to this remote candidate: a loopback-only
+    peer never sends outside loopback (the machine's own addresses included: tests send traffic to
+    127.0.0.0/8 and ::1 only, or into their own namespaces)."""
+    if addresses is None or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        return True
+    try:
+        return ipaddress.ip_address(candidate_address(candidate)[0]).is_loopback
+    except ValueError:
+        return False  # an mDNS name (never resolved here: it would mean multicast), or no candidate

@@ -1,0 +1,75 @@
+"""Steps of the data family: channel, data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import Expectation
+from ...peer.interface import Capability
+from ..context import RunContext
+from ..model import Step
+from ..registry import need, step
+
+COMMAND, ECHO = Capability.COMMAND, Capability.ECHO
+
+
+@step("channel", need("peer", COMMAND, what="be told to open a data channel"))
+async def channel(ctx: RunContext, s: Step) -> str:
+    label = s.args.get("label", "data")
+    await ctx.commanded(s.args["peer"]).add_channel(
+        label,
+        ordered=s.args.get("ordered", True),
+        max_retransmits=s.args.get("max-retransmits"),
+        max_packet_lifetime=s.args.get("max-packet-lifetime"),
+    )
+    ctx.channel_ordered[label] = bool(s.args.get("ordered", True))
+    return f"{s.args['peer']} opened data channel {label!r}"
+
+
+def _payloads(s: Step, sender: str) -> list[str | bytes]:
+    send = s.args.get("send", f"hello from {sender}")
+    count = int(s.args.get("count", 1))
+    out: list[str | bytes] = []
+    for i in range(count):
+        if isinstance(send, str):
+            out.append(send if count == 1 else f"{send} #{i}")
+        elif "binary" in send:
+            out.append(bytes((j + i) % 256 for j in range(send["binary"])))
+        else:
+            out.append("".join(chr(0x61 + (j + i) % 26) for j in range(send["text"])))
+    return out
+
+
+@step(
+    "data",
+    need("from", COMMAND, what="be told to send data (send from the other peer: it echoes)"),
+    need("to", COMMAND, ECHO, what="receive data observably"),
+)
+async def data(ctx: RunContext, s: Step) -> str:
+    sender, receiver = s.args["from"], s.args["to"]
+    label = s.args.get("channel", "data")
+    payloads = _payloads(s, sender)
+    echo = not ctx.can(receiver, COMMAND)  # an external peer echoes: the sender gets the data back
+    listener = ctx.commanded(sender if echo else receiver)
+    before = (await listener.get_report()).get("messages", {}).get(label, 0)
+    for payload in payloads:
+        await ctx.commanded(sender).send(label, payload, timeout=s.timeout)
+    received = (await listener.wait_messages(label, before + len(payloads), timeout=s.timeout))[before:]
+    ordered = ctx.channel_ordered.get(label, True)
+    same = received == payloads if ordered else sorted(map(repr, received)) == sorted(map(repr, payloads))
+    if not same:
+        raise Expectation(
+            f"{receiver} received different data on {label!r} than {sender} sent "
+            f"({len(received)} messages; first differs: {_first_difference(payloads, received)})"
+        )
+    size = sum(len(p) for p in payloads)
+    kind = "binary" if isinstance(payloads[0], bytes) else "text"
+    echoed = f", echoed back by {receiver}" if echo else ""
+    return f"{sender} -> {receiver} over {label!r}: {len(payloads)} {kind} message(s), {size} bytes, intact{echoed}"
+
+
+def _first_difference(sent: list[Any], got: list[Any]) -> str:
+    for i, (a, b) in enumerate(zip(sent, got, strict=False)):
+        if a != b:
+            return f"#{i}: sent {a!r:.40} got {b!r:.40}"
+    return f"sent {len(sent)}, got {len(got)}"

@@ -1,0 +1,121 @@
+"""Steps of the wire family: expect-wire, the capture judged while the scenario runs."""
+
+from __future__ import annotations
+
+from ...addresses import format_hostport
+from ...errors import Expectation
+from ..context import RunContext
+from ..model import Step
+from ..registry import step
+from .common import expect_count
+
+
+@step("expect-wire")
+async def expect_wire(ctx: RunContext, s: Step) -> str:
+    recorder = ctx.world.wire
+    if recorder is None:
+        raise Expectation("expect-wire needs packet capture, which is off for this run (capture: false)")
+    if recorder.capture is None:
+        return f"SKIPPED: cannot capture here ({recorder.unavailable})"
+    reports = await ctx.reports()
+    scope = ctx.wire_scope(reports)
+    verdict = await recorder.judge(scope)
+    wire = recorder.context(scope)
+    owner = {address: peer.name for peer in wire.peers for address in peer.addresses}
+    summary = []
+    for name, expected in s.args.get("stun-requests", {}).items():
+        sent = [
+            r
+            for r in verdict.records
+            if r.role == "binding"
+            and r.message is not None
+            and r.message.message_class.name == "REQUEST"
+            and r.datagram.dst in wire.stun_servers
+            and owner.get(r.datagram.src) == name
+        ]
+        expect_count(f"Binding requests from {name} to the STUN server on the wire:", expected, len(sent))
+        summary.append(f"{name} sent {len(sent)} Binding request(s) to STUN")
+    checked = s.args.get("checks-succeeded")
+    if checked:
+        for name, report in reports.items():
+            if isinstance(checked, list) and name not in checked:
+                continue  # limited to the peers named
+            if report.get("external") and not isinstance(checked, list):
+                continue  # its selected pair is not observable; the other side's checks cover the pair
+            pair = report.get("selected_pair")
+            if pair is None:
+                raise Expectation(f"{name} has no selected pair to look for on the wire")
+            host, _, port = pair[0].split(" ", 1)[1].rpartition(":")
+            local = (host.strip("[]"), int(port))
+            answered = [
+                e
+                for e in verdict.exchanges
+                if e.request.role == "ice-check"
+                and e.response is not None
+                and e.request.datagram.src == local
+                and e.response.message is not None
+                and e.response.message.message_class.name == "SUCCESS"
+            ]
+            if not answered:
+                raise Expectation(
+                    f"no successful connectivity check from {name}'s selected local candidate "
+                    f"{format_hostport(local)} on the wire"
+                )
+        summary.append("connectivity checks succeeded on the selected pairs")
+    errors = verdict.errors
+    if "violations" in s.args:
+        expect_count("wire violations:", s.args["violations"], len(errors))
+    if "integrity-failures" in s.args:
+        failures = [f for f in verdict.findings if f.rule.startswith("integrity")]
+        expect_count("integrity failures on the wire:", s.args["integrity-failures"], len(failures))
+    if "unanswered" in s.args:
+        unanswered = [f for f in verdict.findings if f.rule == "stun.unanswered"]
+        expect_count("unanswered STUN requests:", s.args["unanswered"], len(unanswered))
+    for kind, expected in s.args.get("packets", {}).items():
+        expect_count(f"{kind} datagrams on the wire:", expected, verdict.kinds.get(kind, 0))
+    if "turn-allocations" in s.args:
+        from ...capture.packets import datagrams
+        from ...capture.turn import allocations, unbound_channel_data
+
+        unbound = unbound_channel_data(datagrams(recorder.frames, recorder.linktype), verdict.records)
+        if unbound:
+            raise Expectation("TURN relay path: " + "; ".join(unbound[:3]))
+        made = allocations(verdict.records)
+        for allocation in made:
+            if not allocation.ok:
+                what = "; ".join(allocation.problems) or (
+                    "no 401 challenge first" if not allocation.challenged else "no relayed address granted"
+                )
+                raise Expectation(f"TURN allocation of {format_hostport(allocation.client)}: {what}")
+        expect_count("TURN allocations (401, then authenticated Allocate, relayed address):",
+                      s.args["turn-allocations"], len(made))  # fmt: skip
+        summary.append(
+            "TURN: "
+            + ", ".join(
+                f"{format_hostport(a.client)} relayed at {format_hostport(a.relayed)}" for a in made if a.relayed
+            )  # fmt: skip
+        )
+    if s.args.get("rtcp"):
+        silent = [st for st in verdict.streams if st.rtcp == 0]
+        if not verdict.streams or silent:
+            raise Expectation(
+                "no RTP stream on the wire"
+                if not verdict.streams
+                else f"no RTCP from {format_hostport(silent[0].source)} (ssrc 0x{silent[0].ssrc:08x}) in "
+                f"{silent[0].times[-1] - silent[0].times[0]:.1f} s of its RTP: a sender's first report may take "
+                f"seconds (RFC 3550 §6.2: about every 5 s, the first after a random fraction of it); let media "
+                f"run longer before this check"
+            )
+        summary.append(f"{len(verdict.streams)} RTP streams, each with RTCP")
+    if s.args.get("dtls-fingerprints"):
+        checked = [flow for flow in verdict.dtls if flow.certificate is not None]
+        if len(checked) < 2:
+            raise Expectation(f"{len(checked)} DTLS certificate(s) seen on the wire, expected one from each side")
+        summary.append("both DTLS certificates match their SDP fingerprints")
+    summary.append(
+        f"{len(verdict.records)} STUN messages, {len(errors)} violation(s), "
+        + ", ".join(f"{k} {n}" for k, n in sorted(verdict.kinds.items()))
+    )
+    if errors and "violations" not in s.args:
+        raise Expectation(f"{len(errors)} wire violation(s): " + "; ".join(str(f) for f in errors[:5]))
+    return "; ".join(summary)

@@ -1,0 +1,168 @@
+"""A scenario's view of the wire: capture while it runs, keep its packets, judge them.
+
+The capture listens on ``lo`` for UDP (a slice of the process's shared capture,
+:mod:`pytest_webrtc.capture.shared`); a scenario's own packets are those to or from a port
+of its STUN server or of its peers' candidates (so parallel tests under pytest-xdist do not
+mix).  The kept frames are numbered as the written pcap numbers them, so a finding's packet
+number is the one Wireshark shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..addresses import Address
+from ..capture.dtls import fingerprints_from_sdp
+from ..capture.packets import Datagram, datagrams, ip_payload, udp_of
+from ..capture.rtp import payload_types_from_sdp
+from ..capture.verify import PeerCredentials, Verdict, WireContext, verify
+from ..errors import CaptureUnavailable
+from ..rules import Finding
+
+if TYPE_CHECKING:
+    from ..capture.shared import CaptureSlice
+    from ..capture.sniffer import Capture
+    from ..signaling.protocol import RelayRecord
+
+__all__ = ["WireRecorder", "WireScope"]
+
+
+@dataclass(frozen=True)
+class WireScope:
+    """What judging a run's packets needs to know besides the packets (built by the run context)."""
+
+    sdps: Mapping[str, str]  # peer (or an actor's session with it) -> the SDP it sent
+    endpoints: Mapping[str, set[Address]]  # the same names -> addresses of their candidates
+    stun_servers: set[Address]  # every address of the STUN (and TURN) servers
+    scenario_path: str = ""
+    relayed: Sequence[RelayRecord] = ()  # the built-in signaling server's relay log
+
+
+@dataclass
+class WireRecorder:
+    iface: str = "lo"
+    bpf: str = "udp"
+    netns: str | None = None  # capture inside this network namespace (a NAT topology's public one)
+    routers: dict[str, str] = field(default_factory=dict)  # peer -> its NAT router's namespace
+    capture: Capture | CaptureSlice | None = None
+    nat_captures: dict[str, Capture] = field(default_factory=dict)  # peer -> capture in its router
+    nat_frames: dict[str, tuple[int, list[tuple[float, bytes]]]] = field(default_factory=dict)
+    unavailable: str | None = None
+    frames: list[tuple[float, bytes]] = field(default_factory=list)
+    linktype: int = 1
+    verdict: Verdict | None = None
+    pcap_path: Path | None = None
+
+    def start(self) -> None:
+        from ..capture.sniffer import Capture
+
+        try:
+            if self.netns is None:  # the process's shared capture on lo: this run's slice of it
+                from ..capture.shared import capture_slice
+
+                self.capture = capture_slice(self.iface, self.bpf)
+            else:  # opened from a thread inside the namespace, the capture (and its sentinel) live there
+                from ..nat.netns import in_thread
+
+                self.capture = in_thread(self.netns, lambda: Capture(self.iface, self.bpf).start())
+                # In each router, both sides of the NAT: the private source going in, the translated one
+                # going out (kept as a pcap of its own, not judged: the verdict is the public side's).
+                for peer, router in self.routers.items():
+                    self.nat_captures[peer] = in_thread(router, lambda: Capture("any", "udp").start())
+        except CaptureUnavailable as exc:
+            self.unavailable = str(exc)
+
+    @staticmethod
+    def context(scope: WireScope) -> WireContext:
+        """The verifier's view: peers' ICE credentials and addresses, servers, payload types, fingerprints."""
+        peers = []
+        for name, sdp in scope.sdps.items():
+            credentials = WireContext.credentials_from_sdp(sdp)
+            if credentials is not None:
+                peers.append(PeerCredentials(name, *credentials, frozenset(scope.endpoints.get(name, set()))))
+        payload_types: dict[int, int] = {}
+        for sdp in scope.sdps.values():
+            payload_types.update(payload_types_from_sdp(sdp))
+        fingerprints = {
+            port: fingerprints_from_sdp(scope.sdps[peer.name]) for peer in peers for _, port in peer.addresses
+        }
+        return WireContext(peers, set(scope.stun_servers), payload_types, fingerprints)
+
+    def _scenario_frames(self, wire: WireContext) -> list[tuple[float, bytes]]:
+        ports = {port for _, port in wire.stun_servers}
+        for peer in wire.peers:
+            ports.update(port for _, port in peer.addresses)
+        kept = []
+        for ts, frame in self.capture.snapshot() if self.capture else self.frames:
+            packet = ip_payload(self.linktype, frame)
+            parsed = udp_of(packet) if packet is not None else None
+            if parsed is not None and (parsed[0][1] in ports or parsed[1][1] in ports):
+                kept.append((ts, frame))
+        return kept
+
+    async def judge(self, scope: WireScope) -> Verdict:
+        """Flush the capture and judge the scenario's packets so far."""
+        if self.capture is None:
+            raise CaptureUnavailable(self.unavailable or "no capture")
+        await asyncio.to_thread(self.capture.flush)
+        self.linktype = self.capture.linktype
+        wire = self.context(scope)
+        self.frames = self._scenario_frames(wire)
+        found: list[Datagram] = datagrams(self.frames, self.linktype)
+        self.verdict = verify(found, wire)
+        stats = self.capture.stats()
+        if stats.dropped or stats.interface_dropped:
+            self.verdict.findings.append(
+                Finding(
+                    "capture.loss",
+                    f"the kernel dropped {stats.dropped + stats.interface_dropped} packets: the verdict may miss some",
+                    packet=0,
+                )
+            )
+        return self.verdict
+
+    async def stop(self) -> None:
+        """Stop capturing; the frames kept are those of the last judgement."""
+        if self.capture is not None:
+            capture, self.capture = self.capture, None
+            await asyncio.to_thread(capture.stop)
+        for peer, nat_capture in list(self.nat_captures.items()):
+            await asyncio.to_thread(nat_capture.stop)
+            self.nat_frames[peer] = (nat_capture.linktype, nat_capture.snapshot())
+        self.nat_captures.clear()
+
+    @staticmethod
+    def nat_pcap(path: Path, peer: str) -> Path:
+        """Where the capture inside ``peer``'s NAT router goes, beside the main pcap."""
+        return path.with_name(f"{path.stem}.{peer}-nat.pcap")
+
+    def save(self, path: Path, scope: WireScope) -> Path:
+        """Write the pcap and, beside it, what the inspector needs to name actors and check integrity."""
+        from ..capture.sniffer import write_pcap
+
+        write_pcap(path, self.frames, self.linktype)
+        for peer, (linktype, frames) in self.nat_frames.items():
+            write_pcap(self.nat_pcap(path, peer), frames, linktype)
+        wire = self.context(scope)
+        sidecar = {
+            "scenario": scope.scenario_path,
+            "peers": [
+                {"name": p.name, "ufrag": p.ufrag, "pwd": p.pwd, "addresses": sorted(p.addresses)} for p in wire.peers
+            ],
+            "stun_servers": sorted(wire.stun_servers),
+            "nat_captures": {peer: self.nat_pcap(path, peer).name for peer in self.nat_frames},
+            "payload_types": {str(pt): rate for pt, rate in sorted(wire.payload_types.items())},
+            "fingerprints": {str(port): values for port, values in sorted(wire.fingerprints.items())},
+            "signaling": [
+                {"time": r.time, "room": r.room, "from": r.sender, "to": r.recipient, "type": r.type}
+                for r in scope.relayed
+            ],
+        }
+        path.with_name(path.name + ".json").write_text(json.dumps(sidecar, indent=1))
+        self.pcap_path = path
+        return path

@@ -1,0 +1,1 @@
+"""Signaling: the versioned JSON protocol, a WebSocket server and a client."""

@@ -1,0 +1,124 @@
+"""RTP header rules: each fails on a deliberately misbehaving sender's packets, correct streams pass."""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_webrtc.capture.packets import datagrams
+from pytest_webrtc.capture.rtp import RTP_RULES, payload_types_from_sdp, verify_rtp
+
+from ..wire_helpers import Frames, udp_frame
+
+ALICE, BOB = ("127.0.0.1", 40001), ("127.0.0.1", 40002)
+NEGOTIATED = {96: 90000, 111: 48000}
+
+
+def rtp(seq: int, ts: int, ssrc: int = 0x1234, pt: int = 96, version: int = 2) -> bytes:
+    return struct.pack("!BBHII", version << 6, pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + b"\x00" * 20
+
+
+def rtcp_sender_report(ssrc: int = 0x1234) -> bytes:
+    return struct.pack("!BBHI", 0x80, 200, 6, ssrc) + b"\x00" * 20
+
+
+def judge(frames: Frames) -> tuple[list, set[tuple[int, str]]]:  # type: ignore[type-arg]
+    streams, findings = verify_rtp(datagrams(frames.frames), NEGOTIATED)
+    return streams, {(f.packet, f.rule) for f in findings}
+
+
+def video(frames: Frames, count: int, start_seq: int = 65530, ssrc: int = 0x1234, src: tuple[str, int] = ALICE) -> None:
+    for i in range(count):  # 30 fps, 3000 ticks of 90 kHz per frame; the sequence wraps at 65535
+        frames.add(src, BOB, rtp(start_seq + i, 1000 + 3000 * i, ssrc), after=1 / 30)
+
+
+def test_a_correct_stream_passes(frames: Frames) -> None:
+    video(frames, 40)
+    frames.add(ALICE, BOB, rtcp_sender_report())
+    streams, found = judge(frames)
+    assert found == set()
+    assert len(streams) == 1 and streams[0].rtcp == 1 and len(streams[0].numbers) == 40
+
+
+def test_every_rule_is_exercised() -> None:
+    source = Path(__file__).read_text()
+    assert all(f'"{rule}"' in source for rule in RTP_RULES)
+
+
+def test_wrong_version_on_a_media_flow(frames: Frames) -> None:
+    video(frames, 2)
+    frames.add(ALICE, BOB, rtp(65532, 7000, version=3))  # first byte 0xC0: outside every RFC 7983 range
+    assert judge(frames)[1] == {(3, "rtp.version")}
+
+
+def test_payload_type_not_negotiated(frames: Frames) -> None:
+    video(frames, 2)
+    frames.add(ALICE, BOB, rtp(65532, 7000, pt=100))
+    assert judge(frames)[1] == {(3, "rtp.payload-type")}
+
+
+def test_sequence_jumps_and_repeats(frames: Frames) -> None:
+    video(frames, 3, start_seq=10)
+    frames.add(ALICE, BOB, rtp(5000, 10000))  # a jump of ~5000
+    frames.add(ALICE, BOB, rtp(5000, 13000))  # a repeat
+    assert judge(frames)[1] == {(4, "rtp.sequence"), (5, "rtp.sequence")}
+
+
+def test_ssrc_reused_by_another_source(frames: Frames) -> None:
+    video(frames, 2)
+    frames.add(BOB, ALICE, rtp(1, 1))  # Bob reuses Alice's SSRC
+    assert judge(frames)[1] == {(3, "rtp.ssrc-collision")}
+
+
+def test_timestamps_that_do_not_follow_the_clock(frames: Frames) -> None:
+    for i in range(45):  # 1.5 s of packets whose timestamps advance 10x too fast
+        frames.add(ALICE, BOB, rtp(i, 30000 * i), after=1 / 30)
+    _, found = judge(frames)
+    assert {rule for _, rule in found} == {"rtp.timestamp"}
+
+
+def jittered(frames: Frames, count: int, ticks_per_frame: int, delay: Callable[[int], float]) -> None:
+    """``count`` frames at 30 fps, each arriving ``delay(i)`` seconds late (jitter only delays)."""
+    start = frames.now
+    packets = sorted((start + i / 30 + delay(i), i) for i in range(count))
+    for arrival, i in packets:
+        frames.now = arrival
+        frames.frames.append((arrival, udp_frame(ALICE, BOB, rtp(i, 1000 + ticks_per_frame * i))))
+
+
+def test_a_correct_clock_passes_under_heavy_jitter(frames: Frames) -> None:
+    generator = random.Random(7)
+    jittered(frames, 90, 3000, lambda i: generator.uniform(0, 0.15))  # 3 s, up to 150 ms late
+    assert judge(frames)[1] == set()
+
+
+def test_a_correct_clock_passes_when_the_start_is_bunched(frames: Frames) -> None:
+    # The first 40 % of 1.5 s of frames stall and arrive together at 0.6 s: RTP time then spans
+    # 1.47 s in 0.87 s of capture (the old whole-stream rule said so, falsely, on a busy machine).
+    jittered(frames, 45, 3000, lambda i: (18 - i) / 30 if i < 18 else 0.0)
+    assert judge(frames)[1] == set()
+
+
+def test_a_fast_clock_fails_under_jitter_too(frames: Frames) -> None:
+    generator = random.Random(11)
+    jittered(frames, 60, 6000, lambda i: generator.uniform(0, 0.1))  # 2 s at twice the clock rate
+    assert {rule for _, rule in judge(frames)[1]} == {"rtp.timestamp"}
+
+
+def test_a_slow_clock_fails(frames: Frames) -> None:
+    jittered(frames, 60, 1500, lambda i: 0.0)  # half the clock rate
+    assert {rule for _, rule in judge(frames)[1]} == {"rtp.timestamp"}
+
+
+def test_timestamps_wrap_around_without_a_finding(frames: Frames) -> None:
+    start = 0xFFFFFFFF - 3000 * 10
+    for i in range(45):
+        frames.add(ALICE, BOB, rtp(i, start + 3000 * i), after=1 / 30)
+    assert judge(frames)[1] == set()
+
+
+def test_payload_types_from_sdp() -> None:
+    sdp = "m=audio 9 X 111\r\na=rtpmap:111 opus/48000/2\r\nm=video 9 X 96 97\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n"
+    assert payload_types_from_sdp(sdp) == {111: 48000, 96: 90000, 97: 90000}
