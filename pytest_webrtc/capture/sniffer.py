@@ -91,18 +91,30 @@ class Capture:
         return self
 
     def flush(self, timeout: float = 5.0) -> None:
-        """Send a sentinel and wait until the reader has seen it: everything sent before is captured."""
+        """Send a sentinel and wait until the reader has seen it: everything sent before is captured.
+
+        The kernel may drop the sentinel itself when the capture's ring overflows (another process
+        flooding ``lo``): it is sent again every 0.25 s, and any of them seen ends the wait — what
+        was sent before the first was read by then, or dropped and counted (:meth:`stats`)."""
         assert self._sentinel_socket is not None, "capture not started"
-        self._counter += 1
-        token = _SENTINEL_PREFIX + f"{os.getpid()}-{id(self)}-{self._counter}".encode()
-        self._sentinel_socket.sendto(token, self._sentinel_socket.getsockname())
         deadline = time.monotonic() + timeout
+        tokens: set[bytes] = set()
         with self._seen_changed:
-            while token not in self._seen:
-                left = deadline - time.monotonic()
-                if left <= 0 or not (self._thread and self._thread.is_alive()):
-                    raise CaptureUnavailable(f"capture on {self.iface} did not see its sentinel within {timeout:g} s")
-                self._seen_changed.wait(min(left, 0.1))
+            while not tokens & self._seen:
+                now = time.monotonic()
+                if now >= deadline or not (self._thread and self._thread.is_alive()):
+                    raise CaptureUnavailable(
+                        f"capture on {self.iface} did not see its sentinel within {timeout:g} s "
+                        f"({len(tokens)} sent; the kernel dropped {self.stats().dropped} packets)"
+                    )
+                self._counter += 1
+                token = _SENTINEL_PREFIX + f"{os.getpid()}-{id(self)}-{self._counter}".encode()
+                tokens.add(token)
+                self._sentinel_socket.sendto(token, self._sentinel_socket.getsockname())
+                resend = min(deadline, now + 0.25)
+                while not tokens & self._seen and (left := resend - time.monotonic()) > 0:
+                    self._seen_changed.wait(left)
+            self._seen -= tokens  # seen once: the set stays small
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._thread is None:

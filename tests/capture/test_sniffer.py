@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,28 @@ def test_reading_a_bad_file_is_a_clear_error(tmp_path: Path, content: bytes | No
     path.write_bytes(content)
     with pytest.raises(ValueError, match="bad.pcap: (not a pcap or pcapng file|truncated or corrupt: packet 2)"):
         read_pcap(path)
+
+
+@pytest.mark.usefixtures("can_capture")
+def test_a_sentinel_the_kernel_dropped_is_sent_again() -> None:
+    """A ring that overflowed may drop the flush's sentinel itself: the flush resends it, and ends."""
+    with Capture("lo", "udp") as capture:
+        real = capture._sentinel_socket
+        assert real is not None
+        dropped: list[bytes] = []
+
+        class FirstLost:
+            def sendto(self, data: bytes, address: object) -> int:
+                if not dropped:
+                    dropped.append(data)  # as if the kernel had dropped it
+                    return len(data)
+                return real.sendto(data, address)
+
+            def getsockname(self) -> object:
+                return real.getsockname()
+
+        capture._sentinel_socket = FirstLost()  # type: ignore[assignment]
+        started = time.monotonic()
+        capture.flush(timeout=3)
+        assert dropped and time.monotonic() - started < 1.5
+        capture._sentinel_socket = real

@@ -1,1 +1,0 @@
-"""Conformance checks of other projects' actors (STUN servers first), from the client side."""

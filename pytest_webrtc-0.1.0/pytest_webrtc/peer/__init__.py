@@ -1,1 +1,0 @@
-"""WebRTC peers (aiortc) and what they need from aioice."""

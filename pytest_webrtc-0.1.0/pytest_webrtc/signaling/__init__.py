@@ -1,1 +1,0 @@
-"""Signaling: the versioned JSON protocol, a WebSocket server and a client."""
