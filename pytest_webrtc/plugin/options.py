@@ -266,12 +266,12 @@ def pytest_configure(config: pytest.Config) -> None:
         overrides["signaling"] = {"url": signaling_url}
     protocol = _value(config, "webrtc_signaling_protocol")
     if protocol:
-        from ..signaling.drivers import DRIVERS
+        from ..signaling.drivers import driver
 
-        if protocol not in DRIVERS:
-            raise pytest.UsageError(
-                f"--webrtc-signaling-protocol: {protocol!r} is not a signaling protocol; known: {', '.join(DRIVERS)}"
-            )
+        try:
+            driver(str(protocol))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--webrtc-signaling-protocol: {exc}") from None
         if not signaling_url:
             raise pytest.UsageError(
                 "--webrtc-signaling-protocol needs --webrtc-signaling-url: the server that speaks it"

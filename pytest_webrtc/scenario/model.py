@@ -303,6 +303,10 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
                 "peers on loopback do not relay through it; add a topology (peers behind NATs)",
                 ("servers", "turn"),
             )
+    signaling = signaling_spec(servers.get("signaling", "builtin"))
+    declared = servers.get("signaling")
+    if signaling.protocol == "mapped" or (isinstance(declared, dict) and "mapping" in declared):
+        signaling = _mapped(located, servers["signaling"], Path(directory))
     try:
         stun = stun_spec(servers.get("stun", "builtin"))
     except AddressError as exc:
@@ -329,7 +333,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         timeout=float(data.get("timeout", DEFAULT_SCENARIO_TIMEOUT)),
         marks=list(data.get("marks", [])),
         stun=stun,
-        signaling=signaling_spec(servers.get("signaling", "builtin")),
+        signaling=signaling,
         capture=bool(data.get("capture", True)),
         sfu=actors.get("sfu"),
         mcu=actors.get("mcu"),
@@ -338,6 +342,24 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         located=located,
         directory=str(Path(directory).resolve()),
     )
+
+
+def _mapped(located: Located, value: dict[str, Any], directory: Path) -> SignalingSpec:
+    """``protocol: mapped`` with its ``mapping`` file (relative to the scenario, or a shipped one's name),
+    checked now: the protocol becomes ``mapped:ABSOLUTE-PATH``."""
+    from ..signaling.mapped import load_mapping
+
+    where = ("servers", "signaling")
+    if value.get("protocol") != "mapped" or not value.get("mapping"):
+        raise located.error("servers.signaling: a mapping goes with protocol: mapped (and mapped needs a mapping)", where)
+    name = str(value["mapping"])
+    shipped = Path(__file__).parent.parent / "signaling" / "mappings" / f"{name}.yaml"
+    path = shipped if "/" not in name and not name.endswith((".yaml", ".yml")) and shipped.is_file() else directory / name
+    try:
+        load_mapping(path)
+    except ValueError as exc:
+        raise located.error(f"servers.signaling.mapping: {exc}", where) from None
+    return SignalingSpec(value.get("url"), value.get("host", "127.0.0.1"), f"mapped:{path.resolve()}")
 
 
 def _check_peer_names(

@@ -196,10 +196,14 @@ def _speakable(world: World, signaling: SignalingSpec) -> None:
     """Every step, actor and peer of the scenario can run through the signaling protocol: else a
     ScenarioError naming the first that cannot, with its line (the protocol may come from the
     command line, so this is checked when the run starts, before anything is sent)."""
-    from ..signaling.drivers import DRIVERS
+    from ..signaling.drivers import driver as driver_of
 
-    scenario, driver = world.scenario, DRIVERS[signaling.protocol]
-    world.signaling_protocol = driver.name
+    scenario = world.scenario
+    try:
+        driver = driver_of(signaling.protocol)
+    except ValueError as exc:
+        raise ScenarioError(f"servers.signaling.protocol: {exc}", scenario.path) from None
+    world.signaling_protocol = signaling.protocol
     if driver.name == "harness":
         return
     if not signaling.url:

@@ -1,10 +1,12 @@
 """Signaling drivers: the protocols the harness's peers can signal through, one registry entry each.
 
 ``harness`` is protocol v1 (:mod:`.protocol`, the built-in server's); ``peerjs`` is the PeerJS
-server's (:mod:`.peerjs`).  A driver says what its protocol can express: the steps that need
-something else (rooms with notices, the built-in server's relay log) are refused when the
-scenario is loaded, with the step's line and why — never run with a silent difference.
-Adding a protocol is one entry here plus its module.
+server's (:mod:`.peerjs`); ``mapped`` is any JSON-over-WebSocket protocol a mapping file
+describes (:mod:`.mapped`; a protocol is then named ``mapped:PATH``).  Other packages add drivers
+through the entry point group ``pytest_webrtc.signaling`` (each entry point loads a
+:class:`SignalingDriver`).  A driver says what its protocol can express: the steps that need
+something else (rooms with notices, the built-in server's relay log) are refused before the run
+sends anything, with the step's line and why — never run with a silent difference.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_PROTOCOL", "DRIVERS", "SignalingChannel", "SignalingDriver", "channel"]
+__all__ = ["DEFAULT_PROTOCOL", "DRIVERS", "SignalingChannel", "SignalingDriver", "channel", "driver"]
 
 
 class SignalingChannel(Protocol):
@@ -38,24 +40,34 @@ class SignalingChannel(Protocol):
 class SignalingDriver:
     name: str
     description: str
-    open: Callable[[str, str, str], SignalingChannel]  # (url, room, peer) -> the peer's channel
+    open: Callable[[str, str, str, str], SignalingChannel]  # (url, room, peer, argument) -> the peer's channel
     rooms: bool = True  # the server lists a room's peers at join and sends peer-joined / peer-left notices
     refuses: dict[str, str] = field(default_factory=dict)  # step kind -> why it cannot run through this protocol
 
 
-def _harness(url: str, room: str, peer: str) -> SignalingChannel:
+def _harness(url: str, room: str, peer: str, argument: str = "") -> SignalingChannel:
     from .client import SignalingClient
 
     return SignalingClient(url, room, peer)
 
 
-def _peerjs(url: str, room: str, peer: str) -> SignalingChannel:
+def _peerjs(url: str, room: str, peer: str, argument: str = "") -> SignalingChannel:
     from .peerjs import PeerJsClient
 
     return PeerJsClient(url, room, peer)
 
 
+def _mapped(url: str, room: str, peer: str, argument: str = "") -> SignalingChannel:
+    from .mapped import MappedClient, load_mapping
+
+    return MappedClient(url, room, peer, load_mapping(argument))
+
+
 _NO_ROOMS = "PeerJS has no rooms, so no peer-left notices to check"
+_NOT_V1 = {
+    "expect-signaling": "it judges the built-in server's relay log, and this is another server",
+    "signaling-conformance": "its rules are protocol v1's (conformance signaling --protocol judges others)",
+}
 DRIVERS: dict[str, SignalingDriver] = {
     driver.name: driver
     for driver in (
@@ -65,21 +77,45 @@ DRIVERS: dict[str, SignalingDriver] = {
             "the PeerJS server's (npm peer): ws://HOST:PORT/PATH, key 'peerjs' unless the URL says ?key=",
             _peerjs,
             rooms=False,
-            refuses={
-                "leave": _NO_ROOMS,
-                "expect-signaling": "it judges the built-in server's relay log, and PeerJS is another server",
-                "signaling-conformance": "its rules are protocol v1's (conformance signaling --protocol is not built)",
-            },
+            refuses={"leave": _NO_ROOMS, **_NOT_V1},
+        ),
+        SignalingDriver(
+            "mapped",
+            "a JSON-over-WebSocket protocol a mapping file describes (mapped:PATH; pytest_webrtc/signaling/mapped.py)",
+            _mapped,
+            rooms=False,
+            refuses={"leave": "the mapping has no rooms, so no peer-left notices to check", **_NOT_V1},
         ),
     )
 }
 DEFAULT_PROTOCOL = "harness"
 
 
+def driver(protocol: str) -> SignalingDriver:
+    """The driver of ``protocol`` (``NAME`` or ``NAME:ARGUMENT``): built in, or an entry point's."""
+    name = protocol.split(":", 1)[0]
+    if name in DRIVERS:
+        return DRIVERS[name]
+    found = _plugins().get(name)
+    if found is None:
+        known = ", ".join([*DRIVERS, *_plugins()])
+        raise ValueError(f"unknown signaling protocol {name!r}; known: {known}")
+    return found
+
+
+def _plugins() -> dict[str, SignalingDriver]:
+    """Drivers other packages registered under the entry point group ``pytest_webrtc.signaling``."""
+    from importlib.metadata import entry_points
+
+    out = {}
+    for point in entry_points(group="pytest_webrtc.signaling"):
+        loaded = point.load()
+        if isinstance(loaded, SignalingDriver):
+            out[point.name] = loaded
+    return out
+
+
 def channel(protocol: str, url: str, room: str, peer: str) -> SignalingChannel:
-    """A signaling channel of ``protocol`` for ``peer``."""
-    try:
-        driver = DRIVERS[protocol]
-    except KeyError:
-        raise ValueError(f"unknown signaling protocol {protocol!r}; known: {', '.join(DRIVERS)}") from None
-    return driver.open(url, room, peer)
+    """A signaling channel of ``protocol`` (``NAME`` or ``NAME:ARGUMENT``) for ``peer``."""
+    argument = protocol.split(":", 1)[1] if ":" in protocol else ""
+    return driver(protocol).open(url, room, peer, argument)

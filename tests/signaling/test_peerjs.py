@@ -144,7 +144,7 @@ def test_the_plugin_option_and_its_ini_twin(pytester: pytest.Pytester, peerjs_se
     result.stdout.fnmatch_lines(["*alice connected (peerjs: no rooms*"])
     wrong = pytester.runpytest_subprocess("seed.yaml", "--webrtc-signaling-protocol", "jingle")
     wrong.stderr.fnmatch_lines(
-        ["*--webrtc-signaling-protocol: 'jingle' is not a signaling protocol; known: harness, peerjs*"]
+        ["*--webrtc-signaling-protocol: unknown signaling protocol 'jingle'; known: harness, peerjs, mapped*"]
     )
 
 
@@ -182,3 +182,61 @@ def test_the_real_peerjs_server_passes_every_rule(peerjs_server: str) -> None:
     assert done.returncode == 0, done.stdout
     assert done.stdout.splitlines()[0] == "judged by the rules of the peerjs protocol"
     assert done.stdout.splitlines()[-1] == "6 passed, 0 failed, 0 warned, 0 info, 0 skipped"
+
+
+MAPPED = SEED.replace("protocol: peerjs}}", "protocol: mapped, mapping: peerjs}}")
+
+
+@pytest.mark.parametrize("bob", ["", "process: true"], ids=["in-process", "process"])
+def test_the_same_seed_flow_passes_through_the_mapping_that_expresses_peerjs(peerjs_server: str, bob: str) -> None:
+    """The declarative driver, given signaling/mappings/peerjs.yaml, runs what the coded driver runs."""
+    result = asyncio.run(run_scenario(load_scenario("mapped.yaml", MAPPED.format(url=peerjs_server, bob=bob))))
+    lines = result.text()
+    assert "alice connected (mapped: no rooms, so no peer list and no notices)" in lines
+    assert "alice -> bob over 'data': 1 text message(s)" in lines
+    assert result.wire is not None and result.wire.ok, lines
+
+
+@pytest.mark.parametrize(
+    ("mapping", "words"),
+    [
+        ("url: ws://x\nsend: {}\nreceive: {}\n", "url must be a template containing {url}"),
+        ("url: '{url}'\nsend: {hello: {}}\nreceive: {}\n", "send.hello: not a message the harness sends"),
+        ("url: '{url}'\nsend: {}\nreceive: {offer: {from: src}}\n", "receive.offer: needs a match"),
+        ("url: '{url}'\nsend: {}\n", "missing 'receive'"),
+        ("url: '{url}'\nsend: {}\nreceive: {}\nrooms: yes\n", "unknown key 'rooms'"),
+    ],
+)
+def test_a_wrong_mapping_is_named_at_load_time(tmp_path: Path, mapping: str, words: str) -> None:
+    (tmp_path / "m.yaml").write_text(mapping)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "scenario: s\nservers:\n  signaling: {url: 'ws://127.0.0.1:1/', protocol: mapped, mapping: m.yaml}\n"
+        "peers: {a: {}}\nsteps:\n  - join: [a]\n"
+    )
+    from pytest_webrtc.scenario.model import parse_scenario
+
+    with pytest.raises(ScenarioError, match="s.yaml:3") as error:
+        parse_scenario(scenario)
+    assert "servers.signaling.mapping:" in str(error.value) and words in str(error.value), str(error.value)
+
+
+def test_another_package_adds_a_driver_through_the_entry_point_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from pytest_webrtc.signaling import drivers
+
+    mine = drivers.SignalingDriver("mine", "a test's own protocol", lambda url, room, peer, arg: None, rooms=False)  # type: ignore[arg-type,return-value]
+
+    class Point:
+        name = "mine"
+
+        def load(self) -> object:
+            return mine
+
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda group: [Point()] if group == "pytest_webrtc.signaling" else []
+    )
+    assert drivers.driver("mine") is mine and drivers.driver("mine:option") is mine
+    with pytest.raises(ValueError, match="unknown signaling protocol 'theirs'; known: harness, peerjs, mapped, mine"):
+        drivers.driver("theirs")

@@ -18,9 +18,9 @@ SIGNALING, COMMAND, HTTP = Capability.SIGNALING, Capability.COMMAND, Capability.
 
 @step("join", need("peers", SIGNALING, what="join a signaling room"))
 async def join(ctx: RunContext, s: Step) -> str:
-    from ...signaling.drivers import DRIVERS
+    from ...signaling.drivers import driver as driver_of
 
-    driver = DRIVERS[ctx.world.signaling_protocol]
+    driver = driver_of(ctx.world.signaling_protocol)
     lines = []
     for name in names(s.args["peers"]):
         room = ctx.room_of(name)
