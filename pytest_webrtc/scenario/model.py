@@ -351,10 +351,14 @@ def _mapped(located: Located, value: dict[str, Any], directory: Path) -> Signali
 
     where = ("servers", "signaling")
     if value.get("protocol") != "mapped" or not value.get("mapping"):
-        raise located.error("servers.signaling: a mapping goes with protocol: mapped (and mapped needs a mapping)", where)
+        raise located.error(
+            "servers.signaling: a mapping goes with protocol: mapped (and mapped needs a mapping)", where
+        )
     name = str(value["mapping"])
     shipped = Path(__file__).parent.parent / "signaling" / "mappings" / f"{name}.yaml"
-    path = shipped if "/" not in name and not name.endswith((".yaml", ".yml")) and shipped.is_file() else directory / name
+    path = (
+        shipped if "/" not in name and not name.endswith((".yaml", ".yml")) and shipped.is_file() else directory / name
+    )
     try:
         load_mapping(path)
     except ValueError as exc:

@@ -86,13 +86,15 @@ def load_mapping(path: str | Path) -> Mapping:
         if key not in data:
             raise ValueError(f"{where}: missing {key!r}")
     if not isinstance(data["url"], str) or "{url}" not in data["url"]:
-        raise ValueError(f"{where}: url must be a template containing {{url}}, e.g. \"{{url}}/ws?id={{peer}}\"")
+        raise ValueError(f'{where}: url must be a template containing {{url}}, e.g. "{{url}}/ws?id={{peer}}"')
     for kind in data["send"]:
         if kind not in SENT:
             raise ValueError(f"{where}: send.{kind}: not a message the harness sends; they are: {', '.join(SENT)}")
     for kind, rule in data["receive"].items():
         if kind not in RECEIVED:
-            raise ValueError(f"{where}: receive.{kind}: not a message the harness knows; they are: {', '.join(RECEIVED)}")
+            raise ValueError(
+                f"{where}: receive.{kind}: not a message the harness knows; they are: {', '.join(RECEIVED)}"
+            )
         if not isinstance(rule, dict) or not isinstance(rule.get("match"), dict):
             raise ValueError(f"{where}: receive.{kind}: needs a match: {{field: value, ...}}")
     heartbeat = data.get("heartbeat")
