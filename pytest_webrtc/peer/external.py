@@ -59,6 +59,8 @@ class ExternalPeer:
             "WEBRTC_ROOM": room,
             "WEBRTC_PEER_ID": peer_id,
             "WEBRTC_ICE_SERVERS": json.dumps(ice_servers),
+            # The harness observes an external program through its own server, so it speaks v1.
+            "WEBRTC_SIGNALING_PROTOCOL": "harness",
         }
         self.argv = shlex.split(command) + peer_arguments(signaling.url, room, peer_id, ice_servers)
         self.cwd = cwd

@@ -48,7 +48,7 @@ async def test_a_program_that_does_not_echo_fails_the_data_step(tmp_path: object
         "from pytest_webrtc.peer.echo import run_echo_peer\n"
         "e = os.environ\n"
         "agent = PeerAgent(e['WEBRTC_PEER_ID'], e['WEBRTC_SIGNALING_URL'], e['WEBRTC_ROOM'],\n"
-        "                  ice_servers=json.loads(e['WEBRTC_ICE_SERVERS']))\n"
+        "                  ice_servers=json.loads(e['WEBRTC_ICE_SERVERS']), protocol=e['WEBRTC_SIGNALING_PROTOCOL'])\n"
         "async def main():\n"
         "    task = asyncio.create_task(run_echo_peer(agent, 20))\n"
         "    await asyncio.sleep(0)\n"
