@@ -1,4 +1,4 @@
-"""A signaling client: one WebSocket, a reader task, and a queue per message type."""
+"""A signaling client of protocol v1: one WebSocket, a reader task, the messages by type (:class:`.inbox.Inbox`)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ..errors import SignalingError
-from ..wakeup import Wakeup
+from .inbox import Inbox
 
 __all__ = ["SignalingClient"]
 
 
-class SignalingClient:
+class SignalingClient(Inbox):
     def __init__(self, url: str, room: str, peer: str) -> None:
-        self.url, self.room, self.peer = url, room, peer
+        super().__init__(peer)
+        self.url, self.room = url, room
         self.peers: list[str] = []
-        self.received: list[dict[str, Any]] = []
-        self._inbox: list[dict[str, Any]] = []
-        self._arrived = Wakeup()  # woken when a message arrives or the connection ends
-        self._closed = False
         self._connection: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -50,15 +47,11 @@ class SignalingClient:
         assert self._connection is not None
         try:
             async for frame in self._connection:
-                message = json.loads(frame)
-                self.received.append(message)
-                self._inbox.append(message)
-                self._arrived.wake()
+                self.deliver(json.loads(frame))
         except ConnectionClosed:
             pass
         finally:
-            self._closed = True
-            self._arrived.wake()
+            self.ended()
 
     async def send_raw(self, message: dict[str, Any] | str) -> None:
         if self._connection is None:
@@ -70,30 +63,6 @@ class SignalingClient:
 
     async def send(self, kind: str, to: str, **fields: Any) -> None:
         await self.send_raw({"type": kind, "to": to, **fields})
-
-    async def next_of(self, *kinds: str, timeout: float) -> dict[str, Any]:
-        """The earliest unread message of any of ``kinds``; arrival order is kept across kinds."""
-
-        def take() -> dict[str, Any] | None:
-            for i, message in enumerate(self._inbox):
-                if message.get("type") in kinds:
-                    del self._inbox[i]
-                    return message
-            return None
-
-        def found() -> dict[str, Any] | None:
-            message = take()
-            if message is None and self._closed:
-                raise SignalingError(f"{self.peer}: signaling connection closed while waiting for {'/'.join(kinds)}")
-            return message
-
-        try:
-            return await self._arrived.until(found, timeout)
-        except TimeoutError:
-            raise SignalingError(f"{self.peer}: no {'/'.join(kinds)} message within {timeout:g} s") from None
-
-    def pending(self, kind: str) -> int:
-        return sum(1 for m in self._inbox if m.get("type") == kind)
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -41,13 +41,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ..errors import SignalingError
-from ..wakeup import Wakeup
+from .inbox import Inbox
 
 __all__ = ["Mapping", "MappedClient", "load_mapping"]
 
 SENT = ("offer", "answer", "candidate", "end-of-candidates", "bye")
 RECEIVED = (*SENT, "error", "peer-joined", "peer-left")
-INBOX_LIMIT = 10_000
 _WHOLE = re.compile(r"^\{(\w+)\}$")
 _MISSING = object()
 
@@ -133,20 +132,16 @@ def matches(message: Any, pattern: dict[str, Any]) -> bool:
     return all(at(message, path) == value for path, value in pattern.items())
 
 
-class MappedClient:
+class MappedClient(Inbox):
     """A signaling channel that speaks what a :class:`Mapping` describes."""
 
     protocol = "mapped"
 
     def __init__(self, url: str, room: str, peer: str, mapping: Mapping) -> None:
-        self.url, self.room, self.peer, self.mapping = url, room, peer, mapping
+        super().__init__(peer)
+        self.url, self.room, self.mapping = url, room, mapping
         self.peers: list[str] = []
-        self.received: list[dict[str, Any]] = []
-        self._inbox: list[dict[str, Any]] = []
-        self._arrived = Wakeup()
-        self._closed = False
         self._connection: ClientConnection | None = None
-        self._tasks: list[asyncio.Task[None]] = []
 
     def _values(self, **more: Any) -> dict[str, Any]:
         return {"url": self.url.rstrip("/"), "peer": self.peer, "room": self.room, **more}
@@ -216,15 +211,12 @@ class MappedClient:
                     message = self.translate(json.loads(frame))
                 except ValueError:
                     continue
-                if message is not None and len(self._inbox) < INBOX_LIMIT:
-                    self.received.append(message)
-                    self._inbox.append(message)
-                    self._arrived.wake()
+                if message is not None:
+                    self.deliver(message)
         except ConnectionClosed:
             pass
         finally:
-            self._closed = True
-            self._arrived.wake()
+            self.ended()
 
     async def send_raw(self, message: Any) -> None:
         if self._connection is None:
@@ -241,29 +233,9 @@ class MappedClient:
         pair = "_".join(sorted((self.peer, to)))
         await self.send_raw(render(template, self._values(to=to, pair=pair, **fields)))
 
-    async def next_of(self, *kinds: str, timeout: float) -> dict[str, Any]:
-        def found() -> dict[str, Any] | None:
-            for i, message in enumerate(self._inbox):
-                if message.get("type") in kinds:
-                    del self._inbox[i]
-                    return message
-            if self._closed:
-                raise SignalingError(f"{self.peer}: signaling connection closed while waiting for {'/'.join(kinds)}")
-            return None
-
-        try:
-            return await self._arrived.until(found, timeout)
-        except TimeoutError:
-            raise SignalingError(f"{self.peer}: no {'/'.join(kinds)} message within {timeout:g} s") from None
-
-    def pending(self, kind: str) -> int:
-        return sum(1 for m in self._inbox if m.get("type") == kind)
-
     async def close(self) -> None:
         self._closed = True
         if self._connection is not None:
             await self._connection.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.stop_tasks()
         self._connection = None

@@ -29,12 +29,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ..errors import SignalingError
-from ..wakeup import Wakeup
+from .inbox import Inbox
 
 __all__ = ["HEARTBEAT_INTERVAL", "PeerJsClient", "peerjs_url"]
 
 HEARTBEAT_INTERVAL = 5.0  # seconds, as the PeerJS client library sends them
-INBOX_LIMIT = 10_000  # messages kept unread, at most: a flood must not grow the client
 _OUT = {
     "offer": "OFFER",
     "answer": "ANSWER",
@@ -56,20 +55,16 @@ def peerjs_url(url: str, peer: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
 
 
-class PeerJsClient:
+class PeerJsClient(Inbox):
     """A signaling channel over a PeerJS server, with the interface of :class:`.client.SignalingClient`."""
 
     protocol = "peerjs"
 
     def __init__(self, url: str, room: str, peer: str) -> None:
-        self.url, self.room, self.peer = url, room, peer
+        super().__init__(peer)
+        self.url, self.room = url, room
         self.peers: list[str] = []
-        self.received: list[dict[str, Any]] = []
-        self._inbox: list[dict[str, Any]] = []
-        self._arrived = Wakeup()
-        self._closed = False
         self._connection: ClientConnection | None = None
-        self._tasks: list[asyncio.Task[None]] = []
 
     async def join(self, timeout: float = 5.0) -> list[str]:
         """Open the PeerJS connection (PeerJS has no rooms: nobody is listed)."""
@@ -108,15 +103,12 @@ class PeerJsClient:
                     message = self._translate(json.loads(frame))
                 except (ValueError, TypeError, KeyError, AttributeError):
                     continue  # not a message of the protocol: dropped
-                if message is not None and len(self._inbox) < INBOX_LIMIT:
-                    self.received.append(message)
-                    self._inbox.append(message)
-                    self._arrived.wake()
+                if message is not None:
+                    self.deliver(message)
         except ConnectionClosed:
             pass
         finally:
-            self._closed = True
-            self._arrived.wake()
+            self.ended()
 
     @staticmethod
     def _translate(message: dict[str, Any]) -> dict[str, Any] | None:
@@ -168,31 +160,9 @@ class PeerJsClient:
             payload["candidate"] = {"candidate": "", "sdpMid": None, "sdpMLineIndex": None}
         await self.send_raw({"type": _OUT[kind], "dst": to, "payload": payload})
 
-    async def next_of(self, *kinds: str, timeout: float) -> dict[str, Any]:
-        """The earliest unread message of any of ``kinds``; arrival order is kept across kinds."""
-
-        def found() -> dict[str, Any] | None:
-            for i, message in enumerate(self._inbox):
-                if message.get("type") in kinds:
-                    del self._inbox[i]
-                    return message
-            if self._closed:
-                raise SignalingError(f"{self.peer}: PeerJS connection closed while waiting for {'/'.join(kinds)}")
-            return None
-
-        try:
-            return await self._arrived.until(found, timeout)
-        except TimeoutError:
-            raise SignalingError(f"{self.peer}: no {'/'.join(kinds)} message within {timeout:g} s") from None
-
-    def pending(self, kind: str) -> int:
-        return sum(1 for m in self._inbox if m.get("type") == kind)
-
     async def close(self) -> None:
         self._closed = True
         if self._connection is not None:
             await self._connection.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.stop_tasks()
         self._connection = None
