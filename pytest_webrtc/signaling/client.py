@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 from ..errors import SignalingError
-from .inbox import Inbox
+from .inbox import JsonWebSocket
 
 __all__ = ["SignalingClient"]
 
 
-class SignalingClient(Inbox):
+class SignalingClient(JsonWebSocket):
     def __init__(self, url: str, room: str, peer: str) -> None:
         super().__init__(peer)
         self.url, self.room = url, room
         self.peers: list[str] = []
-        self._connection: ClientConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
 
     async def connect(self, timeout: float = 5.0) -> None:
         try:
@@ -30,7 +26,7 @@ class SignalingClient(Inbox):
             )
         except (OSError, asyncio.TimeoutError) as exc:
             raise SignalingError(f"cannot connect to signaling server {self.url}: {exc or 'timeout'}") from None
-        self._reader = asyncio.create_task(self._read(), name=f"signaling-reader-{self.peer}")
+        self.start_reading()
 
     async def join(self, timeout: float = 5.0) -> list[str]:
         """Join the room; returns the peers already in it."""
@@ -43,30 +39,5 @@ class SignalingClient(Inbox):
         self.peers = list(reply["peers"])
         return self.peers
 
-    async def _read(self) -> None:
-        assert self._connection is not None
-        try:
-            async for frame in self._connection:
-                self.deliver(json.loads(frame))
-        except ConnectionClosed:
-            pass
-        finally:
-            self.ended()
-
-    async def send_raw(self, message: dict[str, Any] | str) -> None:
-        if self._connection is None:
-            raise SignalingError("not connected")
-        try:
-            await self._connection.send(message if isinstance(message, str) else json.dumps(message))
-        except ConnectionClosed as exc:
-            raise SignalingError(f"signaling connection closed: {exc}") from None
-
     async def send(self, kind: str, to: str, **fields: Any) -> None:
         await self.send_raw({"type": kind, "to": to, **fields})
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-        if self._reader is not None:
-            await asyncio.wait_for(asyncio.gather(self._reader, return_exceptions=True), 5)
-        self._connection = None

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from ..errors import SignalingError
 from ..wakeup import Wakeup
 
-__all__ = ["INBOX_LIMIT", "Inbox"]
+__all__ = ["INBOX_LIMIT", "Inbox", "JsonWebSocket"]
 
 INBOX_LIMIT = 10_000  # messages kept unread, at most: a flood must not grow a client
 
@@ -59,3 +63,48 @@ class Inbox:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class JsonWebSocket(Inbox):
+    """An :class:`Inbox` fed by one WebSocket of JSON frames, each put in the harness's words by
+    :meth:`translate` (protocol v1's frames are already); a frame it cannot read is dropped."""
+
+    def __init__(self, peer: str) -> None:
+        super().__init__(peer)
+        self._connection: ClientConnection | None = None
+
+    def translate(self, message: Any) -> dict[str, Any] | None:
+        return message if isinstance(message, dict) else None
+
+    def start_reading(self) -> None:
+        self._tasks.append(asyncio.create_task(self._read(), name=f"signaling-reader-{self.peer}"))
+
+    async def _read(self) -> None:
+        assert self._connection is not None
+        try:
+            async for frame in self._connection:
+                try:
+                    message = self.translate(json.loads(frame))
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    continue  # not a message of the protocol: dropped
+                if message is not None:
+                    self.deliver(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.ended()
+
+    async def send_raw(self, message: Any) -> None:
+        if self._connection is None:
+            raise SignalingError("not connected")
+        try:
+            await self._connection.send(message if isinstance(message, str) else json.dumps(message))
+        except ConnectionClosed as exc:
+            raise SignalingError(f"signaling connection closed: {exc}") from None
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._connection is not None:
+            await self._connection.close()
+        await self.stop_tasks()
+        self._connection = None

@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from ..errors import SignalingError
-from .inbox import Inbox
+from .inbox import JsonWebSocket
 
 __all__ = ["Mapping", "MappedClient", "load_mapping"]
 
@@ -132,7 +132,7 @@ def matches(message: Any, pattern: dict[str, Any]) -> bool:
     return all(at(message, path) == value for path, value in pattern.items())
 
 
-class MappedClient(Inbox):
+class MappedClient(JsonWebSocket):
     """A signaling channel that speaks what a :class:`Mapping` describes."""
 
     protocol = "mapped"
@@ -141,7 +141,6 @@ class MappedClient(Inbox):
         super().__init__(peer)
         self.url, self.room, self.mapping = url, room, mapping
         self.peers: list[str] = []
-        self._connection: ClientConnection | None = None
 
     def _values(self, **more: Any) -> dict[str, Any]:
         return {"url": self.url.rstrip("/"), "peer": self.peer, "room": self.room, **more}
@@ -170,7 +169,7 @@ class MappedClient(Inbox):
             found = at(reply, expected["peers"]) if "peers" in expected else []
             peers = [str(p) for p in found] if isinstance(found, list) else []
         self.peers = peers
-        self._tasks = [asyncio.create_task(self._read(), name=f"mapped-reader-{self.peer}")]
+        self.start_reading()
         if self.mapping.heartbeat is not None:
             self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"mapped-heartbeat-{self.peer}"))
         return peers
@@ -203,39 +202,9 @@ class MappedClient(Inbox):
             return out
         return None
 
-    async def _read(self) -> None:
-        assert self._connection is not None
-        try:
-            async for frame in self._connection:
-                try:
-                    message = self.translate(json.loads(frame))
-                except ValueError:
-                    continue
-                if message is not None:
-                    self.deliver(message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.ended()
-
-    async def send_raw(self, message: Any) -> None:
-        if self._connection is None:
-            raise SignalingError("not connected")
-        try:
-            await self._connection.send(message if isinstance(message, str) else json.dumps(message))
-        except ConnectionClosed as exc:
-            raise SignalingError(f"signaling connection closed: {exc}") from None
-
     async def send(self, kind: str, to: str, **fields: Any) -> None:
         template = self.mapping.send.get(kind)
         if template is None:
             raise SignalingError(f"the mapping {self.mapping.path} has no message for {kind!r}")
         pair = "_".join(sorted((self.peer, to)))
         await self.send_raw(render(template, self._values(to=to, pair=pair, **fields)))
-
-    async def close(self) -> None:
-        self._closed = True
-        if self._connection is not None:
-            await self._connection.close()
-        await self.stop_tasks()
-        self._connection = None

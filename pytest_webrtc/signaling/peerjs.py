@@ -25,11 +25,11 @@ import os
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from ..errors import SignalingError
-from .inbox import Inbox
+from .inbox import JsonWebSocket
 
 __all__ = ["HEARTBEAT_INTERVAL", "PeerJsClient", "peerjs_url"]
 
@@ -55,7 +55,7 @@ def peerjs_url(url: str, peer: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
 
 
-class PeerJsClient(Inbox):
+class PeerJsClient(JsonWebSocket):
     """A signaling channel over a PeerJS server, with the interface of :class:`.client.SignalingClient`."""
 
     protocol = "peerjs"
@@ -64,7 +64,6 @@ class PeerJsClient(Inbox):
         super().__init__(peer)
         self.url, self.room = url, room
         self.peers: list[str] = []
-        self._connection: ClientConnection | None = None
 
     async def join(self, timeout: float = 5.0) -> list[str]:
         """Open the PeerJS connection (PeerJS has no rooms: nobody is listed)."""
@@ -83,10 +82,8 @@ class PeerJsClient(Inbox):
             raise SignalingError(
                 f"the PeerJS server refused id {self.peer!r}: {first.get('type')} {first.get('payload')}"
             )
-        self._tasks = [
-            asyncio.create_task(self._read(), name=f"peerjs-reader-{self.peer}"),
-            asyncio.create_task(self._heartbeat(), name=f"peerjs-heartbeat-{self.peer}"),
-        ]
+        self.start_reading()
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name=f"peerjs-heartbeat-{self.peer}"))
         return []
 
     async def _heartbeat(self) -> None:
@@ -95,23 +92,7 @@ class PeerJsClient(Inbox):
                 await asyncio.sleep(HEARTBEAT_INTERVAL)  # the protocol's own period, not synchronisation
                 await self.send_raw({"type": "HEARTBEAT"})
 
-    async def _read(self) -> None:
-        assert self._connection is not None
-        try:
-            async for frame in self._connection:
-                try:
-                    message = self._translate(json.loads(frame))
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    continue  # not a message of the protocol: dropped
-                if message is not None:
-                    self.deliver(message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.ended()
-
-    @staticmethod
-    def _translate(message: dict[str, Any]) -> dict[str, Any] | None:
+    def translate(self, message: Any) -> dict[str, Any] | None:
         """A PeerJS message in the harness's words (None: nothing the harness's peers act on)."""
         kind, source, payload = message.get("type"), message.get("src"), message.get("payload") or {}
         if kind in ("OFFER", "ANSWER"):
@@ -136,14 +117,6 @@ class PeerJsClient(Inbox):
             return {"type": "error", "code": kind.lower(), "reason": reason}
         return None
 
-    async def send_raw(self, message: dict[str, Any] | str) -> None:
-        if self._connection is None:
-            raise SignalingError("not connected")
-        try:
-            await self._connection.send(message if isinstance(message, str) else json.dumps(message))
-        except ConnectionClosed as exc:
-            raise SignalingError(f"PeerJS connection closed: {exc}") from None
-
     async def send(self, kind: str, to: str, **fields: Any) -> None:
         if kind not in _OUT:
             raise SignalingError(f"PeerJS has no message for {kind!r}")
@@ -159,10 +132,3 @@ class PeerJsClient(Inbox):
         elif kind == "end-of-candidates":
             payload["candidate"] = {"candidate": "", "sdpMid": None, "sdpMLineIndex": None}
         await self.send_raw({"type": _OUT[kind], "dst": to, "payload": payload})
-
-    async def close(self) -> None:
-        self._closed = True
-        if self._connection is not None:
-            await self._connection.close()
-        await self.stop_tasks()
-        self._connection = None

@@ -116,7 +116,7 @@ def test_the_url_is_what_peerjs_clients_are_given() -> None:
 
 
 def test_messages_map_both_ways() -> None:
-    translate = PeerJsClient._translate
+    translate = PeerJsClient("ws://127.0.0.1:9/", "r", "p").translate
     offer = {
         "type": "OFFER",
         "src": "a",
