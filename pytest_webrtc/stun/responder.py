@@ -24,6 +24,7 @@ from .auth import Authenticator, AuthResult, LongTermAuth
 from .fastpath import LongTermFastPath, signed_success, xor_mapped_attribute
 from .message import (
     FINGERPRINT_XOR,
+    MAGIC_COOKIE,
     MAGIC_COOKIE_BYTES,
     Attribute,
     Message,
@@ -57,6 +58,7 @@ _UNDERSTOOD_5780 = {0x0003, 0x0026, 0x0027}  # CHANGE-REQUEST, PADDING, RESPONSE
 # Binding request, length 0, magic cookie: the header of a plain "who am I?".
 _PLAIN_BINDING = b"\x00\x01\x00\x00" + MAGIC_COOKIE_BYTES
 _FINGERPRINTED_BINDING = b"\x00\x01\x00\x08" + MAGIC_COOKIE_BYTES
+_XOR_MAPPED_IPV4_HEAD = b"\x00\x20\x00\x08\x00\x01"
 _FINGERPRINT_HEAD = b"\x80\x28\x00\x04"
 
 
@@ -133,7 +135,9 @@ class Responder:
         self._software = Attribute(0x8022, self.software, raw=encoded, padding=padding)
         software_attr = struct.pack("!HH", 0x8022, len(encoded)) + encoded + padding
         self._plain_suffix = software_attr
-        self._packed_hosts: dict[str, bytes] = {}  # a client's host -> its address bytes (bounded)
+        # A client's host -> its IPv4 address already XORed, or its IPv6 address bytes (bounded).
+        self._hosts: dict[str, bytes] = {}
+        self._plain_prefix: bytes = struct.pack("!HH", 0x0101, 12 + len(software_attr) + 8)  # IPv4 answer: type, length
         self._long_term = LongTermFastPath(self.auth) if isinstance(self.auth, LongTermAuth) else None
 
     @property
@@ -270,27 +274,39 @@ class Responder:
         ):
             return None
         host, port = client[0], client[1]
-        packed = self._packed_hosts.get(host)
-        if packed is None:
+        address = self._hosts.get(host)
+        if address is None:
             if host.startswith("::ffff:") or "%" in host:
                 return None
             try:
-                packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+                address = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
             except OSError:
                 return None
-            if len(self._packed_hosts) >= 4096:
-                self._packed_hosts.clear()
-            self._packed_hosts[host] = packed
-        body = xor_mapped_attribute(host, port, data[8:20], packed) + self._plain_suffix
+            if len(address) == 4:  # RFC 8489 §14.2: IPv4 is XORed with the magic cookie alone, so cached XORed
+                address = (int.from_bytes(address, "big") ^ MAGIC_COOKIE).to_bytes(4, "big")
+            if len(self._hosts) >= 4096:
+                self._hosts.clear()
+            self._hosts[host] = address
         stats = self.stats
         stats.requests += 1
         stats.responses += 1
         if self.log_size or log.isEnabledFor(logging.INFO):
             self._log(transport, (host, port), local, "BINDING", data[8:20].hex(), "success", (host, port), local)
-        if key is not None:
-            return signed_success(b"\x01\x01\x00\x00" + data[4:20], body, key)
+        xored_port = (port ^ 0x2112).to_bytes(2, "big")
+        if key is None and len(address) == 4:  # the hottest case, from precomputed pieces
+            head = b"".join(
+                (self._plain_prefix, data[4:20], _XOR_MAPPED_IPV4_HEAD, xored_port, address, self._plain_suffix)
+            )
+        else:
+            if len(address) == 4:
+                mapped = _XOR_MAPPED_IPV4_HEAD + xored_port + address
+            else:  # IPv6 is XORed with the cookie and the transaction id: per request
+                mapped = xor_mapped_attribute(host, port, data[8:20], address)
+            body = mapped + self._plain_suffix
+            if key is not None:
+                return signed_success(b"\x01\x01\x00\x00" + data[4:20], body, key)
+            head = b"\x01\x01" + (len(body) + 8).to_bytes(2, "big") + data[4:20] + body
         # RFC 8489 §14.7: the CRC covers everything before the FINGERPRINT attribute.
-        head = b"\x01\x01" + (len(body) + 8).to_bytes(2, "big") + data[4:20] + body
         return head + _FINGERPRINT_HEAD + ((zlib.crc32(head) ^ FINGERPRINT_XOR) & 0xFFFFFFFF).to_bytes(4, "big")
 
     def _unknown_required(self, message: Message) -> list[int]:
