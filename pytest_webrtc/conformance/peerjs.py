@@ -16,55 +16,33 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from ..rules import Finding, Rule, rule
 from ..signaling.peerjs import peerjs_url
 from .outcome import Fail, judge
+from .wsclient import TIMEOUT, JsonPeer
 
 __all__ = ["CHECKS", "RULES", "run_check"]
 
-TIMEOUT = 3.0
 QUIET = 0.5  # seconds in which nothing must come back
 EXPIRE_WAIT = 12.0  # PeerJS expires an undelivered message after 5 s by default; a margin for its timer
 
 
-class _Peer:
-    def __init__(self, ws: ClientConnection, name: str) -> None:
-        self.ws, self.name = ws, name
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(message))
-
-    async def recv(self, what: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        try:
-            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-        except asyncio.TimeoutError:
-            raise Fail(f"{self.name} waited {timeout:g} s for {what}; nothing came") from None
-        except ConnectionClosed as exc:
-            raise Fail(f"the server closed {self.name}'s connection while it waited for {what} ({exc})") from None
-        except ValueError:
-            raise Fail(f"{self.name} got a frame that is not JSON while waiting for {what}") from None
-        if not isinstance(message, dict):
-            raise Fail(f"{self.name} got {message!r} instead of a JSON object")
-        return message
-
-
 @asynccontextmanager
-async def _peers(url: str, *names: str, opened: bool = True) -> AsyncIterator[list[_Peer]]:
+async def _peers(url: str, *names: str, opened: bool = True) -> AsyncIterator[list[JsonPeer]]:
     """Connections with ids unique to this run (each told OPEN first, when ``opened``)."""
     run = uuid.uuid4().hex[:8]
-    peers: list[_Peer] = []
+    peers: list[JsonPeer] = []
     try:
         for name in names:
             try:
                 ws = await asyncio.wait_for(connect(peerjs_url(url, f"{name}-{run}"), compression=None), TIMEOUT)
             except (OSError, asyncio.TimeoutError) as exc:
                 raise Fail(f"cannot connect to {url} as {name}: {exc or 'timeout'}") from None
-            peer = _Peer(ws, f"{name}-{run}")
+            peer = JsonPeer(ws, f"{name}-{run}")
             peers.append(peer)
             if opened:
                 first = await peer.recv("OPEN")
@@ -90,7 +68,7 @@ async def id_taken(url: str) -> str:
             ws = await asyncio.wait_for(connect(peerjs_url(url, alice.name), compression=None), TIMEOUT)
         except (OSError, asyncio.TimeoutError) as exc:
             raise Fail(f"cannot connect a second time as {alice.name}: {exc or 'timeout'}") from None
-        second = _Peer(ws, f"the second {alice.name}")
+        second = JsonPeer(ws, f"the second {alice.name}")
         try:
             told = await second.recv("ID-TAKEN")
         finally:

@@ -14,38 +14,17 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 from ..rules import Finding, Rule, rule
 from .outcome import Fail as _Fail
 from .outcome import judge
+from .wsclient import TIMEOUT, JsonPeer
 
 __all__ = ["CHECKS", "RULES", "run_check"]
 
-TIMEOUT = 3.0
 
-
-class _Client:
-    def __init__(self, ws: ClientConnection, name: str) -> None:
-        self.ws, self.name = ws, name
-
-    async def send(self, message: dict[str, Any] | str) -> None:
-        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
-
-    async def recv(self, what: str) -> dict[str, Any]:
-        try:
-            message = json.loads(await asyncio.wait_for(self.ws.recv(), TIMEOUT))
-        except asyncio.TimeoutError:
-            raise _Fail(f"{self.name} waited {TIMEOUT:g} s for {what}; nothing came") from None
-        except ConnectionClosed as exc:
-            raise _Fail(f"the server closed {self.name}'s connection while it waited for {what} ({exc})") from None
-        except ValueError:
-            raise _Fail(f"{self.name} got a frame that is not JSON while waiting for {what}") from None
-        if not isinstance(message, dict):
-            raise _Fail(f"{self.name} got {message!r} instead of a JSON object")
-        return message
-
+class _Client(JsonPeer):
     async def expect(self, kind: str, **fields: Any) -> dict[str, Any]:
         message = await self.recv(f"a {kind!r} message")
         if message.get("type") != kind:
