@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 
 from ..rules import Finding
 
-__all__ = ["Accepted", "Fail", "Info", "Skip", "judge"]
+__all__ = ["Accepted", "Fail", "Info", "Silent", "Skip", "judge"]
 
 
 class Fail(Exception):
@@ -25,6 +25,10 @@ class Fail(Exception):
 
 class Accepted(Fail):
     """A request the server must refuse got a success."""
+
+
+class Silent(Fail):
+    """Nothing came back: no answer, no connection."""
 
 
 class Info(Exception):

@@ -20,7 +20,7 @@ from ..errors import StunDecodeError, StunTransactionError
 from ..stun.client import StunResponse, binding_request, request
 from ..stun.credentials import short_term_key
 from ..stun.message import Message
-from .outcome import Fail, Skip
+from .outcome import Fail, Silent, Skip
 from .profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = ["PROFILES", "Silent", "StunTarget", "Unmatched", "ask", "encode", "no_answer", "plain_binding"]
@@ -67,10 +67,6 @@ class StunTarget:
 
 
 UNMATCHED = "cannot be judged: the server answers, never with the request's transaction id (see stun.transaction-id)"
-
-
-class Silent(Fail):
-    """Nothing came back: no datagram, no connection."""
 
 
 class Unmatched(Fail):

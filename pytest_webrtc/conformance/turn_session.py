@@ -26,7 +26,7 @@ from ..errors import StunDecodeError
 from ..stun.checks import check
 from ..stun.credentials import long_term_key
 from ..stun.message import Message, MessageClass, Method, decode
-from .outcome import Fail, Skip
+from .outcome import Fail, Silent, Skip
 from .turn_target import INCOMING_LIMIT, TurnTarget, describe, parse_channel_data
 
 __all__ = [
@@ -286,10 +286,6 @@ def allocate_request(transport: int | None = UDP, **attributes: Any) -> Message:
     for name, value in attributes.items():
         message.add(name.replace("_", "-"), value)
     return message
-
-
-class Silent(Fail):
-    """Nothing came back: no answer, no connection."""
 
 
 NO_CREDENTIALS = "not claimed: no credentials given for this server (--user, --password)"
