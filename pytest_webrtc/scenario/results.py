@@ -62,7 +62,7 @@ class RunResult:
     @property
     def ok(self) -> bool:
         steps_ok = all(r.ok for r in self.steps) and len(self.steps) == len(self.scenario.steps)
-        return steps_ok and (self.wire is None or self.wire.ok)
+        return steps_ok and self.wire_ok_or_absent
 
     def text(self) -> str:
         lines = [f"{self.scenario.path}: {self.scenario.title}"]

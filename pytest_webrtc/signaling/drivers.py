@@ -96,11 +96,10 @@ def driver(protocol: str) -> SignalingDriver:
     name = protocol.split(":", 1)[0]
     if name in DRIVERS:
         return DRIVERS[name]
-    found = _plugins().get(name)
-    if found is None:
-        known = ", ".join([*DRIVERS, *_plugins()])
-        raise ValueError(f"unknown signaling protocol {name!r}; known: {known}")
-    return found
+    plugins = _plugins()
+    if name not in plugins:
+        raise ValueError(f"unknown signaling protocol {name!r}; known: {', '.join([*DRIVERS, *plugins])}")
+    return plugins[name]
 
 
 def _plugins() -> dict[str, SignalingDriver]:
