@@ -102,7 +102,6 @@ class TurnSession:
         self._udp: asyncio.DatagramTransport | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
-        self.received_bytes = 0
         self.allocated = False
         self.last_raw = b""  # the bytes of the last answer
         self.unframed: list[bytes] = []  # TCP bytes that were not a STUN message or ChannelData (kept short)
@@ -173,7 +172,6 @@ class TurnSession:
             return
 
     def _deliver(self, data: bytes) -> None:
-        self.received_bytes += len(data)
         channel = parse_channel_data(data)
         if channel is not None:
             self.incoming.put("channel", channel, data)
