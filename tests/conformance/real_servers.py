@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pytest_webrtc.addresses import Address
+from pytest_webrtc.children import owned, run_environment
 from pytest_webrtc.coturn import coturn_stun_command, free_udp_port, wait_for_stun
 
 STUN_SERVERS = Path(__file__).parent.parent.parent / "interop" / "stun-servers"
@@ -25,7 +26,11 @@ STUN_SERVERS = Path(__file__).parent.parent.parent / "interop" / "stun-servers"
 
 @contextlib.contextmanager
 def _running(argv: list[str], port: int, cwd: Path | None = None) -> Iterator[Address]:
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # Killed with us (SIGTERM when this process dies) and marked as this run's, for reap_orphans.
+    proc = subprocess.Popen(
+        owned(argv), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=run_environment(),
+    )  # fmt: skip
     try:
         wait_for_stun(port, process=proc)
         yield ("127.0.0.1", port)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_webrtc.children import owned, run_environment
 from pytest_webrtc.errors import ScenarioError
 from pytest_webrtc.scenario import load_scenario, run_scenario
 from pytest_webrtc.signaling.peerjs import PeerJsClient, peerjs_url
@@ -55,9 +56,10 @@ def peerjs_server() -> Iterator[str]:
         pytest.skip("the PeerJS server is not installed (cd interop/signaling-servers && npm ci)")
     port = _free_tcp_port()
     argv = ["node", "node_modules/peer/dist/bin/peerjs.js", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        argv, cwd=SERVERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    proc = subprocess.Popen(  # killed with us, and marked as this run's for reap_orphans
+        owned(argv), cwd=SERVERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=run_environment(),
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 15
         while True:
