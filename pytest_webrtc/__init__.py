@@ -49,6 +49,8 @@ _SURFACE: dict[str, str] = {
     "SignalingServer": "signaling.server",
     "Sfu": "sfu.server",
     "Mcu": "sfu.mcu",
+    "WhipServer": "whip.server",
+    "WhipSession": "whip.client",
     # peers
     "PeerAgent": "peer.agent",
     "PEER_KINDS": "peer.kinds",
@@ -106,6 +108,8 @@ __all__ = [
     "SignalingServer",
     "Sfu",
     "Mcu",
+    "WhipServer",
+    "WhipSession",
     "PeerAgent",
     "PEER_KINDS",
     "Capability",
@@ -171,3 +175,5 @@ if TYPE_CHECKING:
     from .stun import Message, MessageClass, Method, check, decode
     from .stun.auth import LongTermAuth, ShortTermAuth
     from .stun.server import StunServer
+    from .whip.client import WhipSession
+    from .whip.server import WhipServer

@@ -236,6 +236,33 @@ def _cmd_http_echo_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_whip_server(args: argparse.Namespace) -> int:
+    from .peer.hosts import CANDIDATE_SETS
+    from .whip.server import WhipServer
+
+    candidates = CANDIDATE_SETS.get(args.candidates, [a.strip() for a in args.candidates.split(",")])
+
+    async def serve() -> None:
+        stop = _stop_on_signals()
+        server = await WhipServer(token=args.token, ice_servers=args.ice_server, candidates=candidates).start(
+            args.host, args.port
+        )
+        print(
+            f"pytest-webrtc WHIP server listening: {server.base_url}/whip/<stream> "
+            f"(WHEP: {server.base_url}/whep/<stream>)",
+            flush=True,
+        )
+        await stop.wait()
+        lines = await server.summary()
+        await server.stop()
+        for line in lines:
+            print(line, flush=True)
+        print(f"stopped; {len(lines)} session(s), {server.http.malformed} malformed request(s)", flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
 def _cmd_docs(args: argparse.Namespace) -> int:
     """Print a page of the documentation that ships in the package (docs/NAME.md)."""
     from importlib import resources
@@ -368,6 +395,22 @@ def build_parser() -> argparse.ArgumentParser:
     http_echo.add_argument("--host", default="127.0.0.1")
     http_echo.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 lets the kernel pick)")
     http_echo.set_defaults(func=_cmd_http_echo_server)
+
+    whip = sub.add_parser(
+        "whip-server", help="the reference WHIP (ingest) / WHEP (egress) endpoint, backed by the SFU's forwarding"
+    )
+    whip.add_argument("--host", default="127.0.0.1")
+    whip.add_argument("--port", type=int, default=8088, help="port (default 8088; 0 lets the kernel pick)")
+    whip.add_argument("--token", help="require this bearer token on every request (401 otherwise)")
+    whip.add_argument(
+        "--ice-server", action="append", default=[], metavar="URI", help='advertise it in Link: rel="ice-server"'
+    )
+    whip.add_argument(
+        "--candidates",
+        default="loopback",
+        help="host candidates: loopback (default), loopback6, loopback-dual, all, or IP,IP",
+    )
+    whip.set_defaults(func=_cmd_whip_server)
 
     docs = sub.add_parser("docs", help="print a page of the documentation shipped in the package (docs/PAGE.md)")
     docs.add_argument("page", nargs="?", help="e.g. ci, scenarios, capture (default: list the pages)")

@@ -12,6 +12,7 @@ from .fixtures import (
     stun_server_session,
     webrtc_background_loop,
     webrtc_peer,  # noqa: F401  (without pytest-asyncio: a fixture that says what to install)
+    whip_server,
 )
 from .options import pytest_addoption, pytest_configure
 
@@ -32,4 +33,5 @@ __all__ = [
     "stun_server_factory",
     "stun_server_session",
     "webrtc_background_loop",
+    "whip_server",
 ]

@@ -4,6 +4,7 @@
 ``stun_server_session``   one server for the whole session (default configuration)
 ``stun_server_factory``   ``stun_server_factory(**kwargs)`` starts as many as a test needs
 ``signaling_server``      a WebSocket signaling server (protocol v1)
+``whip_server``           the reference WHIP/WHEP endpoint (``@pytest.mark.webrtc_whip_server(token=...)``)
 ``webrtc_peer``           ``await webrtc_peer("alice")``: aiortc peers wired to those two servers
 ``sfu``, ``mcu``          an SFU / an MCU in room ``room`` of ``signaling_server`` (need pytest-asyncio)
                           (needs pytest-asyncio; async tests only)
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # imported when a fixture is used: a run that uses none pays 
     from ..background import BackgroundLoop
     from ..signaling.server import SignalingServer
     from ..stun.server import StunServer
+    from ..whip.server import WhipServer
 
 StunServerFactory = Callable[..., "StunServer"]
 
@@ -94,6 +96,22 @@ def signaling_server(webrtc_background_loop: BackgroundLoop) -> Iterator[Signali
     from ..signaling.server import SignalingServer
 
     server = SignalingServer()
+    webrtc_background_loop.run(server.start())
+    yield server
+    webrtc_background_loop.run(server.stop())
+
+
+@pytest.fixture
+def whip_server(webrtc_background_loop: BackgroundLoop, request: pytest.FixtureRequest) -> Iterator[WhipServer]:
+    """The reference WHIP/WHEP endpoint on 127.0.0.1, port 0: ``.whip_url(stream)``, ``.whep_url(stream)``,
+    ``.base_url``; options (``token``, ``ice_servers``) from the ``webrtc_whip_server`` marker."""
+    from ..whip.server import WhipServer
+
+    marker = request.node.get_closest_marker("webrtc_whip_server")
+    try:
+        server = WhipServer(**(dict(marker.kwargs) if marker else {}))
+    except TypeError as exc:
+        raise HarnessConfigError(f"bad WHIP server option: {exc}") from None
     webrtc_background_loop.run(server.start())
     yield server
     webrtc_background_loop.run(server.stop())

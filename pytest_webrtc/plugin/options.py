@@ -18,6 +18,7 @@ MARKERS = {
         "webrtc_stun_server(**kwargs): configure the `stun_server` fixture "
         "(host, port, udp, tcp, other_host, auth, software)"
     ),
+    "webrtc_whip_server": "webrtc_whip_server(**kwargs): configure the `whip_server` fixture (token, ice_servers)",
 }
 
 
@@ -259,9 +260,10 @@ def pytest_configure(config: pytest.Config) -> None:
         overrides["turn"] = external_turn(config, str(turn_server))
     signaling_url = _value(config, "webrtc_signaling_url")
     if signaling_url:
-        if not str(signaling_url).startswith(("ws://", "wss://")):
+        if not str(signaling_url).startswith(("ws://", "wss://", "http://", "https://")):
             raise pytest.UsageError(
-                f"--webrtc-signaling-url: expected ws://HOST:PORT or wss://..., got {signaling_url!r}"
+                f"--webrtc-signaling-url: expected ws://HOST:PORT or wss://... (http(s):// for whip/whep), "
+                f"got {signaling_url!r}"
             )
         overrides["signaling"] = {"url": signaling_url}
     protocol = _value(config, "webrtc_signaling_protocol")
