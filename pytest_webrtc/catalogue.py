@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import demo
 from .capture import dtls, rtp, verify
-from .conformance import peerjs, signaling, stun, turn
+from .conformance import peerjs, signaling, stun, turn, whip
 from .rules import RULES, Rule
 from .stun import violations
 
@@ -25,6 +25,8 @@ FAMILIES: dict[str, dict[str, Rule]] = {
     "turn conformance": turn.RULES,
     "signaling conformance": signaling.RULES,
     "peerjs conformance": peerjs.RULES,
+    "whip conformance": {k: v for k, v in whip.RULES.items() if k.startswith("whip.")},
+    "whep conformance": {k: v for k, v in whip.RULES.items() if k.startswith("whep.")},
     "demo": demo.DEMO_RULES,
 }
 

@@ -15,6 +15,7 @@ here when their module is imported:
     TURN conformance        ``conformance.turn``, ``turn_relay``   another project's TURN server
     signaling conformance   ``conformance.signaling``              another project's signaling
     PeerJS conformance      ``conformance.peerjs``                 a PeerJS server
+    WHIP/WHEP conformance   ``conformance.whip``                   a WHIP or WHEP endpoint
     ======================  =====================================  ==========================
 
 ``pytest_webrtc.catalogue.complete()`` imports every family and returns the whole catalogue

@@ -22,6 +22,7 @@ TABLES = {
     "tests.conformance.test_signaling": ("BROKEN", "test_each_rule_fails_on_a_server_broken_for_it"),
     "tests.conformance.test_turn": ("BROKEN", "test_each_rule_fails_on_a_server_broken_for_it"),
     "tests.signaling.test_peerjs": ("BROKEN", "test_each_rule_fails_on_a_server_broken_for_it"),
+    "tests.whip.test_conformance": ("BROKEN", "test_each_rule_fails_on_an_endpoint_broken_for_it"),
 }
 CASES = {
     "stun.binding-tcp": "tests.conformance.test_stun::test_binding_tcp_fails_without_a_tcp_server",
@@ -80,7 +81,7 @@ def test_each_named_case_exists_and_names_its_rule(rule_id: str) -> None:
 
 def test_every_rule_has_a_section_a_level_and_a_summary() -> None:
     for rule_id, record in complete().items():
-        assert re.fullmatch(r"(RFC \d+ §[\w.]+|signaling v1 §\w+|peerjs §\w+|-)", record.section), rule_id
+        assert re.fullmatch(r"(RFC \d+ §[\w.]+|signaling v1 §\w+|peerjs §\w+|WHEP §[\w.]+|-)", record.section), rule_id
         assert isinstance(record.level, Level) and record.summary and record.id == rule_id
     assert sum(map(len, FAMILIES.values())) == len(complete())  # every rule belongs to one family
 
@@ -112,7 +113,7 @@ def _doc_rows(path: str) -> dict[str, tuple[str, str]]:
 @pytest.mark.parametrize(
     ("family", "doc"),
     [("stun conformance", "docs/ci.md"), ("turn conformance", "docs/ci.md"), ("signaling conformance", "docs/ci.md"),
-     ("peerjs conformance", "docs/ci.md"),
+     ("peerjs conformance", "docs/ci.md"), ("whip conformance", "docs/ci.md"), ("whep conformance", "docs/ci.md"),
      ("wire", "docs/capture.md"),
      ("rtp", "docs/capture.md"), ("dtls", "docs/capture.md")],
 )  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -113,6 +114,28 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
     return _summary(results)
 
 
+def _cmd_conformance_whip(args: argparse.Namespace) -> int:
+    from ..errors import PeerError
+    from .whip import rules_for, run_check
+    from .whip_target import Publisher, WhipTarget
+
+    target = WhipTarget(args.url, args.kind, args.token, args.ice_restart, args.trickle, timeout=args.timeout)
+
+    async def run_all() -> list[Any]:
+        async with contextlib.AsyncExitStack() as stack:
+            if args.kind == "whep" and args.publish:
+                try:
+                    await stack.enter_async_context(Publisher(args.publish, args.token))
+                except PeerError as exc:
+                    raise HarnessConfigError(str(exc)) from None
+            return [await run_check(rule, target) for rule in rules_for(args.kind)]
+
+    results = asyncio.run(run_all())
+    standard = "RFC 9725" if args.kind == "whip" else "draft-ietf-wish-whep-03"
+    print(f"judged by {standard} (claims: {', '.join(target.claims()) or 'none'})")
+    return _summary(results)
+
+
 def resolved(address: Address, family: int = socket.AF_UNSPEC) -> Address:
     """``address`` with its host name resolved (an IPv4 address first): the rules compare addresses."""
     try:
@@ -198,3 +221,16 @@ def add_conformance_parsers(conformance: argparse.ArgumentParser, hostport: Call
         "--protocol", choices=["harness", "peerjs"], default="harness", help="which rules judge it (default: harness)"
     )
     signaling_kind.set_defaults(func=_cmd_conformance)
+    for name, text in (
+        ("whip", "a WHIP endpoint, RFC 9725 (it must take a publishing offer)"),
+        ("whep", "a WHEP endpoint, draft-ietf-wish-whep (a stream must be live there, or --publish)"),
+    ):
+        parser = kinds.add_parser(name, help=text)
+        parser.add_argument("url", help=f"the {name.upper()} endpoint URL, as its clients are configured with it")
+        parser.add_argument("--token", help="the bearer token the endpoint requires (then 401 is checked too)")
+        parser.add_argument("--trickle", action="store_true", help="the endpoint claims trickle ICE by PATCH")
+        parser.add_argument("--ice-restart", action="store_true", help="the endpoint claims ICE restarts by PATCH")
+        parser.add_argument("--timeout", type=_seconds, default=5.0, help="seconds per HTTP request (default 5)")
+        if name == "whep":
+            parser.add_argument("--publish", metavar="WHIP_URL", help="publish a test stream there first, kept live")
+        parser.set_defaults(func=_cmd_conformance_whip)  # fmt: skip
