@@ -108,16 +108,23 @@ class PeerAgent(AgentMedia):
             self._event("state", f"{kind}={getattr(self.pc, attr)}")
             await self._notify()
 
+    def _dtls(self) -> Any:
+        """The (BUNDLEd) DTLS transport: the data channel's, else the first media transceiver's."""
+        if self.pc.sctp is not None:
+            return self.pc.sctp.transport
+        return next((t.sender.transport for t in self.pc.getTransceivers() if t.sender.transport), None)
+
     def _watch_dtls(self) -> None:
-        sctp = self.pc.sctp
-        if sctp is None or getattr(self, "_dtls_watched", False):
+        transport = self._dtls()
+        if transport is None or getattr(self, "_dtls_watched", False):
             return
         self._dtls_watched = True
 
-        @sctp.transport.on("statechange")
         async def dtls_changed() -> None:
-            self._event("state", f"dtls={sctp.transport.state}")
+            self._event("state", f"dtls={transport.state}")
             await self._notify()
+
+        transport.on("statechange", dtls_changed)
 
     def _adopt(self, channel: RTCDataChannel) -> None:
         self.channels[channel.label] = channel
@@ -207,6 +214,16 @@ class PeerAgent(AgentMedia):
         self._event("signaling-out", "offer (with candidates) over HTTP")
         return str(self.pc.localDescription.sdp)
 
+    async def http_offer(self, receive: Sequence[str] = (), timeout: float = 10.0) -> str:
+        """An offer for WHIP (the tracks it sends) or WHEP (receive-only ``receive`` kinds), no data channel."""
+        if self.pc.connectionState == "closed":
+            raise PeerError(f"{self.id}: cannot offer, its connection is closed")
+        for kind in receive:
+            self.pc.addTransceiver(kind, direction="recvonly")
+        await asyncio.wait_for(self._set_local(await self.pc.createOffer()), timeout)
+        self._event("signaling-out", "offer (with candidates) over HTTP")
+        return str(self.pc.localDescription.sdp)
+
     async def apply_answer(self, sdp: str) -> None:
         await self._apply_remote(sdp, "answer", "HTTP")
         self._event("signaling-in", "answer over HTTP")
@@ -288,7 +305,8 @@ class PeerAgent(AgentMedia):
 
     def state(self, kind: str) -> str:
         if kind == "dtls":
-            return self.pc.sctp.transport.state if self.pc.sctp is not None else "new"
+            transport = self._dtls()
+            return str(transport.state) if transport is not None else "new"
         return str(
             getattr(
                 self.pc,
@@ -401,10 +419,10 @@ class PeerAgent(AgentMedia):
 
     def selected_pair(self) -> tuple[str, str] | None:
         """(local candidate type + address, remote ...) of the nominated pair, if any."""
-        sctp = self.pc.sctp
-        if sctp is None:
+        dtls = self._dtls()
+        if dtls is None:
             return None
-        connection = getattr(sctp.transport.transport, "_connection", None)
+        connection = getattr(dtls.transport, "_connection", None)
         nominated = getattr(connection, "_nominated", {}) or {}
         pair = nominated.get(1)
         if pair is None:

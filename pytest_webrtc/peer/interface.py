@@ -140,6 +140,11 @@ class MediaPeer(CommandablePeer, Protocol):
 
     def follow(self, remote: str) -> Awaitable[None]: ...
 
+    def http_offer(self, receive: Sequence[str] = (), timeout: float = 10.0) -> Awaitable[str]:
+        """An offer for a WHIP/WHEP endpoint, candidates inside: the tracks it sends, receive-only
+        transceivers for ``receive``, no data channel."""
+        ...
+
     def connect_to(self, actor: str, timeout: float = 10.0) -> Awaitable[dict[str, Any]]: ...
 
 

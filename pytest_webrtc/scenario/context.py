@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from ..addresses import Address
-from ..candidates import addresses_of
+from ..candidates import addresses_of, sdp_candidates
 from ..errors import Expectation, PeerError
 from ..peer.interface import (
     CAPABILITIES,
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from ..sfu.actor import RoomActor
     from ..signaling.server import SignalingServer
     from ..stun.server import StunServer
+    from ..whip.client import WhipSession
+    from ..whip.server import WhipServer
 
 __all__ = ["RunContext", "World"]
 
@@ -70,6 +72,9 @@ class World:
     turn_server: CoturnTurn | None = None  # coturn started to be judged (no topology)
     turn_decoy: Decoy | None = None  # the relay rules' peer host, in a namespace of its own
     wire: WireRecorder | None = None  # the capture, when the scenario captures
+    whip_server: WhipServer | None = None  # the built-in WHIP/WHEP endpoint (publish/play steps without a url)
+    whip_sessions: dict[str, WhipSession] = field(default_factory=dict)  # peer -> its WHIP/WHEP session
+    whip_deleted: dict[str, str] = field(default_factory=dict)  # peer -> what its session's DELETE got
 
     def stun_servers(self) -> set[Address]:
         """Every address a STUN (or TURN) server of the run answers on."""
@@ -101,6 +106,7 @@ class RunContext:
     final_reports: dict[str, PeerReport] = field(default_factory=dict)  # of peers that left
     http_answered: dict[str, str] = field(default_factory=dict)  # HTTP peer -> whom it answered
     conformance: list[Finding] = field(default_factory=list)
+    sending: dict[str, set[str]] = field(default_factory=dict)  # peer -> the kinds its track steps added
 
     @property
     def scenario(self) -> Scenario:
@@ -157,6 +163,9 @@ class RunContext:
             for name, (sdp, candidates) in actor.wire_endpoints().items():
                 sdps[name] = sdp
                 endpoints[name] = addresses_of(candidates)
+        for name, session in self.world.whip_sessions.items():  # the endpoint's side of each WHIP/WHEP session
+            sdps[f"{name}@endpoint"] = session.answer
+            endpoints[f"{name}@endpoint"] = addresses_of(sdp_candidates(session.answer))
         signaling = self.world.signaling_server
         return WireScope(
             sdps,

@@ -19,7 +19,7 @@ from ..errors import PeerError, ScenarioError
 from ..peer.kinds import PeerSetup
 from ..stun.auth import ShortTermAuth
 from .context import World
-from .model import SignalingSpec, StunSpec, TurnSpec
+from .model import Scenario, SignalingSpec, StunSpec, TurnSpec
 from .wire import WireRecorder
 
 __all__ = ["RunOptions", "build_world", "close_world"]
@@ -196,6 +196,7 @@ def _speakable(world: World, signaling: SignalingSpec) -> None:
     """Every step, actor and peer of the scenario can run through the signaling protocol: else a
     ScenarioError naming the first that cannot, with its line (the protocol may come from the
     command line, so this is checked when the run starts, before anything is sent)."""
+    from ..signaling.drivers import HTTP_PROTOCOLS
     from ..signaling.drivers import driver as driver_of
 
     scenario = world.scenario
@@ -206,8 +207,14 @@ def _speakable(world: World, signaling: SignalingSpec) -> None:
     world.signaling_protocol = signaling.protocol
     if driver.name == "harness":
         return
-    if not signaling.url:
+    if not signaling.url and driver.name not in HTTP_PROTOCOLS:  # WHIP/WHEP: the built-in whip-server
         raise ScenarioError(f"servers.signaling: protocol {driver.name} needs the url of its server", scenario.path)
+    http = driver.name in HTTP_PROTOCOLS
+    if signaling.url and signaling.url.startswith(("http://", "https://")) != http:
+        wanted = "an http:// or https:// endpoint URL" if http else "a ws:// or wss:// URL"
+        raise ScenarioError(
+            f"servers.signaling.url {signaling.url!r}: protocol {driver.name} needs {wanted}", scenario.path
+        )
     for step in scenario.steps:
         if step.kind in driver.refuses:
             message = f"{step.label()}: cannot run through {driver.name}: {driver.refuses[step.kind]}"
@@ -228,6 +235,8 @@ def _speakable(world: World, signaling: SignalingSpec) -> None:
 
 
 async def _start_servers(world: World, options: RunOptions) -> None:
+    from ..signaling.drivers import HTTP_PROTOCOLS
+
     scenario = world.scenario
     if world.topology is not None:
         await _start_public_servers(world, options)
@@ -240,11 +249,15 @@ async def _start_servers(world: World, options: RunOptions) -> None:
     _speakable(world, signaling)
     if signaling.url:
         world.signaling_url = signaling.url
-    else:
+    elif signaling.protocol not in HTTP_PROTOCOLS:  # WHIP/WHEP peers have no signaling channel
         from ..signaling.server import SignalingServer
 
         world.signaling_server = await SignalingServer(signaling.host).start()
         world.signaling_url = world.signaling_server.url
+    if _needs_whip_server(scenario, signaling):
+        from ..whip.server import WhipServer
+
+        world.whip_server = await WhipServer().start(signaling.host)
     if scenario.sfu is not None:
         from ..sfu.server import Sfu
 
@@ -253,6 +266,15 @@ async def _start_servers(world: World, options: RunOptions) -> None:
         from ..sfu.mcu import Mcu
 
         world.actors[scenario.mcu] = await Mcu(world.signaling_url, scenario.room, scenario.mcu).start()
+
+
+def _needs_whip_server(scenario: Scenario, signaling: SignalingSpec) -> bool:
+    """A publish or play step names no endpoint, and servers.signaling gives none for it."""
+    for step in scenario.steps:
+        protocol = {"publish": "whip", "play": "whep"}.get(step.kind)
+        if protocol and "url" not in step.args and not (signaling.protocol == protocol and signaling.url):
+            return True
+    return False
 
 
 async def _start_peers(world: World) -> None:
@@ -317,6 +339,12 @@ async def build_world(world: World, options: RunOptions) -> None:
 
 async def close_world(world: World, closed: set[str]) -> None:
     """Stop the capture (its frames stay), then peers (but those in ``closed``), actors, servers, NATs."""
+    for name, session in world.whip_sessions.items():  # RFC 9725 §4.2: the client ends its session
+        if not session.deleted:
+            try:
+                world.whip_deleted[name] = (await session.delete()).said()
+            except PeerError as exc:
+                world.whip_deleted[name] = str(exc)
     if world.wire is not None:
         await world.wire.stop()
     for name, peer in world.peers.items():
@@ -342,6 +370,8 @@ async def close_world(world: World, closed: set[str]) -> None:
                 await asyncio.to_thread(world.public_loop.run, server.stop())
         world.public_loop.close()
     else:
+        if world.whip_server is not None:
+            await world.whip_server.stop()
         if world.signaling_server is not None:
             await world.signaling_server.stop()
         if world.stun_server is not None:

@@ -1,7 +1,8 @@
 """Signaling drivers: the protocols the harness's peers can signal through, one registry entry each.
 
 ``harness`` is protocol v1 (:mod:`.protocol`, the built-in server's); ``peerjs`` is the PeerJS
-server's (:mod:`.peerjs`); ``mapped`` is any JSON-over-WebSocket protocol a mapping file
+server's (:mod:`.peerjs`); ``whip`` and ``whep`` have no channel at all (offers go over HTTP,
+:mod:`pytest_webrtc.whip`, in the ``publish``/``play`` steps); ``mapped`` is any JSON-over-WebSocket protocol a mapping file
 describes (:mod:`.mapped`; a protocol is then named ``mapped:PATH``).  Other packages add drivers
 through the entry point group ``pytest_webrtc.signaling`` (each entry point loads a
 :class:`SignalingDriver`).  A driver says what its protocol can express: the steps that need
@@ -15,7 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_PROTOCOL", "DRIVERS", "SignalingChannel", "SignalingDriver", "channel", "driver"]
+__all__ = [
+    "DEFAULT_PROTOCOL",
+    "DRIVERS",
+    "HTTP_PROTOCOLS",
+    "NoChannel",
+    "SignalingChannel",
+    "SignalingDriver",
+    "channel",
+    "driver",
+]
 
 
 class SignalingChannel(Protocol):
@@ -63,6 +73,44 @@ def _mapped(url: str, room: str, peer: str, argument: str = "") -> SignalingChan
     return MappedClient(url, room, peer, load_mapping(argument))
 
 
+class NoChannel:
+    """WHIP and WHEP have no signaling channel: offers go over HTTP (the ``publish``/``play`` steps)."""
+
+    def __init__(self, url: str, room: str, peer: str, protocol: str) -> None:
+        self.room, self.peer, self.protocol = room, peer, protocol
+        self.received: list[dict[str, Any]] = []
+
+    def _refuse(self) -> Any:
+        from ..errors import SignalingError
+
+        raise SignalingError(f"{self.peer}: {self.protocol} has no signaling channel; publish/play over HTTP")
+
+    async def join(self, timeout: float = 5.0) -> list[str]:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    async def send(self, kind: str, to: str, **fields: Any) -> None:
+        self._refuse()
+
+    async def next_of(self, *kinds: str, timeout: float) -> dict[str, Any]:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    def pending(self, kind: str) -> int:
+        return 0
+
+    async def close(self) -> None:
+        return None
+
+
+def _http_only(name: str) -> Callable[[str, str, str, str], SignalingChannel]:
+    def open_channel(url: str, room: str, peer: str, argument: str = "") -> SignalingChannel:
+        return NoChannel(url, room, peer, name)
+
+    return open_channel
+
+
+_HTTP = "WHIP/WHEP has no rooms and no signaling channel: a peer publishes (publish) or plays (play) over HTTP"
+_HTTP_REFUSES = {kind: _HTTP for kind in ("join", "offer", "answer", "candidates", "bye", "leave", "expect-signaling",
+                                           "signaling-conformance", "connect", "expect-sfu")}  # fmt: skip
 _NO_ROOMS = "PeerJS has no rooms, so no peer-left notices to check"
 _NOT_V1 = {
     "expect-signaling": "it judges the built-in server's relay log, and this is another server",
@@ -86,8 +134,23 @@ DRIVERS: dict[str, SignalingDriver] = {
             rooms=False,
             refuses={"leave": "the mapping has no rooms, so no peer-left notices to check", **_NOT_V1},
         ),
+        SignalingDriver(
+            "whip",
+            "WHIP, RFC 9725: url is the endpoint publish steps POST to (http://HOST:PORT/whip/STREAM)",
+            _http_only("whip"),
+            rooms=False,
+            refuses=_HTTP_REFUSES,
+        ),
+        SignalingDriver(
+            "whep",
+            "WHEP, draft-ietf-wish-whep: url is the endpoint play steps POST to (http://HOST:PORT/whep/STREAM)",
+            _http_only("whep"),
+            rooms=False,
+            refuses=_HTTP_REFUSES,
+        ),
     )
 }
+HTTP_PROTOCOLS = ("whip", "whep")  # no server of theirs is needed: without a url, the built-in whip-server
 DEFAULT_PROTOCOL = "harness"
 
 

@@ -240,5 +240,7 @@ def test_another_package_adds_a_driver_through_the_entry_point_group(monkeypatch
         importlib.metadata, "entry_points", lambda group: [Point()] if group == "pytest_webrtc.signaling" else []
     )
     assert drivers.driver("mine") is mine and drivers.driver("mine:option") is mine
-    with pytest.raises(ValueError, match="unknown signaling protocol 'theirs'; known: harness, peerjs, mapped, mine"):
+    with pytest.raises(
+        ValueError, match="unknown signaling protocol 'theirs'; known: harness, peerjs, mapped, whip, whep, mine"
+    ):
         drivers.driver("theirs")

@@ -10,6 +10,7 @@ family                    step kinds
 ``sfu``                   connect, expect-sfu
 ``wire``                  expect-wire
 ``conformance``           stun-conformance, signaling-conformance
+``whip``                  publish, play (WHIP/WHEP over HTTP)
 ========================  ==============================================================
 """
 
@@ -17,11 +18,11 @@ from __future__ import annotations
 
 from ...errors import Expectation
 from ..registry import STEPS, Need, StepKind, step
-from . import conformance, connectivity, data, media, sfu, signaling, wire
+from . import conformance, connectivity, data, media, sfu, signaling, whip, wire
 
 __all__ = ["FAMILIES", "STEPS", "Expectation", "Need", "StepKind", "step"]
 
 FAMILIES = {
     module.__name__.rsplit(".", 1)[-1]: module
-    for module in (signaling, connectivity, data, media, sfu, wire, conformance)
+    for module in (signaling, connectivity, data, media, sfu, wire, conformance, whip)
 }

@@ -18,6 +18,7 @@ async def track(ctx: RunContext, s: Step) -> str:
     codec = s.args.get("codec")
     tone = float(s.args.get("tone", 440))
     await ctx.media(name).add_track(s.args["kind"], codec, s.args.get("width", 320), s.args.get("height", 240), tone)
+    ctx.sending.setdefault(name, set()).add(s.args["kind"])
     what = f"a {tone:g} Hz tone" if s.args["kind"] == "audio" else "numbered video"
     return f"{name} sends {what}" + (f", offering {codec} only" if codec else "")
 
