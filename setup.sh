@@ -9,8 +9,9 @@ cd "$(dirname "$0")"
 # STUN benchmark run coturn's server and C clients beside ours), tshark (captures are
 # cross-checked with Wireshark's dissectors), chromium (a real browser as a peer; ~480 MB),
 # nftables and iproute2 (NATs built in network namespaces), stun-server (stund, one of the real STUN
-# servers the conformance suite is calibrated on).
-APT_PACKAGES=(libpcap0.8 coturn tshark chromium nftables iproute2 stun-server)
+# servers the conformance suite is calibrated on), janus (a real media server: the WHIP calibration's
+# backend and the Janus scenarios).
+APT_PACKAGES=(libpcap0.8 coturn tshark chromium nftables iproute2 stun-server janus)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -28,7 +29,7 @@ if ((${#missing[@]})); then
         DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
         # coturn's package starts a system turnserver on 3478; the harness starts its own.
         # The same for stun-server's stund (service "stun").
-        for service in coturn stun; do
+        for service in coturn stun janus; do
             if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
                 "${SUDO[@]}" systemctl stop "$service" || true
             fi
@@ -43,6 +44,25 @@ if command -v npm >/dev/null && [ ! -d interop/werift/node_modules/werift ]; the
 fi
 if command -v npm >/dev/null && [ ! -d interop/stun-servers/node_modules/node-turn ]; then
     (cd interop/stun-servers && npm ci --no-audit --no-fund --silent)
+fi
+# simple-whip-server (a WHIP server with Janus behind it): Debian's package conflicts with the
+# machine's nodejs, so its files are extracted here and its dependencies come from npm; and the
+# whip-whep browser clients (interop/whip).
+if command -v npm >/dev/null && [ ! -d interop/whip/node_modules/whip-whep ]; then
+    (cd interop/whip && npm ci --no-audit --no-fund --silent)
+fi
+if [ ! -f interop/whip/simple-whip-server/usr/share/simple-whip-server/src/server.js ]; then
+    workdir=$(mktemp -d)
+    chmod 777 "$workdir"  # apt-get download drops privileges to _apt where it can
+    if (cd "$workdir" && apt-get download -qq simple-whip-server 2>/dev/null); then
+        rm -rf interop/whip/simple-whip-server
+        dpkg-deb -x "$workdir"/simple-whip-server_*.deb interop/whip/simple-whip-server
+        # its config.js is a symlink into /etc; the tests write their own next to a copy of the sources
+        rm -f interop/whip/simple-whip-server/usr/share/simple-whip-server/src/config.js
+    else
+        echo "setup.sh: cannot download simple-whip-server; its calibration tests will skip" >&2
+    fi
+    rm -rf "$workdir"
 fi
 # The PeerJS server (npm peer), another project's signaling the harness's peers speak.
 if command -v npm >/dev/null && [ ! -d interop/signaling-servers/node_modules/peer ]; then

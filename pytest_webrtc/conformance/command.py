@@ -119,13 +119,18 @@ def _cmd_conformance_whip(args: argparse.Namespace) -> int:
     from .whip import rules_for, run_check
     from .whip_target import Publisher, WhipTarget
 
-    target = WhipTarget(args.url, args.kind, args.token, args.ice_restart, args.trickle, timeout=args.timeout)
+    target = WhipTarget(
+        args.url, args.kind, args.token, args.ice_restart, args.trickle, timeout=args.timeout, cafile=args.cafile,
+        local_address=args.local_address,
+    )  # fmt: skip
 
     async def run_all() -> list[Any]:
         async with contextlib.AsyncExitStack() as stack:
             if args.kind == "whep" and args.publish:
                 try:
-                    await stack.enter_async_context(Publisher(args.publish, args.token))
+                    await stack.enter_async_context(
+                        Publisher(args.publish, args.token, cafile=args.cafile, local_address=args.local_address)
+                    )
                 except PeerError as exc:
                     raise HarnessConfigError(str(exc)) from None
             return [await run_check(rule, target) for rule in rules_for(args.kind)]
@@ -231,6 +236,8 @@ def add_conformance_parsers(conformance: argparse.ArgumentParser, hostport: Call
         parser.add_argument("--trickle", action="store_true", help="the endpoint claims trickle ICE by PATCH")
         parser.add_argument("--ice-restart", action="store_true", help="the endpoint claims ICE restarts by PATCH")
         parser.add_argument("--timeout", type=_seconds, default=5.0, help="seconds per HTTP request (default 5)")
+        parser.add_argument("--cafile", help="trust the HTTPS endpoint's certificate by this PEM file alone")
+        parser.add_argument("--local-address", metavar="IP", help="gather our host candidates from this address only")
         if name == "whep":
             parser.add_argument("--publish", metavar="WHIP_URL", help="publish a test stream there first, kept live")
         parser.set_defaults(func=_cmd_conformance_whip)  # fmt: skip

@@ -91,7 +91,8 @@ async def bad_sdp(target: WhipTarget) -> str:
     return await _refused(target, reply, "an application/sdp body that is not SDP", 400)
 
 
-async def auth(target: WhipTarget) -> str:
+async def _unauthorized(target: WhipTarget) -> list[tuple[str, Response]]:
+    """What an offer without a token and one with a wrong token got (Skip when no token is claimed)."""
     if not target.token:
         raise Skip("no token claimed: give --token T when the endpoint needs one")
     pc, sdp = await offer(target)
@@ -100,11 +101,29 @@ async def auth(target: WhipTarget) -> str:
         wrong = await post(target, sdp, token=target.token + "-not-" + secrets.token_hex(4))
     finally:
         await pc.close()
-    for what, reply in (("an offer without Authorization", missing), ("an offer with a wrong bearer token", wrong)):
+    for reply in (missing, wrong):
+        await delete_quietly(target, reply)
+    return [("an offer without Authorization", missing), ("an offer with a wrong bearer token", wrong)]
+
+
+async def auth(target: WhipTarget) -> str:
+    replies = await _unauthorized(target)
+    for what, reply in replies:
+        if 200 <= reply.status < 300:
+            raise Accepted(f"{what} got {reply.said()}: it was taken")
+        if not 400 <= reply.status < 500:
+            raise Fail(f"{what} got {reply.said()}, not a 4XX refusal")
+    return "; ".join(f"{what} got {reply.said()}" for what, reply in replies)
+
+
+async def auth_status(target: WhipTarget) -> str:
+    replies = await _unauthorized(target)
+    if any(not 400 <= reply.status < 500 for _, reply in replies):
+        raise Skip("not every unauthenticated offer was refused (see the auth rule)")
+    for what, reply in replies:
         if reply.status != 401:
-            await delete_quietly(target, reply)
-            raise (Accepted if reply.status == 201 else Fail)(f"{what} got {reply.said()}, not 401 Unauthorized")
-    return "an offer without a token and one with a wrong token both got 401 Unauthorized"
+            raise Fail(f"{what} got {reply.said()}, not 401 Unauthorized")
+    return "both got 401 Unauthorized"
 
 
 def _stun_answers(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -184,7 +203,7 @@ async def ice_restart(target: WhipTarget) -> str:
 
 async def _http(method: str, url: str, target: WhipTarget, headers: dict[str, str], body: str = "") -> Response:
     try:
-        return await request(method, url, headers=headers, body=body, timeout=target.timeout)
+        return await request(method, url, headers=headers, body=body, timeout=target.timeout, cafile=target.cafile)
     except PeerError as exc:
         raise Fail(str(exc)) from None
 
@@ -277,32 +296,41 @@ async def https(target: WhipTarget) -> str:
         return "the endpoint is HTTPS"
     if target.loopback:
         raise Info("plain HTTP on loopback: accepted for a local endpoint (RFC 9725 §5: HTTPS SHALL be used)")
-    raise Fail(f"the endpoint is {scheme}://, not HTTPS, off this machine")
+    raise Fail(f"the endpoint is plain {scheme}:// and not on loopback")
 
 
 Check = Callable[[WhipTarget], Awaitable[str]]
-# name -> (section in RFC 9725, the same in the WHEP draft, level, summary, check)
+W, E = "RFC 9725 §", "WHEP §"  # the WHEP sections are draft-ietf-wish-whep-03's
+# name -> (section for WHIP, for WHEP, level, summary, check), in the order they run: the session rules
+# first, the hostile probes (a wrong content type, bad SDP, bad tokens) last, so that an endpoint a
+# probe breaks (simple-whip-server keeps an endpoint "in use" after crashing on bad SDP) still gets
+# its other verdicts
 _TABLE: tuple[tuple[str, str, str, Level, str, Check], ...] = (
-    ("created", "4.2", "4.2", Level.MUST, "a good offer (application/sdp) gets 201 Created with an SDP answer",
+    ("created", W + "4.2", E + "4.2", Level.MUST, "a good offer (application/sdp) gets 201 Created with an SDP answer",
      created_rule),
-    ("location", "4.2", "4.2", Level.MUST, "the 201 has a Location header naming the session", location),
-    ("content-type", "4.2", "4.2", Level.MUST, "an offer of another content type is refused with a 4XX (415)",
-     content_type),
-    ("bad-sdp", "4.2", "4.2", Level.MUST, "a malformed SDP body is refused with a 4XX (400)", bad_sdp),
-    ("auth", "4.7", "4.7", Level.MUST, "with a token required, a missing or wrong bearer token gets 401", auth),
-    ("ice-servers", "4.6", "4.6", Level.MAY, 'Link: rel="ice-server" headers, when sent, are STUN/TURN URIs that work',
-     ice_server_links),
-    ("trickle", "4.3.2", "4.3.2", Level.MAY, "a trickle PATCH (RFC 8840 fragment) gets 204 No Content", trickle),
-    ("ice-restart", "4.3.3", "4.3.3", Level.MAY, "an ICE restart PATCH gets 200 with new ICE credentials", ice_restart),
-    ("delete", "4.2", "4.2", Level.MUST, "DELETE on the session gets 200 OK (any 2xx ends it)", delete),
-    ("gone", "4.2", "4.2", Level.SHOULD, "after DELETE the session is gone (a PATCH is refused, 404)", gone),
-    ("media", "4.2", "4.2", Level.MUST, "ICE and DTLS come up and the media flows", media),
-    ("https", "5", "5", Level.MUST, "the endpoint is HTTPS (plain HTTP accepted on loopback, as info)", https),
+    ("location", W + "4.2", E + "4.2", Level.MUST, "the 201 has a Location header naming the session", location),
+    ("ice-servers", W + "4.6", E + "4.6", Level.MAY,
+     'Link: rel="ice-server" headers, when sent, are STUN/TURN URIs that work', ice_server_links),
+    ("trickle", W + "4.3.2", E + "4.3.2", Level.MAY, "a trickle PATCH (RFC 8840 fragment) gets 204 No Content",
+     trickle),
+    ("ice-restart", W + "4.3.3", E + "4.3.3", Level.MAY, "an ICE restart PATCH gets 200 with new ICE credentials",
+     ice_restart),
+    ("delete", W + "4.2", E + "4.2", Level.MUST, "DELETE on the session gets 200 OK (any 2xx ends it)", delete),
+    ("gone", W + "4.2", E + "4.2", Level.SHOULD, "after DELETE the session is gone (a PATCH is refused, 404)", gone),
+    ("media", W + "4.2", E + "4.2", Level.MUST, "ICE and DTLS come up and the media flows", media),
+    ("content-type", W + "4.2", E + "4.2", Level.MUST,
+     "an offer of another content type is refused with a 4XX (415)", content_type),
+    ("bad-sdp", W + "4.2", E + "4.2", Level.MUST, "a malformed SDP body is refused with a 4XX (400)", bad_sdp),
+    ("auth", W + "4.7", E + "4.7", Level.MUST, "with a token required, a missing or wrong bearer token is refused",
+     auth),
+    ("auth-status", "RFC 6750 §3.1", "RFC 6750 §3.1", Level.SHOULD,
+     "the refusal of a missing or wrong bearer token is 401 Unauthorized", auth_status),
+    ("https", W + "5", E + "5", Level.MUST, "the endpoint is HTTPS (plain HTTP accepted on loopback, as info)", https),
 )  # fmt: skip
 RULES: dict[str, Rule] = {}
 CHECKS: dict[str, Check] = {}
 for _name, _whip, _whep, _level, _summary, _check in _TABLE:
-    for _protocol, _section in (("whip", f"RFC 9725 §{_whip}"), ("whep", f"WHEP §{_whep}")):
+    for _protocol, _section in (("whip", _whip), ("whep", _whep)):
         _rule = rule(f"{_protocol}.{_name}", _section, _summary, _level)
         RULES[_rule.id] = _rule
         CHECKS[_rule.id] = _check

@@ -49,6 +49,8 @@ class WhipTarget:
     trickle: bool = False  # --trickle: the endpoint claims trickle ICE by PATCH (its Accept-Patch claims it too)
     timeout: float = TIMEOUT
     media_timeout: float = MEDIA_TIMEOUT
+    cafile: str | None = None  # --cafile: the certificate an HTTPS endpoint is trusted by
+    local_address: str | None = None  # --local-address: gather host candidates from it alone
 
     @property
     def loopback(self) -> bool:
@@ -62,6 +64,8 @@ class WhipTarget:
 
     @property
     def candidates(self) -> list[str] | None:
+        if self.local_address:
+            return [self.local_address]
         if not self.loopback:
             return None
         host = urllib.parse.urlsplit(self.url).hostname or ""
@@ -97,8 +101,9 @@ async def offer(target: WhipTarget, kind: str | None = None) -> tuple[Any, str]:
 async def post(target: WhipTarget, body: str, content_type: str = SDP, token: str | None = "") -> Response:
     try:
         return await request(
-            "POST", target.url, headers=target.headers(content_type, token), body=body, timeout=target.timeout
-        )
+            "POST", target.url, headers=target.headers(content_type, token), body=body, timeout=target.timeout,
+            cafile=target.cafile,
+        )  # fmt: skip
     except PeerError as exc:
         raise Silent(str(exc)) from None
 
@@ -109,8 +114,9 @@ async def delete_quietly(target: WhipTarget, reply: Response) -> None:
     if reply.status == 201 and location:
         with contextlib.suppress(PeerError):
             await request(
-                "DELETE", urllib.parse.urljoin(target.url, location), headers=target.headers(), timeout=target.timeout
-            )
+                "DELETE", urllib.parse.urljoin(target.url, location), headers=target.headers(), timeout=target.timeout,
+                cafile=target.cafile,
+            )  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -141,8 +147,8 @@ def session_url(target: WhipTarget, reply: Response) -> str:
 class Publisher:
     """A stream kept live at a WHIP endpoint (synthetic video), for judging the WHEP side."""
 
-    def __init__(self, url: str, token: str | None = None) -> None:
-        self.target = WhipTarget(url, "whip", token)
+    def __init__(self, url: str, token: str | None = None, **options: Any) -> None:
+        self.target = WhipTarget(url, "whip", token, **options)
         self.pc: Any = None
         self.session: WhipSession | None = None
 
@@ -151,7 +157,7 @@ class Publisher:
 
         self.pc, sdp = await offer(self.target)
         try:
-            self.session = await WhipSession.create(self.target.url, sdp, self.target.token)
+            self.session = await WhipSession.create(self.target.url, sdp, self.target.token, cafile=self.target.cafile)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=self.session.answer, type="answer"))
             await connected(self.pc, self.target.media_timeout)
         except (PeerError, Fail) as exc:

@@ -100,11 +100,14 @@ class WhipSession:
     servers: list[IceServer] = field(default_factory=list)
     created: Response | None = None
     deleted: bool = False
+    cafile: str | None = None  # the certificate an HTTPS endpoint is trusted by (else the system's CAs)
 
     @classmethod
-    async def create(cls, endpoint: str, offer: str, token: str | None = None, timeout: float = 10.0) -> WhipSession:
+    async def create(
+        cls, endpoint: str, offer: str, token: str | None = None, timeout: float = 10.0, cafile: str | None = None
+    ) -> WhipSession:
         reply = await request(
-            "POST", endpoint, headers={"Content-Type": SDP} | _auth(token), body=offer, timeout=timeout
+            "POST", endpoint, headers={"Content-Type": SDP} | _auth(token), body=offer, timeout=timeout, cafile=cafile
         )
         if reply.status != 201:
             detail = reply.text.strip().splitlines()[0][:120] if reply.text.strip() else ""
@@ -125,6 +128,7 @@ class WhipSession:
             token,
             ice_servers(reply.all("link")),
             reply,
+            cafile=cafile,
         )
 
     async def patch(self, fragment: str, *, if_match: str | None = None, timeout: float = 5.0) -> Response:
@@ -132,7 +136,7 @@ class WhipSession:
         match = if_match if if_match is not None else self.etag
         if match:
             headers["If-Match"] = match
-        return await request("PATCH", self.url, headers=headers, body=fragment, timeout=timeout)
+        return await request("PATCH", self.url, headers=headers, body=fragment, timeout=timeout, cafile=self.cafile)
 
     async def trickle(self, ufrag: str, pwd: str, mid: str, candidates: Sequence[str], timeout: float = 5.0) -> str:
         """PATCH the candidates (and end-of-candidates); what happened, in words.  405, 501 and 422
@@ -146,4 +150,4 @@ class WhipSession:
 
     async def delete(self, timeout: float = 5.0) -> Response:
         self.deleted = True
-        return await request("DELETE", self.url, headers=_auth(self.token), timeout=timeout)
+        return await request("DELETE", self.url, headers=_auth(self.token), timeout=timeout, cafile=self.cafile)

@@ -23,10 +23,10 @@ __all__ = ["MAX_BODY", "HttpServer", "Request", "Response", "request"]
 MAX_BODY = 256 * 1024  # an SDP offer with many m-lines is a few KiB
 MAX_HEAD = 16 * 1024
 REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed", 413: "Content Too Large",
+    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 410: "Gone", 412: "Precondition Failed", 413: "Content Too Large",
     415: "Unsupported Media Type", 422: "Unprocessable Content", 500: "Internal Server Error",
-    501: "Not Implemented",
+    501: "Not Implemented", 503: "Service Unavailable",
 }  # fmt: skip
 
 
@@ -94,10 +94,12 @@ async def request(
     headers: dict[str, str] | None = None,
     body: bytes | str = b"",
     timeout: float = 5.0,
+    cafile: str | None = None,
 ) -> Response:
-    """Send one request and read the whole reply; PeerError says what failed (connect, timeout)."""
+    """Send one request and read the whole reply; PeerError says what failed (connect, timeout).
+    HTTPS verifies the server's certificate: against the system's CAs, or ``cafile`` alone."""
     try:
-        return await asyncio.wait_for(_request(method, url, headers or {}, body), timeout)
+        return await asyncio.wait_for(_request(method, url, headers or {}, body, cafile), timeout)
     except asyncio.TimeoutError:
         raise PeerError(f"{method} {url}: no complete reply within {timeout:g} s") from None
     except (OSError, ssl.SSLError) as exc:
@@ -106,12 +108,14 @@ async def request(
         raise PeerError(f"{method} {url}: the reply is not HTTP/1.1: {exc}") from None
 
 
-async def _request(method: str, url: str, headers: dict[str, str], body: bytes | str) -> Response:
+async def _request(
+    method: str, url: str, headers: dict[str, str], body: bytes | str, cafile: str | None = None
+) -> Response:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    context = ssl.create_default_context() if parts.scheme == "https" else None
+    context = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
     reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=context, limit=MAX_HEAD)
     try:
         data = body.encode() if isinstance(body, str) else body

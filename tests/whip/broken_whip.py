@@ -14,14 +14,14 @@ from pytest_webrtc.whip.http import Request, Response
 from pytest_webrtc.whip.server import WhipServer
 
 FAULTS = (
-    "created", "location", "content-type", "bad-sdp", "auth", "ice-servers", "trickle", "ice-restart", "delete",
+    "created", "location", "content-type", "bad-sdp", "auth", "auth-status", "ice-servers", "trickle", "ice-restart", "delete",
     "gone", "media",
 )  # fmt: skip
 
 
 class BrokenWhip(WhipServer):
     def __init__(self, fault: str, protocol: str, **kwargs: object) -> None:
-        if fault == "auth":
+        if fault in ("auth", "auth-status"):
             kwargs.setdefault("token", "s3cret")
         if fault == "ice-servers":
             kwargs["ice_servers"] = ["stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=udp"]  # TURN: no credentials
@@ -46,6 +46,8 @@ class BrokenWhip(WhipServer):
         if fault == "gone" and session and req.method == "DELETE":
             return Response(200)  # says it is gone, and keeps it
         reply = await super().handle(req)
+        if fault == "auth-status" and reply.status == 401:  # refused, as simple-whip-server does it
+            reply.status, reply.headers = 403, [(k, v) for k, v in reply.headers if k.lower() != "www-authenticate"]
         if reply.status == 201:
             if fault == "created":
                 reply.status = 200

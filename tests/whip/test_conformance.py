@@ -22,7 +22,12 @@ _FAULTS = {
     "location": ("location", "no session to judge", "skip"),  # the location rule itself: below
     "content-type": ("content-type", "sent as text/plain got HTTP 201 Created: it was taken", "fail"),
     "bad-sdp": ("bad-sdp", "got HTTP 500 Internal Server Error, not a 4XX refusal", "fail"),
-    "auth": ("auth", "a wrong bearer token got HTTP 201 Created, not 401", "fail"),
+    "auth": ("auth", "an offer with a wrong bearer token got HTTP 201 Created: it was taken", "fail"),
+    "auth-status": (
+        "auth-status",
+        "an offer without Authorization got HTTP 403 Forbidden, not 401 Unauthorized",
+        "warn",
+    ),
     "ice-servers": ("ice-servers", "not STUN/TURN URIs with credentials: turn:127.0.0.1:3478?transport=udp", "fail"),
     "trickle": ("trickle", "got HTTP 400 Bad Request, not 204 No Content (its 201 says Accept-Patch", "fail"),
     "ice-restart": ("ice-restart", "got HTTP 422 Unprocessable Content, not 200 OK", "fail"),
@@ -33,7 +38,7 @@ _FAULTS = {
         "warn",
     ),
     "media": ("media", "the connection did not come up", "fail"),
-    "https": ("https", "not HTTPS, off this machine", "fail"),
+    "https": ("https", "the endpoint is plain http:// and not on loopback", "fail"),
 }
 BROKEN = {f"{protocol}.{name}": fault for protocol in ("whip", "whep") for name, fault in _FAULTS.items()}
 
@@ -61,7 +66,7 @@ async def _judge(rule_id: str, server: WhipServer, **claims: object) -> Finding:
 def test_each_rule_fails_on_an_endpoint_broken_for_it(rule_id: str) -> None:
     protocol, name = rule_id.split(".")
     fault, said, outcome = BROKEN[rule_id]
-    claims: dict[str, object] = {"token": "s3cret"} if fault == "auth" else {}
+    claims: dict[str, object] = {"token": "s3cret"} if fault in ("auth", "auth-status") else {}
     if fault == "ice-restart":
         claims["ice_restart"] = True  # claimed, and our endpoint cannot (aiortc): 422
     if fault == "https":
@@ -88,6 +93,7 @@ def test_our_endpoint_passes_every_rule_and_says_what_it_lacks(protocol: str) ->
     outcomes = {rule_id.split(".")[1]: f.outcome for rule_id, f in findings.items()}
     assert outcomes == {
         "created": "pass", "location": "pass", "content-type": "pass", "bad-sdp": "pass", "auth": "skip",
+        "auth-status": "skip",
         "ice-servers": "info", "trickle": "pass", "ice-restart": "info", "delete": "pass", "gone": "pass",
         "media": "pass", "https": "info",
     }, {r: str(f) for r, f in findings.items()}  # fmt: skip
@@ -97,7 +103,7 @@ def test_our_endpoint_passes_every_rule_and_says_what_it_lacks(protocol: str) ->
 
 @pytest.mark.parametrize("protocol", ["whip", "whep"])
 def test_a_token_and_ice_servers_pass_when_they_work(protocol: str) -> None:
-    async def run() -> tuple[Finding, Finding, Finding]:
+    async def run() -> tuple[Finding, Finding, Finding, Finding]:
         stun = await StunServer(host="127.0.0.1", port=0, tcp=False).start()
         try:
             assert stun.udp_address is not None
@@ -111,6 +117,7 @@ def test_a_token_and_ice_servers_pass_when_they_work(protocol: str) -> None:
                         await stack.enter_async_context(Publisher(server.whip_url(stream), "t0ken"))
                     target = WhipTarget(url, protocol, token="t0ken")
                     return (await run_check(f"{protocol}.auth", target),
+                            await run_check(f"{protocol}.auth-status", target),
                             await run_check(f"{protocol}.ice-servers", target),
                             await run_check(f"{protocol}.created", WhipTarget(url, protocol)))  # fmt: skip
             finally:
@@ -118,8 +125,9 @@ def test_a_token_and_ice_servers_pass_when_they_work(protocol: str) -> None:
         finally:
             await stun.stop()
 
-    auth, links, without_token = asyncio.run(run())
-    assert auth.outcome == "pass", auth
+    auth, status, links, without_token = asyncio.run(run())
+    assert auth.outcome == "pass" and status.outcome == "pass", (auth, status)
+    assert "got HTTP 401 Unauthorized" in auth.detail
     assert links.outcome == "pass" and "answered a Binding request" in links.detail, links
     assert without_token.outcome == "fail" and "wants a bearer token (--token)" in without_token.detail
 
@@ -128,3 +136,4 @@ def test_every_rule_is_judged_for_both_protocols() -> None:
     assert sorted(r.removeprefix("whip.") for r in rules_for("whip")) == sorted(_FAULTS)
     assert sorted(r.removeprefix("whep.") for r in rules_for("whep")) == sorted(_FAULTS)
     assert RULES["whip.created"].section == "RFC 9725 §4.2" and RULES["whep.created"].section == "WHEP §4.2"
+    assert RULES["whip.auth-status"].section == "RFC 6750 §3.1" and RULES["whip.auth-status"].level.value == "SHOULD"
