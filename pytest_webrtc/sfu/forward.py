@@ -10,7 +10,9 @@ fails if a new aiortc renames the attribute.
 A :class:`ForwardedTrack` is what an SFU sends to one subscriber: it yields ``av.Packet``
 objects, which aiortc's sender packetizes as they are (``Encoder.pack``) instead of encoding.
 Video starts at a keyframe (the subscriber's decoder needs one), asked for with a PLI when
-the subscriber starts reading and again whenever frames had to be dropped.
+the subscriber starts reading and again whenever frames had to be dropped; while one is awaited,
+the request is repeated (at most every :data:`KEYFRAME_RETRY` seconds): a first request made
+before the publisher's media arrived has no SSRC to go to, and a PLI can be lost.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import queue
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +33,7 @@ from ..peer.media import track_id, track_source
 __all__ = ["FrameTap", "ForwardedTrack", "is_keyframe", "tap", "track_id", "track_source"]
 
 _QUEUE_ATTRIBUTE = "_RTCRtpReceiver__decoder_queue"
+KEYFRAME_RETRY = 0.5  # seconds between keyframe requests while one is awaited
 FrameCallback = Callable[[Any, Any], None]  # (RTCRtpCodecParameters, JitterFrame)
 
 
@@ -96,10 +100,12 @@ class ForwardedTrack(MediaStreamTrack):
         self.bytes = 0
         self.dropped = 0
         self.keyframe_requests = 0
+        self._requested = 0.0  # time.monotonic() of the last request
 
     def keyframe(self) -> None:
         """Ask the publisher for a keyframe (a PLI on its stream)."""
         self.keyframe_requests += 1
+        self._requested = time.monotonic()
         self._request_keyframe()
 
     def push(self, codec: Any, frame: Any) -> None:
@@ -108,6 +114,8 @@ class ForwardedTrack(MediaStreamTrack):
             return  # nobody sends yet: the first frame sent will be a fresh keyframe
         if self._need_keyframe:
             if not is_keyframe(codec.name, frame.data):
+                if time.monotonic() - self._requested >= KEYFRAME_RETRY:
+                    self.keyframe()  # the first request may have found no SSRC yet, or been lost
                 return
             self._need_keyframe = False
         if self._queue.qsize() >= self._capacity:  # the subscriber's sender is stalled
