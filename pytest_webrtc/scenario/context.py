@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ..conformance.stun import StunTarget
     from ..conformance.turn_target import TurnTarget
     from ..coturn import CoturnTurn
+    from ..janus.server import JanusServer
     from ..nat.decoy import Decoy
     from ..nat.topology import Topology
     from ..nat.turn import CoturnRelay
@@ -72,6 +73,7 @@ class World:
     turn_server: CoturnTurn | None = None  # coturn started to be judged (no topology)
     turn_decoy: Decoy | None = None  # the relay rules' peer host, in a namespace of its own
     wire: WireRecorder | None = None  # the capture, when the scenario captures
+    janus: JanusServer | None = None  # the built-in Janus (servers.signaling protocol janus, no url)
     whip_server: WhipServer | None = None  # the built-in WHIP/WHEP endpoint (publish/play steps without a url)
     whip_sessions: dict[str, WhipSession] = field(default_factory=dict)  # peer -> its WHIP/WHEP session
     whip_deleted: dict[str, str] = field(default_factory=dict)  # peer -> what its session's DELETE got

@@ -304,6 +304,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
                 ("servers", "turn"),
             )
     signaling = signaling_spec(servers.get("signaling", "builtin"))
+    remotes = _remotes(signaling.protocol)
     declared = servers.get("signaling")
     if signaling.protocol == "mapped" or (isinstance(declared, dict) and "mapping" in declared):
         signaling = _mapped(located, servers["signaling"], Path(directory))
@@ -320,7 +321,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         line = located.position(("steps", i))[0]
         timeout = float(args.get("timeout", DEFAULT_TIMEOUTS.get(kind, DEFAULT_STEP_TIMEOUT)))
         step = Step(i + 1, kind, args, line, timeout, args.get("expect-failure", False))
-        problems += _check_peer_names(located, step, peers, i, set(actors.values()))
+        problems += _check_peer_names(located, step, peers, i, set(actors.values()) | remotes, remotes)
         steps.append(step)
     raise_all(problems)
     return Scenario(
@@ -366,8 +367,19 @@ def _mapped(located: Located, value: dict[str, Any], directory: Path) -> Signali
     return SignalingSpec(value.get("url"), value.get("host", "127.0.0.1"), f"mapped:{path.resolve()}")
 
 
+def _remotes(protocol: str) -> set[str]:
+    """What the protocol's server offers to connect to (Janus's plugins); none for an unknown protocol
+    (that is refused when the run starts, with the known ones)."""
+    from ..signaling.drivers import driver
+
+    try:
+        return set(driver(protocol).remotes)
+    except ValueError:
+        return set()
+
+
 def _check_peer_names(
-    located: Located, step: Step, peers: dict[str, PeerSpec], index: int, actors: set[str]
+    located: Located, step: Step, peers: dict[str, PeerSpec], index: int, actors: set[str], remotes: set[str]
 ) -> list[ScenarioError]:
     problems = []
     for key in ("from", "to", "peer", "peers", "between", "forwarding", "bandwidth"):
@@ -377,8 +389,8 @@ def _check_peer_names(
             names += [name for sources in value.values() for name in sources]
         to_actor = step.kind == "connect" and key == "to"
         for name in names:
-            if name in (actors if to_actor else peers):
-                continue
+            if name in (actors if to_actor else peers) or (step.kind == "data" and key == "to" and name in remotes):
+                continue  # data to a plugin of the protocol's server (Janus's echotest) comes back
             node = ("steps", index, step.kind, key) if key in step.args else ("steps", index)
             if to_actor:
                 servers = ", ".join(sorted(actors)) or "none (declare one, e.g. servers: {sfu: {}})"

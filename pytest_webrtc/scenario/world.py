@@ -55,6 +55,8 @@ class RunOptions:
 
 
 def _recorder(world: World) -> WireRecorder:
+    if world.janus is not None and world.janus.namespace is not None:  # Janus's side of its one link
+        return WireRecorder(iface="any", bpf="udp", netns=world.janus.namespace.name)
     if world.topology is None:
         return WireRecorder()
     # In the public namespace, every interface: each datagram once — as it arrives (from a router)
@@ -196,7 +198,7 @@ def _speakable(world: World, signaling: SignalingSpec) -> None:
     """Every step, actor and peer of the scenario can run through the signaling protocol: else a
     ScenarioError naming the first that cannot, with its line (the protocol may come from the
     command line, so this is checked when the run starts, before anything is sent)."""
-    from ..signaling.drivers import HTTP_PROTOCOLS
+    from ..signaling.drivers import BUILT_IN, HTTP_PROTOCOLS
     from ..signaling.drivers import driver as driver_of
 
     scenario = world.scenario
@@ -207,7 +209,7 @@ def _speakable(world: World, signaling: SignalingSpec) -> None:
     world.signaling_protocol = signaling.protocol
     if driver.name == "harness":
         return
-    if not signaling.url and driver.name not in HTTP_PROTOCOLS:  # WHIP/WHEP: the built-in whip-server
+    if not signaling.url and driver.name not in BUILT_IN:  # WHIP/WHEP: the built-in whip-server; Janus: ours
         raise ScenarioError(f"servers.signaling: protocol {driver.name} needs the url of its server", scenario.path)
     http = driver.name in HTTP_PROTOCOLS
     if signaling.url and signaling.url.startswith(("http://", "https://")) != http:
@@ -249,6 +251,8 @@ async def _start_servers(world: World, options: RunOptions) -> None:
     _speakable(world, signaling)
     if signaling.url:
         world.signaling_url = signaling.url
+    elif world.janus is not None:
+        world.signaling_url = world.janus.ws_url
     elif signaling.protocol not in HTTP_PROTOCOLS:  # WHIP/WHEP peers have no signaling channel
         from ..signaling.server import SignalingServer
 
@@ -284,6 +288,8 @@ async def _start_peers(world: World) -> None:
         if spec.stun and world.stun_address is not None:
             ice_servers.append({"urls": f"stun:{format_hostport(world.stun_address)}"})
         netns, candidates = None, spec.candidates
+        if world.janus is not None:  # the built-in Janus is reached over its veth, never loopback
+            candidates = [world.janus.machine_side]
         if world.topology is not None:  # a process inside the peer's namespace, behind its NAT
             netns, candidates = world.topology.sites[name].peer.name, "all"
             if world.turn_ice is not None:
@@ -330,6 +336,16 @@ async def build_world(world: World, options: RunOptions) -> None:
         uplink = world.turn_address[0] if world.turn_address is not None else None
         world.topology = Topology(dict(scenario.topology), uplink=uplink)
         await asyncio.to_thread(world.topology.__enter__)
+    signaling = options.signaling or scenario.signaling
+    if signaling.protocol == "janus" and not signaling.url:  # before the capture, which listens at its link
+        from ..janus.server import JanusServer, janus_missing
+
+        why = janus_missing()
+        if why:
+            raise ScenarioError(f"servers.signaling: protocol janus without a url needs the built-in Janus: {why}",
+                                scenario.path)  # fmt: skip
+        world.janus = JanusServer()
+        await asyncio.to_thread(world.janus.__enter__)
     if scenario.capture and options.capture:
         world.wire = _recorder(world)
         await asyncio.to_thread(world.wire.start)  # capturing before the first packet can be sent
@@ -364,6 +380,8 @@ async def close_world(world: World, closed: set[str]) -> None:
         await asyncio.to_thread(world.turn_server.stop)
     if world.turn_decoy is not None:
         await asyncio.to_thread(world.turn_decoy.close)
+    if world.janus is not None:
+        await asyncio.to_thread(world.janus.close)
     if world.public_loop is not None:
         for server in (world.signaling_server, world.stun_server):
             if server is not None:

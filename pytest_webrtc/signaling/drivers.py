@@ -1,7 +1,8 @@
 """Signaling drivers: the protocols the harness's peers can signal through, one registry entry each.
 
 ``harness`` is protocol v1 (:mod:`.protocol`, the built-in server's); ``peerjs`` is the PeerJS
-server's (:mod:`.peerjs`); ``whip`` and ``whep`` have no channel at all (offers go over HTTP,
+server's (:mod:`.peerjs`); ``janus`` is Janus's WebSocket API (:mod:`.janus`; the remotes are its
+plugins); ``whip`` and ``whep`` have no channel at all (offers go over HTTP,
 :mod:`pytest_webrtc.whip`, in the ``publish``/``play`` steps); ``mapped`` is any JSON-over-WebSocket protocol a mapping file
 describes (:mod:`.mapped`; a protocol is then named ``mapped:PATH``).  Other packages add drivers
 through the entry point group ``pytest_webrtc.signaling`` (each entry point loads a
@@ -53,6 +54,7 @@ class SignalingDriver:
     open: Callable[[str, str, str, str], SignalingChannel]  # (url, room, peer, argument) -> the peer's channel
     rooms: bool = True  # the server lists a room's peers at join and sends peer-joined / peer-left notices
     refuses: dict[str, str] = field(default_factory=dict)  # step kind -> why it cannot run through this protocol
+    remotes: tuple[str, ...] = ()  # what the server itself offers to connect to (connect: {to: ...}): Janus's plugins
 
 
 def _harness(url: str, room: str, peer: str, argument: str = "") -> SignalingChannel:
@@ -65,6 +67,12 @@ def _peerjs(url: str, room: str, peer: str, argument: str = "") -> SignalingChan
     from .peerjs import PeerJsClient
 
     return PeerJsClient(url, room, peer)
+
+
+def _janus(url: str, room: str, peer: str, argument: str = "") -> SignalingChannel:
+    from .janus import JanusChannel
+
+    return JanusChannel(url, room, peer)
 
 
 def _mapped(url: str, room: str, peer: str, argument: str = "") -> SignalingChannel:
@@ -135,6 +143,18 @@ DRIVERS: dict[str, SignalingDriver] = {
             refuses={"leave": "the mapping has no rooms, so no peer-left notices to check", **_NOT_V1},
         ),
         SignalingDriver(
+            "janus",
+            "Janus's WebSocket API (janus-protocol): peers connect to its plugins (echotest, videoroom)",
+            _janus,
+            rooms=False,
+            refuses={
+                kind: "through Janus a peer talks to a plugin (connect: {to: echotest}), not to another peer"
+                for kind in ("offer", "answer", "candidates", "leave")
+            }
+            | _NOT_V1,
+            remotes=("echotest", "videoroom"),
+        ),
+        SignalingDriver(
             "whip",
             "WHIP, RFC 9725: url is the endpoint publish steps POST to (http://HOST:PORT/whip/STREAM)",
             _http_only("whip"),
@@ -151,6 +171,7 @@ DRIVERS: dict[str, SignalingDriver] = {
     )
 }
 HTTP_PROTOCOLS = ("whip", "whep")  # no server of theirs is needed: without a url, the built-in whip-server
+BUILT_IN = ("harness", "janus", *HTTP_PROTOCOLS)  # protocols whose server the harness starts when no url is given
 DEFAULT_PROTOCOL = "harness"
 
 

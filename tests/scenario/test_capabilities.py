@@ -43,6 +43,8 @@ MINIMAL = {
     "expect-sfu": "{forwarding: {bob: []}}",
     "remove-track": "{peer: bob, kind: video}",
     "nat-discovery": "{peer: bob}",
+    "publish": "{peer: bob}",
+    "play": "{peer: bob}",
 }
 # The roles "bob" plays where a step names two peers (the other one is alice, an aiortc peer).
 ROLES = {"offer": "from", "answer": "from", "data": "from", "bye": "from"}

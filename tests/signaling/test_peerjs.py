@@ -241,6 +241,6 @@ def test_another_package_adds_a_driver_through_the_entry_point_group(monkeypatch
     )
     assert drivers.driver("mine") is mine and drivers.driver("mine:option") is mine
     with pytest.raises(
-        ValueError, match="unknown signaling protocol 'theirs'; known: harness, peerjs, mapped, whip, whep, mine"
+        ValueError, match="unknown signaling protocol 'theirs'; known: harness, peerjs, mapped, janus, whip, whep, mine"
     ):
         drivers.driver("theirs")

@@ -46,25 +46,33 @@ def _payloads(s: Step, sender: str) -> list[str | bytes]:
     need("to", COMMAND, ECHO, what="receive data observably"),
 )
 async def data(ctx: RunContext, s: Step) -> str:
+    from ...signaling.drivers import driver
+
     sender, receiver = s.args["from"], s.args["to"]
     label = s.args.get("channel", "data")
     payloads = _payloads(s, sender)
-    echo = not ctx.can(receiver, COMMAND)  # an external peer echoes: the sender gets the data back
+    remote = receiver in driver(ctx.world.signaling_protocol).remotes  # a plugin of the server (Janus's echotest)
+    echo = remote or not ctx.can(receiver, COMMAND)  # an external peer echoes: the sender gets the data back
     listener = ctx.commanded(sender if echo else receiver)
     before = (await listener.get_report()).get("messages", {}).get(label, 0)
     for payload in payloads:
         await ctx.commanded(sender).send(label, payload, timeout=s.timeout)
     received = (await listener.wait_messages(label, before + len(payloads), timeout=s.timeout))[before:]
     ordered = ctx.channel_ordered.get(label, True)
-    same = received == payloads if ordered else sorted(map(repr, received)) == sorted(map(repr, payloads))
+    expected: list[str | bytes] = payloads
+    if "reply" in s.args:  # what comes back for each message, "{sent}" standing for it
+        expected = [str(s.args["reply"]).replace("{sent}", p if isinstance(p, str) else p.decode()) for p in payloads]
+    same = received == expected if ordered else sorted(map(repr, received)) == sorted(map(repr, expected))
     if not same:
         raise Expectation(
             f"{receiver} received different data on {label!r} than {sender} sent "
-            f"({len(received)} messages; first differs: {_first_difference(payloads, received)})"
+            f"({len(received)} messages; first differs: {_first_difference(expected, received)})"
         )
     size = sum(len(p) for p in payloads)
     kind = "binary" if isinstance(payloads[0], bytes) else "text"
     echoed = f", echoed back by {receiver}" if echo else ""
+    if "reply" in s.args:
+        echoed = f", answered by {receiver} as {s.args['reply']!r}"
     return f"{sender} -> {receiver} over {label!r}: {len(payloads)} {kind} message(s), {size} bytes, intact{echoed}"
 
 

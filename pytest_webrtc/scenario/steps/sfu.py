@@ -1,4 +1,5 @@
-"""Steps of the server-actor family (SFU, MCU): connect, expect-sfu."""
+"""Steps of the server-actor family (SFU, MCU, and what a signaling protocol's server offers, such as
+Janus's plugins): connect, expect-sfu."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ MEDIA = Capability.MEDIA
 
 @step("connect", need("peers", MEDIA, what="connect to a server actor (SFU, MCU)"))
 async def connect(ctx: RunContext, s: Step) -> str:
+    from ...signaling.drivers import driver
+
     actor = s.args["to"]
-    if actor not in ctx.world.actors:
+    remotes = driver(ctx.world.signaling_protocol).remotes
+    if actor not in ctx.world.actors and actor not in remotes:
         raise Expectation(f"{actor!r} is not a server actor of this scenario (servers: sfu)")
     lines = []
     for name in names(s.args["peers"]):
@@ -25,6 +29,8 @@ async def connect(ctx: RunContext, s: Step) -> str:
         lines.append(
             f"{name} connected to {actor} ({len(done['sent'])} candidate(s) sent, {len(done['received'])} received)"
         )
+    if actor in remotes:
+        return "; ".join(lines) + f" ({ctx.world.signaling_protocol})"
     return "; ".join(lines) + f"; {actor}'s renegotiation offers are answered from now on"
 
 
