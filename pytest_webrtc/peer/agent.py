@@ -70,6 +70,10 @@ class PeerAgent(AgentMedia):
         self._follower: asyncio.Task[None] | None = None
         self.tracks: dict[str, Any] = {}  # kind -> the synthetic track we send
         self._consumers: list[asyncio.Future[None]] = []
+        self._ice_servers = servers
+        # A second connection, for what a server sends on a connection of its own (Janus's videoroom
+        # subscriptions): created by the first offer that says {"connection": "subscriber"}.
+        self.subscriber_pc: RTCPeerConnection | None = None
         self._watch_pc()
 
     # -- bookkeeping -------------------------------------------------------------
@@ -388,6 +392,9 @@ class PeerAgent(AgentMedia):
             origin = message.get("from")
             self._event("signaling-in", f"offer <- {origin} (renegotiation)")
             try:
+                if message.get("connection") == "subscriber":
+                    await self._answer_subscription(str(origin), message["sdp"])
+                    continue
                 await self._apply_remote(message["sdp"], "offer", origin)
                 await self.answer(str(origin))
             except SignalingError:
@@ -397,6 +404,30 @@ class PeerAgent(AgentMedia):
                 continue
             self.renegotiations += 1
             await self._notify()
+
+    async def _answer_subscription(self, origin: str, sdp: str) -> None:
+        """Answer a server's offer on the subscriber connection (candidates inside the answer)."""
+        if self.subscriber_pc is None:
+            self.subscriber_pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
+
+            @self.subscriber_pc.on("track")
+            def on_track(track: Any) -> None:
+                self._event("media", f"{track.kind} track {track.id} arriving (subscriber connection)")
+                self._consumers.append(asyncio.ensure_future(self._consume(track)))
+
+        pc = self.subscriber_pc
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            with host_addresses(self.host_addresses), gather_timeout():
+                await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc's words
+            raise PeerError(
+                f"{self.id} cannot answer {origin}'s subscription offer: {type(exc).__name__}: {exc}"
+            ) from None
+        await self._send("answer", origin, sdp=pc.localDescription.sdp, connection="subscriber")
+        self._event("signaling-out", f"answer -> {origin} (subscriber connection, candidates inside)")
+        self.renegotiations += 1
+        await self._notify()
 
     async def get_report(self) -> PeerReport:
         return self.report()
@@ -411,6 +442,8 @@ class PeerAgent(AgentMedia):
         for track in self.tracks.values():
             track.stop()
         await self.pc.close()
+        if self.subscriber_pc is not None:
+            await self.subscriber_pc.close()
         for consumer in self._consumers:
             consumer.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)

@@ -149,7 +149,7 @@ DRIVERS: dict[str, SignalingDriver] = {
             rooms=False,
             refuses={
                 kind: "through Janus a peer talks to a plugin (connect: {to: echotest}), not to another peer"
-                for kind in ("offer", "answer", "candidates", "leave")
+                for kind in ("offer", "answer", "candidates")
             }
             | _NOT_V1,
             remotes=("echotest", "videoroom"),

@@ -50,6 +50,10 @@ class JanusChannel(JsonWebSocket):
         self.handles: dict[str, int] = {}  # plugin name (as the scenario says it) -> handle id
         self._waiting: dict[str, tuple[asyncio.Future[dict[str, Any]], bool]] = {}  # transaction -> (reply, event?)
         self.publishing: set[str] = set()  # videoroom plugins it joined as a publisher
+        self.subscriber: int | None = None  # the videoroom subscriber handle (one, multistream)
+        self.subscribed: set[int] = set()  # feeds (publisher ids) asked for
+        self.feeds: dict[int, str] = {}  # feed id -> its display name (the peer that publishes it)
+        self._subscribing = asyncio.Lock()
 
     @property
     def videoroom(self) -> int:
@@ -114,10 +118,74 @@ class JanusChannel(JsonWebSocket):
         if kind == "hangup":
             return {"type": "bye", "from": remote, "reason": message.get("reason", "")}
         if kind in ("webrtcup", "media", "slowlink", "detached"):
-            return {"type": f"janus-{kind}", "from": remote, **{k: v for k, v in message.items() if k != "janus"}}
+            return {**{k: v for k, v in message.items() if k != "janus"}, "type": f"janus-{kind}", "from": remote}
         if kind == "event":
-            return {"type": "janus-event", "from": remote, "data": message.get("plugindata", {}).get("data", {})}
+            data = message.get("plugindata", {}).get("data", {})
+            jsep = message.get("jsep")
+            if message.get("sender") == self.subscriber and jsep and jsep.get("type") == "offer":
+                return {"type": "offer", "from": "videoroom", "connection": "subscriber",
+                        "sdp": self._named(jsep["sdp"], data.get("streams", []))}  # fmt: skip
+            if remote == "videoroom" and data.get("publishers"):
+                self._later(self._subscribe(data["publishers"]))
+            return {"type": "janus-event", "from": remote, "data": data}
         return None
+
+    def _later(self, work: Any) -> None:
+        self._tasks.append(asyncio.ensure_future(work))
+
+    def _named(self, sdp: str, streams: list[dict[str, Any]]) -> str:
+        """The subscriber offer with each m-section's msid naming its publisher: ``bob bob.video``
+        (the harness's track ids, as its SFU names them), where Janus says ``janus janusN``."""
+        displays = {str(s.get("mid")): (str(s.get("feed_display") or s.get("feed_id")), str(s.get("type")))
+                    for s in streams if s.get("feed_id") is not None}  # fmt: skip
+        out: list[str] = []
+        section: list[str] = []
+        mid: str | None = None
+        for line in [*sdp.splitlines(), "m=end"]:
+            if line.startswith("m="):
+                if section:
+                    named = displays.get(str(mid))
+                    kept = [x for x in section if not (named and (x.startswith("a=msid:") or " msid:" in x))]
+                    out += kept + ([f"a=msid:{named[0]} {named[0]}.{named[1]}"] if named else [])
+                section, mid = [line], None
+                continue
+            if line.startswith("a=mid:"):
+                mid = line[6:]
+            if not section:
+                if not line.startswith("a=msid-semantic"):
+                    out.append(line)
+                if line.startswith("t="):
+                    out.append("a=msid-semantic: WMS *")
+                continue
+            section.append(line)
+        return "\r\n".join(out) + "\r\n"
+
+    async def _subscribe(self, publishers: list[dict[str, Any]]) -> None:
+        """Subscribe to the feeds of publishers not asked for yet (one subscriber handle for all)."""
+        async with self._subscribing:
+            fresh = [p for p in publishers if int(p["id"]) not in self.subscribed]
+            if not fresh:
+                return
+            for publisher in fresh:
+                self.subscribed.add(int(publisher["id"]))
+                self.feeds[int(publisher["id"])] = str(publisher.get("display", publisher["id"]))
+            streams = [{"feed": int(p["id"])} for p in fresh]
+            try:
+                if self.subscriber is None:
+                    reply = await self._call({"janus": "attach", "plugin": PLUGINS["videoroom"]}, 10.0)
+                    self.subscriber = int(reply["data"]["id"])
+                    body = {"request": "join", "ptype": "subscriber", "room": self.videoroom, "streams": streams}
+                else:
+                    body = {"request": "subscribe", "streams": streams}
+                reply = await self._call(
+                    {"janus": "message", "handle_id": self.subscriber, "body": body}, 10.0, event=True
+                )
+            except SignalingError as exc:
+                self.deliver({"type": "error", "code": "janus", "reason": str(exc)})
+                return
+            offer = self.translate({**reply, "transaction": None})  # the offer it carries, as any other
+            if offer is not None:
+                self.deliver(offer)
 
     def _remote(self, handle: Any) -> str:
         return next((name for name, h in self.handles.items() if h == handle), str(handle))
@@ -149,13 +217,20 @@ class JanusChannel(JsonWebSocket):
 
     async def send(self, kind: str, to: str, **fields: Any) -> None:
         timeout = 10.0
-        if kind == "offer":
+        if kind == "answer" and fields.get("connection") == "subscriber" and self.subscriber is not None:
+            request = {"janus": "message", "handle_id": self.subscriber, "body": {"request": "start"},
+                       "jsep": {"type": "answer", "sdp": fields["sdp"]}}  # fmt: skip
+            await self._call(request, timeout, event=True)
+        elif kind == "offer":
             jsep = {"type": "offer", "sdp": fields["sdp"]}
             if to == "videoroom":
                 if to not in self.publishing:
-                    await self._message(to, {"request": "join", "ptype": "publisher", "room": self.videoroom,
-                                             "display": self.peer}, None, timeout)  # fmt: skip
+                    joined = await self._message(to, {"request": "join", "ptype": "publisher", "room": self.videoroom,
+                                                      "display": self.peer}, None, timeout)  # fmt: skip
                     self.publishing.add(to)
+                    publishers = joined.get("plugindata", {}).get("data", {}).get("publishers", [])
+                    if publishers:  # the room's feeds so far: subscribed to on a connection of their own
+                        self._later(self._subscribe(publishers))
                 body: dict[str, Any] = {"request": "configure", "audio": True, "video": True}
             else:
                 body = {"audio": True, "video": True, "data": True}
