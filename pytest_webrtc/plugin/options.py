@@ -259,14 +259,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if turn_server:
         overrides["turn"] = external_turn(config, str(turn_server))
     signaling_url = _value(config, "webrtc_signaling_url")
-    if signaling_url:
-        if not str(signaling_url).startswith(("ws://", "wss://", "http://", "https://")):
-            raise pytest.UsageError(
-                f"--webrtc-signaling-url: expected ws://HOST:PORT or wss://... (http(s):// for whip/whep), "
-                f"got {signaling_url!r}"
-            )
-        overrides["signaling"] = {"url": signaling_url}
     protocol = _value(config, "webrtc_signaling_protocol")
+    if signaling_url:
+        http = str(protocol) in ("whip", "whep")
+        if not str(signaling_url).startswith(("http://", "https://") if http else ("ws://", "wss://")):
+            wanted = "an http:// or https:// endpoint URL (whip, whep)" if http else "ws://HOST:PORT or wss://..."
+            raise pytest.UsageError(f"--webrtc-signaling-url: expected {wanted}, got {signaling_url!r}")
+        overrides["signaling"] = {"url": signaling_url}
     if protocol:
         from ..signaling.drivers import driver
 
