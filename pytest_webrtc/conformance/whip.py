@@ -34,13 +34,23 @@ __all__ = ["CHECKS", "RULES", "run_check"]
 RTCP_WAIT = 6.0  # aiortc's receivers report every ~1 s (RFC 3550 §6.2 with its 5 s minimum halved)
 
 
-async def created_rule(target: WhipTarget) -> str:
+async def _posted(target: WhipTarget, *tokens: str | None, content_type: str = SDP) -> list[Response]:
+    """What a good offer got, POSTed once per token given (``""``: the target's own); a session
+    it created is DELETEd at once."""
     pc, sdp = await offer(target)
+    replies = []
     try:
-        reply = await post(target, sdp)
-        await delete_quietly(target, reply)
+        for token in tokens or ("",):
+            reply = await post(target, sdp, content_type=content_type, token=token)
+            await delete_quietly(target, reply)
+            replies.append(reply)
     finally:
         await pc.close()
+    return replies
+
+
+async def created_rule(target: WhipTarget) -> str:
+    (reply,) = await _posted(target)
     if reply.status == 401 and not target.token:
         raise Fail(f"a good offer got {reply.said()}: the endpoint wants a bearer token (--token)")
     if reply.status != 201:
@@ -53,12 +63,7 @@ async def created_rule(target: WhipTarget) -> str:
 
 
 async def location(target: WhipTarget) -> str:
-    pc, sdp = await offer(target)
-    try:
-        reply = await post(target, sdp)
-        await delete_quietly(target, reply)
-    finally:
-        await pc.close()
+    (reply,) = await _posted(target)
     if reply.status != 201:
         raise Skip(f"a good offer got {reply.said()}: no 201 to judge (see the created rule)")
     if not reply.header("location"):
@@ -66,9 +71,8 @@ async def location(target: WhipTarget) -> str:
     return f"201 Created names its session: Location {reply.header('location')}"
 
 
-async def _refused(target: WhipTarget, reply: Response, what: str, expected: int) -> str:
+def _refused(reply: Response, what: str, expected: int) -> str:
     if 200 <= reply.status < 300:
-        await delete_quietly(target, reply)
         raise Accepted(f"{what} got {reply.said()}: it was taken")
     if not 400 <= reply.status < 500:
         raise Fail(f"{what} got {reply.said()}, not a 4XX refusal")
@@ -78,31 +82,21 @@ async def _refused(target: WhipTarget, reply: Response, what: str, expected: int
 
 
 async def content_type(target: WhipTarget) -> str:
-    pc, sdp = await offer(target)
-    try:
-        reply = await post(target, sdp, content_type="text/plain")
-    finally:
-        await pc.close()
-    return await _refused(target, reply, "a good offer sent as text/plain", 415)
+    (reply,) = await _posted(target, content_type="text/plain")
+    return _refused(reply, "a good offer sent as text/plain", 415)
 
 
 async def bad_sdp(target: WhipTarget) -> str:
     reply = await post(target, "v=0\r\nthis is not a session description\r\n")
-    return await _refused(target, reply, "an application/sdp body that is not SDP", 400)
+    await delete_quietly(target, reply)
+    return _refused(reply, "an application/sdp body that is not SDP", 400)
 
 
 async def _unauthorized(target: WhipTarget) -> list[tuple[str, Response]]:
     """What an offer without a token and one with a wrong token got (Skip when no token is claimed)."""
     if not target.token:
         raise Skip("no token claimed: give --token T when the endpoint needs one")
-    pc, sdp = await offer(target)
-    try:
-        missing = await post(target, sdp, token=None)
-        wrong = await post(target, sdp, token=target.token + "-not-" + secrets.token_hex(4))
-    finally:
-        await pc.close()
-    for reply in (missing, wrong):
-        await delete_quietly(target, reply)
+    missing, wrong = await _posted(target, None, target.token + "-not-" + secrets.token_hex(4))
     return [("an offer without Authorization", missing), ("an offer with a wrong bearer token", wrong)]
 
 
