@@ -12,12 +12,14 @@ required on every request (401 otherwise, RFC 6750).  ``--ice-server`` URIs are 
 
 Any stream name is accepted; a second publisher on a live stream gets 409, a WHEP offer for a
 stream nobody publishes gets 404.  Malformed requests are answered (400, 413, 415) and counted;
-the server stays up.  :meth:`WhipServer.summary` gives one line per session, printed on SIGTERM
+the server stays up and small: at most ``max_sessions`` live sessions (503 beyond), a session not
+connected within ``connect_timeout`` is ended, and only the newest ended sessions are kept.  :meth:`WhipServer.summary` gives one line per session, printed on SIGTERM
 by ``python -m pytest_webrtc whip-server``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import secrets
 import time
@@ -36,6 +38,8 @@ __all__ = ["WhipServer", "WhipServerSession"]
 
 ALLOW_SESSION = "PATCH, DELETE, OPTIONS"
 ENDED_KEPT = 1000  # ended sessions kept for the summary (the newest); a long-running server stays small
+MAX_SESSIONS = 100  # live sessions at once; more get 503 (each holds an RTCPeerConnection)
+CONNECT_TIMEOUT = 30.0  # seconds a session may take to connect before it is ended ("never connected")
 
 
 @dataclass
@@ -85,8 +89,12 @@ class WhipServer:
         token: str | None = None,
         ice_servers: Sequence[str] = (),
         candidates: Sequence[str] | None = ("127.0.0.1",),
+        max_sessions: int = MAX_SESSIONS,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self.token = token
+        self.max_sessions, self.connect_timeout = max_sessions, connect_timeout
+        self._reapers: set[asyncio.Task[None]] = set()
         self.ice_servers = list(ice_servers)
         self.candidates = list(candidates) if candidates is not None else None
         self.http = HttpServer(self.handle)
@@ -111,6 +119,9 @@ class WhipServer:
 
     async def stop(self) -> None:
         await self.http.stop()
+        for reaper in list(self._reapers):
+            reaper.cancel()
+        await asyncio.gather(*self._reapers, return_exceptions=True)
         for session in list(self.sessions.values()):
             await self._end(session, "server stopped")
 
@@ -159,6 +170,10 @@ class WhipServer:
             return _text(400, "the offer is not UTF-8 text")
         if not offer.startswith("v=0") or "\nm=" not in offer:
             return _text(400, "the body is not an SDP offer (no v=0, or no media section)")
+        if len(self.sessions) >= self.max_sessions:
+            return _text(
+                503, f"{len(self.sessions)} sessions are live, the most this server holds", ("Retry-After", "5")
+            )
         publishing = self._publisher(stream)
         if kind == "whip" and publishing is not None:
             return _text(409, f"stream {stream!r} already has a publisher ({publishing.path})")
@@ -184,6 +199,9 @@ class WhipServer:
             await pc.close()
             return _text(400, f"cannot answer this offer: {type(exc).__name__}: {exc}")
         self.sessions[session_id] = session
+        reaper = asyncio.ensure_future(self._reap_unconnected(session))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
 
         @pc.on("connectionstatechange")
         async def changed() -> None:
@@ -194,6 +212,13 @@ class WhipServer:
                    ("Accept-Patch", SDPFRAG)]  # fmt: skip
         headers += [("Link", f'<{url}>; rel="ice-server"') for url in self.ice_servers]
         return Response(201, headers, pc.localDescription.sdp.encode())
+
+    async def _reap_unconnected(self, session: WhipServerSession) -> None:
+        """End a session that does not connect in time: a client that POSTs and goes away must not
+        leave an RTCPeerConnection behind for ever."""
+        await asyncio.sleep(self.connect_timeout)
+        if session.id in self.sessions and session.pc.connectionState != "connected":
+            await self._end(session, "never connected")
 
     def _publisher(self, stream: str) -> WhipServerSession | None:
         return next((s for s in self.sessions.values() if s.kind == "whip" and s.stream == stream), None)

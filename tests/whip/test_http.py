@@ -71,3 +71,30 @@ def test_link_headers_and_fragments() -> None:
     assert fragment.splitlines() == ["a=ice-ufrag:uf", "a=ice-pwd:pw", "m=audio 9 UDP/TLS/RTP/SAVPF 0", "a=mid:0",
                                      "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host", "a=end-of-candidates"]  # fmt: skip
     assert sdp_ice(fragment) == ("uf", "pw", "0")
+
+
+def test_the_whip_server_stays_small_under_abandoned_sessions() -> None:
+    from pytest_webrtc.conformance.whip_target import WhipTarget, offer
+    from pytest_webrtc.whip.server import WhipServer
+
+    async def run() -> tuple[list[int], list[dict[str, object]], int]:
+        server = await WhipServer(max_sessions=2, connect_timeout=0.5).start()
+        try:
+            statuses = []
+            for stream in ("a", "b", "c"):  # POSTed and never connected: the client went away
+                target = WhipTarget(server.whip_url(stream))
+                pc, sdp = await offer(target)
+                await pc.close()
+                reply = await request("POST", target.url, headers={"Content-Type": "application/sdp"}, body=sdp)
+                statuses.append(reply.status)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while server.sessions and loop.time() < deadline:  # the reapers end them after 0.5 s
+                await asyncio.sleep(0.05)  # polling the server's state: bounded by the deadline
+            return statuses, await server.report(), len(server.sessions)
+        finally:
+            await server.stop()
+
+    statuses, sessions, live = asyncio.run(run())
+    assert statuses == [201, 201, 503]
+    assert live == 0 and [s["ended"] for s in sessions] == ["never connected", "never connected"], sessions
