@@ -25,6 +25,7 @@ from ..signaling.drivers import DEFAULT_PROTOCOL, channel
 from ..wakeup import Wakeup
 from .agent_media import AgentMedia
 from .hosts import CANDIDATE_SETS, gather_timeout, host_addresses, may_reach
+from .pacing import check_on_arrival
 from .report import PeerReport, candidate_type
 from .sdp import TrickledCandidate, codecs_offered, split_candidates, trickled_candidate
 
@@ -194,6 +195,9 @@ class PeerAgent(AgentMedia):
         with host_addresses(self.host_addresses), gather_timeout():
             await self.pc.setLocalDescription(description)
         self._watch_dtls()
+        dtls = self._dtls()
+        if dtls is not None:  # trickled candidates are checked on arrival (paced by Ta): peer/pacing.py
+            check_on_arrival(getattr(dtls.transport, "_connection", None))
         sdp, self.local_candidates = split_candidates(self.pc.localDescription.sdp)
         for candidate in self.local_candidates:
             self._event("candidate", f"gathered {candidate.candidate}")
