@@ -72,6 +72,7 @@ class LoadProtocol(asyncio.DatagramProtocol):
         self.prepared = prepared  # signed requests, built before the clock starts
         self.sent_at: dict[bytes, float] = {}
         self.latencies: list[float] = []
+        self.refused = 0  # answers that are not a Binding success (a 401 or 438 is cheap: not the work measured)
         self.next_id = 0
         self.transport: Any = None
 
@@ -95,6 +96,8 @@ class LoadProtocol(asyncio.DatagramProtocol):
         started = self.sent_at.pop(data[8:20], None)
         if started is None:
             return
+        if data[:2] != b"\x01\x01":
+            self.refused += 1
         self.latencies.append(time.perf_counter() - started)
         if len(self.latencies) == self.total and not self.done.done():
             self.done.set_result(None)
@@ -102,16 +105,18 @@ class LoadProtocol(asyncio.DatagramProtocol):
             self.send_one()
 
 
-def signed_requests(target: tuple[str, int], total: int, fingerprint: bool) -> list[bytes]:
-    """Ask once (the 401 names REALM and NONCE), then sign ``total`` Binding requests with that NONCE."""
+def signed_requests(sock: socket.socket, target: tuple[str, int], total: int, fingerprint: bool) -> list[bytes]:
+    """Ask once (the 401 names REALM and NONCE), then sign ``total`` Binding requests with that NONCE.
+
+    The challenge is asked from the load's own socket: coturn ties a nonce to the client's address,
+    and answers a request signed with another address's nonce 438 (Stale Nonce) — cheaply."""
     from pytest_webrtc.stun import Message, MessageClass, Method, decode
     from pytest_webrtc.stun.credentials import long_term_key
 
-    family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(2)
-        sock.sendto(plain_request(os.urandom(12)), target)
-        challenge = decode(sock.recvfrom(2048)[0])
+    sock.settimeout(2)
+    sock.sendto(plain_request(os.urandom(12)), target)
+    challenge = decode(sock.recvfrom(2048)[0])
+    sock.setblocking(False)
     if challenge.error_code != 401:
         raise SystemExit(f"expected a 401 with REALM and NONCE, got {challenge}")
     user, password, realm = AUTH
@@ -126,15 +131,19 @@ def signed_requests(target: tuple[str, int], total: int, fingerprint: bool) -> l
 
 
 async def load(
-    target: tuple[str, int], total: int, inflight: int, limit: float, prepared: list[bytes] | None = None
-) -> tuple[float, list[float], int]:
+    sock: socket.socket,
+    target: tuple[str, int],
+    total: int,
+    inflight: int,
+    limit: float,
+    prepared: list[bytes] | None = None,
+) -> tuple[float, list[float], int, int]:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    transport, proto = await loop.create_datagram_endpoint(
-        lambda: LoadProtocol(total, inflight, target, done, prepared), local_addr=(HOST, 0)
-    )
-    sock = transport.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    transport, proto = await loop.create_datagram_endpoint(
+        lambda: LoadProtocol(total, inflight, target, done, prepared), sock=sock
+    )
     started = time.perf_counter()
     for _ in range(inflight):
         proto.send_one()
@@ -144,7 +153,7 @@ async def load(
         pass  # lost datagrams shrink the window; whatever came back within the limit counts
     elapsed = time.perf_counter() - started
     transport.close()
-    return elapsed, proto.latencies, total - len(proto.latencies)
+    return elapsed, proto.latencies, total - len(proto.latencies), proto.refused
 
 
 def start_ours(port: int, uvloop: bool = True, auth: bool = False) -> subprocess.Popen[bytes]:
@@ -182,9 +191,16 @@ def run_round(name: str, proc: subprocess.Popen[bytes], port: int, args: argpars
     import uvloop
 
     wait_for_stun(port, process=proc, host=HOST)
-    prepared = signed_requests((HOST, port), args.requests, args.fingerprint) if args.auth else None
+    sock = socket.socket(socket.AF_INET6 if ":" in HOST else socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    prepared = signed_requests(sock, (HOST, port), args.requests, args.fingerprint) if args.auth else None
+    sock.setblocking(False)
     cpu_before = cpu_seconds(proc.pid)
-    elapsed, latencies, lost = uvloop.run(load((HOST, port), args.requests, args.inflight, args.limit, prepared))
+    elapsed, latencies, lost, refused = uvloop.run(
+        load(sock, (HOST, port), args.requests, args.inflight, args.limit, prepared)
+    )
+    if refused:
+        print(f"    {name}: {refused} answers were not a Binding success: this round does not measure the work asked")
     cpu_after = cpu_seconds(proc.pid)
     user, system = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
     cpu = user + system
