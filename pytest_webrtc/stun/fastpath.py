@@ -70,9 +70,10 @@ class LongTermFastPath:
         self._keys: dict[bytes, PreparedKey | None] = {}  # USERNAME bytes -> its long-term key (None: no such user)
         self._nonces: dict[bytes, float] = {}  # a NONCE found valid -> the clock reading it expires at
         self._realm = auth.realm.encode("utf-8")
-        # The attributes before MESSAGE-INTEGRITY of a request found valid -> its key and NONCE: a
-        # client repeats them byte for byte, so its next request is checked without parsing them.
-        self._shapes: dict[bytes, tuple[PreparedKey, bytes]] = {}
+        # The attributes before MESSAGE-INTEGRITY of a request found valid -> its key and when its
+        # NONCE expires: a client repeats them byte for byte, so its next request is checked
+        # without parsing them or looking its NONCE up again.
+        self._shapes: dict[bytes, tuple[PreparedKey, float]] = {}
 
     def key(self, data: bytes) -> PreparedKey | None:
         """The key to sign the answer with, or None: the generic path decides."""
@@ -86,24 +87,25 @@ class LongTermFastPath:
         if integrity >= 20 and data[integrity : integrity + 4] == _MI_HEAD:
             shape = self._shapes.get(data[20:integrity])
             if shape is not None:
-                return self._verified(data, integrity, fingerprint, *shape)
+                if self.auth.clock() > shape[1]:  # its NONCE expired: the generic path answers 438
+                    return None
+                return self._verified(data, integrity, fingerprint, shape[0])
         found = self._parse(data)
         if found is None:
             return None
         integrity, fingerprint, key, nonce = found
-        verified = self._verified(data, integrity, fingerprint, key, nonce)
+        expires = self._nonce_expires(nonce)
+        if expires is None:
+            return None
+        verified = self._verified(data, integrity, fingerprint, key)
         if verified is not None:
             if len(self._shapes) >= _CACHE_LIMIT:
                 self._shapes.clear()
-            self._shapes[data[20:integrity]] = (key, nonce)
+            self._shapes[data[20:integrity]] = (key, expires)
         return verified
 
-    def _verified(
-        self, data: bytes, integrity: int, fingerprint: bool, key: PreparedKey, nonce: bytes
-    ) -> PreparedKey | None:
-        """The NONCE still valid, FINGERPRINT right (when there), MESSAGE-INTEGRITY right: the key."""
-        if not self._nonce_valid(nonce):
-            return None
+    def _verified(self, data: bytes, integrity: int, fingerprint: bool, key: PreparedKey) -> PreparedKey | None:
+        """FINGERPRINT right (when there), MESSAGE-INTEGRITY right: the key."""
         if fingerprint:
             crc = (zlib.crc32(data[: integrity + 24]) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
             if int.from_bytes(data[integrity + 28 : integrity + 32], "big") != crc:
@@ -161,25 +163,27 @@ class LongTermFastPath:
         self._keys[username] = key
         return key
 
-    def _nonce_valid(self, raw: bytes) -> bool:
+    def _nonce_expires(self, raw: bytes) -> float | None:
+        """When a NONCE this server issued expires (on its clock), or None: not valid now."""
         now = self.auth.clock()
         expires = self._nonces.get(raw)
         if expires is not None:
             if now <= expires:
-                return True
+                return expires
             del self._nonces[raw]
-            return False
+            return None
         try:
             nonce = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return False
+            return None
         if not self.auth.nonce_is_valid(nonce):
-            return False
+            return None
         issued = nonce[len(NONCE_COOKIE) + 4 :].partition(".")[0]
         if len(self._nonces) >= _CACHE_LIMIT:
             self._nonces.clear()
-        self._nonces[raw] = int(issued, 16) / 1000 + self.auth.nonce_lifetime
-        return True
+        expires = int(issued, 16) / 1000 + self.auth.nonce_lifetime
+        self._nonces[raw] = expires
+        return expires
 
 
 def signed_success(header: bytes, body: bytes, key: PreparedKey) -> bytes:

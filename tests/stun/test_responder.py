@@ -214,6 +214,20 @@ def test_long_term_stale_nonce_gets_438_with_a_fresh_nonce() -> None:
     assert response.get("NONCE") != nonce and response.get("REALM") == "example.org"
 
 
+def test_a_nonce_that_expires_after_the_fast_path_cached_the_request_gets_438() -> None:
+    """The fast path caches a valid request's attributes with its NONCE's expiry: the same bytes
+    again after that expiry must not be answered from the cache."""
+    clock = FakeClock()
+    responder = long_term(clock)
+    nonce = challenge(responder).get("NONCE")
+    data = signed(nonce, long_term_key("alice", "example.org", "secret"))
+    assert answer(responder, data).message_class == MessageClass.SUCCESS  # now cached
+    assert answer(responder, data).message_class == MessageClass.SUCCESS  # from the cache
+    clock.now += 61
+    stale = answer(responder, data)
+    assert stale.error_code == 438 and stale.get("NONCE") != nonce
+
+
 def test_long_term_forged_nonce_gets_438() -> None:
     responder = long_term(FakeClock())
     response = answer(responder, signed("obMatJos2AAAAforged.0000", long_term_key("alice", "example.org", "secret")))
