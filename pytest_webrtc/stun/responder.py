@@ -59,6 +59,8 @@ _UNDERSTOOD_5780 = {0x0003, 0x0026, 0x0027}  # CHANGE-REQUEST, PADDING, RESPONSE
 _PLAIN_BINDING = b"\x00\x01\x00\x00" + MAGIC_COOKIE_BYTES
 _FINGERPRINTED_BINDING = b"\x00\x01\x00\x08" + MAGIC_COOKIE_BYTES
 _XOR_MAPPED_IPV4_HEAD = b"\x00\x20\x00\x08\x00\x01"
+_XOR_MAPPED_IPV6_HEAD = b"\x00\x20\x00\x14\x00\x02"
+_COOKIE_HIGH = MAGIC_COOKIE << 96  # RFC 8489 §14.2: an IPv6 address is XORed with cookie || transaction id
 _FINGERPRINT_HEAD = b"\x80\x28\x00\x04"
 
 
@@ -137,7 +139,9 @@ class Responder:
         self._plain_suffix = software_attr
         # A client's host -> its IPv4 address already XORed, or its IPv6 address bytes (bounded).
         self._hosts: dict[str, bytes] = {}
+        self._hosts6: dict[str, int] = {}  # an IPv6 host -> its address XORed with the cookie's part of the pad
         self._plain_prefix: bytes = struct.pack("!HH", 0x0101, 12 + len(software_attr) + 8)  # IPv4 answer: type, length
+        self._plain_prefix6: bytes = struct.pack("!HH", 0x0101, 24 + len(software_attr) + 8)  # IPv6 answer
         self._long_term = LongTermFastPath(self.auth) if isinstance(self.auth, LongTermAuth) else None
 
     @property
@@ -286,6 +290,9 @@ class Responder:
                 address = (int.from_bytes(address, "big") ^ MAGIC_COOKIE).to_bytes(4, "big")
             if len(self._hosts) >= 4096:
                 self._hosts.clear()
+                self._hosts6.clear()
+            if len(address) == 16:  # IPv6: cached XORed with the cookie; the transaction id's XOR is per request
+                self._hosts6[host] = int.from_bytes(address, "big") ^ _COOKIE_HIGH
             self._hosts[host] = address
         stats = self.stats
         stats.requests += 1
@@ -296,6 +303,11 @@ class Responder:
         if key is None and len(address) == 4:  # the hottest case, from precomputed pieces
             head = b"".join(
                 (self._plain_prefix, data[4:20], _XOR_MAPPED_IPV4_HEAD, xored_port, address, self._plain_suffix)
+            )
+        elif key is None:  # IPv6, from precomputed pieces too
+            xored = (self._hosts6[host] ^ int.from_bytes(data[8:20], "big")).to_bytes(16, "big")
+            head = b"".join(
+                (self._plain_prefix6, data[4:20], _XOR_MAPPED_IPV6_HEAD, xored_port, xored, self._plain_suffix)
             )
         else:
             if len(address) == 4:
