@@ -5,7 +5,8 @@
     peer ns (10.0.i.2) --eth0/priv-- router ns (NAT) --pub/ri-- public ns (203.0.113.1, .2: servers)
                                                                   --uplink-- machine ns (uplink: one address)
 
-The public namespace routes between the routers (198.51.100.4i+2/30 on their public side); the
+With link conditions for a peer (``links``), a namespace of its own sits between the peer and its
+router and applies them (:mod:`.link`).  The public namespace routes between the routers (198.51.100.4i+2/30 on their public side); the
 servers' two addresses (RFC 5780 needs two) sit on its ``lo``.  With ``uplink``, one address of
 the machine's namespace (another project's TURN server) is reachable too, masqueraded.  Every address is one of the
 documentation ranges and exists only inside these namespaces.  ``close()`` deletes the
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..children import reap_orphans
 from ..errors import HarnessConfigError
+from .link import LinkConditions, LinkElement
 from .netns import Built, Namespace, free_subnet, machine_link, remove_orphans
 from .types import NAT_TYPES, NatType, ruleset
 
@@ -42,12 +44,14 @@ class Site:
     router: Namespace
     private_address: str  # the peer's own address
     public_address: str  # the router's address on the public network
+    link: LinkElement | None = None  # the conditions on its link, in a namespace between it and its router
 
 
 @dataclass
 class Topology(Built):
     nats: dict[str, str]  # peer name -> NAT type name
     uplink: str | None = None  # an address of the machine's namespace the public network may reach (a TURN server)
+    links: dict[str, tuple[LinkConditions, LinkConditions]] = field(default_factory=dict)  # peer -> (up, down)
     public: Namespace | None = None
     sites: dict[str, Site] = field(default_factory=dict)
     created: list[Namespace] = field(default_factory=list)  # everything to delete, even after a failed build
@@ -76,8 +80,20 @@ class Topology(Built):
             public.address(f"r{i}", f"198.51.100.{4 * i + 1}/30")
             router.address("pub", f"{site.public_address}/30")
             router.route("default", f"198.51.100.{4 * i + 1}")
-            router.link(peer, "priv", "eth0")
-            router.address("priv", f"10.0.{i}.1/24")
+            if name in self.links:  # the peer's gateway is the link namespace, which routes on to the router
+                link = self._namespace(f"l{i}")
+                router.link(link, "priv", "r0")
+                router.address("priv", f"10.255.{i}.1/30")
+                link.address("r0", f"10.255.{i}.2/30")
+                link.link(peer, "p0", "eth0")
+                link.address("p0", f"10.0.{i}.1/24")
+                link.route("default", f"10.255.{i}.1")
+                link.forwarding()
+                router.route(f"10.0.{i}.0/24", f"10.255.{i}.2")
+                site.link = LinkElement(link, *self.links[name]).start()
+            else:
+                router.link(peer, "priv", "eth0")
+                router.address("priv", f"10.0.{i}.1/24")
             peer.address("eth0", f"{site.private_address}/24")
             peer.route("default", f"10.0.{i}.1")
             router.forwarding()
@@ -100,6 +116,9 @@ class Topology(Built):
         public.nft(UPLINK_RULESET)
 
     def close(self) -> None:
+        for site in self.sites.values():
+            if site.link is not None:
+                site.link.stop()
         while self.created:
             self.created.pop().delete()
         self.sites.clear()

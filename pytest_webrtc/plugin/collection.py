@@ -132,6 +132,10 @@ class ScenarioItem(pytest.Item):
             self.user_properties.append(("webrtc.stun-profile", run.stun_profile))
         if run.turn_claims is not None:
             self.user_properties.append(("webrtc.turn-claims", run.turn_claims))
+        for peer, directions in run.links.items():  # what each link element did, per direction
+            for direction, numbers in directions.items():
+                self.user_properties.append((f"webrtc.link.{peer}.{direction}", ", ".join(
+                    f"{key} {value}" for key, value in numbers.items())))  # fmt: skip
         for actor, report in run.actors.items():
             if report.get("kind") != "sfu":
                 continue

@@ -214,6 +214,7 @@ class Scenario:
     sfu: str | None = None  # the SFU actor's peer id, when the scenario has one
     mcu: str | None = None  # the MCU actor's peer id, when the scenario has one
     topology: dict[str, str] = field(default_factory=dict)  # peer -> NAT type: peers behind real NATs
+    links: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # peer -> its link's (up, down) LinkConditions
     turn: TurnSpec | None = None  # the peers' relay (topology), or the TURN server turn-conformance judges
     located: Located | None = None
     directory: str = ""  # the file's directory, absolute: external peer programs run there
@@ -276,7 +277,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
                 f"servers.{kind}: the {kind.upper()}'s id {actor!r} is already taken", ("servers", kind)
             )
         actors[kind] = actor
-    topology = dict(data.get("topology", {}))
+    topology, links = _topology(located, data.get("topology", {}))
     for name in topology:
         if name not in peers:
             raise located.error(f"topology: {name!r} is not a declared peer", ("topology", name))
@@ -339,6 +340,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         sfu=actors.get("sfu"),
         mcu=actors.get("mcu"),
         topology=topology,
+        links=links,
         turn=turn,
         located=located,
         directory=str(Path(directory).resolve()),
@@ -365,6 +367,32 @@ def _mapped(located: Located, value: dict[str, Any], directory: Path) -> Signali
     except ValueError as exc:
         raise located.error(f"servers.signaling.mapping: {exc}", where) from None
     return SignalingSpec(value.get("url"), value.get("host", "127.0.0.1"), f"mapped:{path.resolve()}")
+
+
+def _topology(located: Located, value: dict[str, Any]) -> tuple[dict[str, str], dict[str, tuple[Any, Any]]]:
+    """``topology:``: peer -> NAT type (``alice: symmetric``), or ``{nat: ..., link: {...}}`` with the
+    conditions of its link (both directions, or ``link: {up: {...}, down: {...}}``)."""
+    from ..errors import HarnessConfigError
+    from ..nat.link import parse_conditions
+
+    nats: dict[str, str] = {}
+    links: dict[str, tuple[Any, Any]] = {}
+    for name, spec in value.items():
+        if isinstance(spec, str):
+            nats[name] = spec
+            continue
+        nats[name] = spec.get("nat", "none")
+        link = spec.get("link")
+        if link is None:
+            continue
+        try:
+            if "up" in link or "down" in link:
+                links[name] = (parse_conditions(link.get("up", {})), parse_conditions(link.get("down", {})))
+            else:
+                links[name] = (parse_conditions(link), parse_conditions(link))
+        except HarnessConfigError as exc:
+            raise located.error(f"topology.{name}.{exc}", ("topology", name, "link")) from None
+    return nats, links
 
 
 def _remotes(protocol: str) -> set[str]:

@@ -54,6 +54,7 @@ class RunResult:
         default_factory=dict
     )  # seconds: world, steps, reports, verdict, ladder, teardown, pcap
     known_defects: dict[str, str] = field(default_factory=dict)  # rule -> why: true defects of the built-in server
+    links: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # peer -> direction -> link counts
 
     @property
     def wire_ok_or_absent(self) -> bool:
@@ -70,6 +71,13 @@ class RunResult:
         lines.append(f"  ({len(self.steps)}/{len(self.scenario.steps)} steps in {self.seconds:.2f} s)")
         for name, report in self.actors.items():
             lines += actor_lines(name, report)
+        for peer, directions in self.links.items():
+            for direction, n in directions.items():
+                lines.append(
+                    f"  link {peer} {direction}: {n['packets']} packets, {n['dropped']} dropped, {n['duplicated']} "
+                    f"duplicated, {n['reordered']} reordered, added delay p50 {n['delay-p50-ms']} ms / p99 "
+                    f"{n['delay-p99-ms']} ms"
+                )
         if self.wire_note:
             lines.append(f"  {self.wire_note}")
         for finding in self.wire.findings if self.wire else []:

@@ -141,6 +141,8 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
             lap("steps")
         result.reports = await ctx.reports()
         result.actors = {name: actor.report() for name, actor in ctx.world.actors.items()}
+        if ctx.world.topology is not None:
+            result.links = {name: site.link.report() for name, site in ctx.world.topology.sites.items() if site.link}
         result.conformance = list(ctx.conformance)
         if ctx.world.stun_target is not None and any(f.rule.startswith("stun.") for f in result.conformance):
             result.stun_profile = ctx.world.stun_target.profile

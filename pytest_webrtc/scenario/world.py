@@ -334,7 +334,7 @@ async def build_world(world: World, options: RunOptions) -> None:
                 )
             world.turn_address = turn.address
         uplink = world.turn_address[0] if world.turn_address is not None else None
-        world.topology = Topology(dict(scenario.topology), uplink=uplink)
+        world.topology = Topology(dict(scenario.topology), uplink=uplink, links=dict(scenario.links))
         await asyncio.to_thread(world.topology.__enter__)
     signaling = options.signaling or scenario.signaling
     if signaling.protocol == "janus" and not signaling.url:  # before the capture, which listens at its link
