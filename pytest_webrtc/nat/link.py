@@ -1,4 +1,4 @@
-"""A userspace link element: delay, jitter, loss and duplication on a peer's link, seeded and counted.
+"""Link conditions and the element's decisions: delay, jitter, loss, reordering, duplication, faults.
 
 This kernel has no netem (``tc qdisc ... netem``: "Specified qdisc kind is unknown"), so the
 conditions are applied by the harness itself, in a namespace of their own between the peer and
@@ -14,33 +14,31 @@ there).  A thread reads each packet from its TUN device, decides with a seeded r
 (``delay`` ± uniform ``jitter``; a later packet may overtake: reordering), and writes it back to
 the same device when due — re-entering the stack there, it is routed on by the main table.  A
 ``rate`` is the kernel's own ``tbf`` on the way out of the link namespace (it works here).
-Every decision is counted per direction (:class:`LinkStats`).
+Every decision is counted per direction (:class:`LinkStats`).  The element itself — TUN devices,
+its own process — is :mod:`.link_element`; this module is what it decides, and is pure.
 """
 
 from __future__ import annotations
 
-import fcntl
-import heapq
-import os
 import random
 import re
-import select
 import struct
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import HarnessConfigError
 
-__all__ = ["LinkConditions", "LinkElement", "LinkStats", "parse_conditions"]
+__all__ = ["KINDS", "Direction", "LinkConditions", "LinkFault", "LinkStats", "conditions_of", "packet_kind",
+           "parse_conditions"]  # fmt: skip
 
-_TUNSETIFF = 0x400454CA
-_IFF_TUN, _IFF_NO_PI = 0x0001, 0x1000
-_MAX_PACKET = 65535
-_QUEUE_LIMIT = 10_000  # packets held at most per direction (a flood does not grow the element)
+# What a fault can pick out, by the packet's bytes (RFC 7983 §7 demultiplexing, then a look inside).
+KINDS = ("stun-request", "stun-response", "stun", "turn", "dtls", "dtls-client-hello", "rtp", "rtcp", "data",
+         "tcp", "any")  # fmt: skip
+_TURN_METHODS = {0x003, 0x004, 0x006, 0x007, 0x008, 0x009, 0x00A, 0x00B, 0x00C}
+
 _UNITS = {"ms": 1e-3, "s": 1.0, "us": 1e-6}
 _RATES = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
+_SIZES: dict[str, float] = {"b": 1, "kb": 1000, "mb": 1_000_000, "kib": 1024, "mib": 1024 * 1024}
 
 
 @dataclass(frozen=True)
@@ -49,14 +47,17 @@ class LinkConditions:
 
     delay: float = 0.0  # seconds added to every packet
     jitter: float = 0.0  # seconds: the added delay is delay ± uniform(jitter)
-    loss: float = 0.0  # probability a packet is dropped
+    loss: float = 0.0  # probability a packet is dropped (on average, with bursts)
+    burst: float = 1.0  # mean length of a run of lost packets (1: independent losses; Gilbert-Elliott above)
+    reorder: float = 0.0  # probability a packet skips the delay, overtaking those before it (netem's meaning)
     duplicate: float = 0.0  # probability a packet is delivered twice
     rate: float = 0.0  # bits per second (0: no cap), the kernel's tbf
+    queue: int = 0  # bytes the element holds at most per direction (0: 10,000 packets); beyond: dropped, counted
     seed: int = 0
 
     @property
     def ideal(self) -> bool:
-        return not (self.delay or self.jitter or self.loss or self.duplicate)
+        return not (self.delay or self.jitter or self.loss or self.duplicate or self.reorder)
 
 
 def _number(text: Any, units: dict[str, float], what: str, default_unit: str) -> float:
@@ -77,7 +78,7 @@ def _share(text: Any, what: str) -> float:
 
 def parse_conditions(spec: dict[str, Any]) -> LinkConditions:
     """``{delay: 50ms, jitter: 10ms, loss: 2%, duplicate: 0.5%, rate: 1mbit, seed: 7}``."""
-    known = {"delay", "jitter", "loss", "duplicate", "rate", "seed"}
+    known = {"delay", "jitter", "loss", "burst", "reorder", "duplicate", "rate", "queue", "seed"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise HarnessConfigError(f"link: unknown condition {unknown[0]!r}; known: {', '.join(sorted(known))}")
@@ -85,10 +86,67 @@ def parse_conditions(spec: dict[str, Any]) -> LinkConditions:
         delay=_number(spec["delay"], _UNITS, "delay", "ms") if "delay" in spec else 0.0,
         jitter=_number(spec["jitter"], _UNITS, "jitter", "ms") if "jitter" in spec else 0.0,
         loss=_share(spec["loss"], "loss") if "loss" in spec else 0.0,
+        burst=_burst(spec.get("burst", 1)),
+        reorder=_share(spec["reorder"], "reorder") if "reorder" in spec else 0.0,
         duplicate=_share(spec["duplicate"], "duplicate") if "duplicate" in spec else 0.0,
         rate=_number(spec["rate"], _RATES, "rate", "bit") if "rate" in spec else 0.0,
+        queue=int(_number(spec["queue"], _SIZES, "queue", "b")) if "queue" in spec else 0,
         seed=int(spec.get("seed", 0)),
     )
+
+
+def _burst(value: Any) -> float:
+    try:
+        burst = float(value)
+    except (TypeError, ValueError):
+        burst = 0.0
+    if burst < 1:
+        raise HarnessConfigError(f"link burst: {value!r} is not a mean run length of lost packets (>= 1, e.g. 3)")
+    return burst
+
+
+@dataclass
+class LinkFault:
+    """Something done to the next ``count`` packets of ``kind``: dropped, delayed by ``by``, or duplicated."""
+
+    kind: str
+    action: str = "drop"  # drop, delay, duplicate
+    count: int = 1
+    by: float = 0.0  # seconds, for delay
+    done: int = 0
+
+    def matches(self, kinds: tuple[str, ...]) -> bool:
+        return self.done < self.count and (self.kind == "any" or self.kind in kinds)
+
+
+def packet_kind(packet: bytes) -> tuple[str, ...]:
+    """The kinds an IPv4 packet is, most specific last (``("stun", "stun-request")``, ``("dtls", "data")``)."""
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return ()
+    header = (packet[0] & 0x0F) * 4
+    if packet[9] == 6:
+        return ("tcp",)
+    if packet[9] != 17 or len(packet) < header + 8:
+        return ()
+    payload = packet[header + 8 :]
+    if not payload:
+        return ()
+    first = payload[0]
+    if first <= 3 and len(payload) >= 20:
+        kind = struct.unpack_from("!H", payload)[0]
+        method = (kind & 0x000F) | ((kind & 0x00E0) >> 1) | ((kind & 0x3E00) >> 2)
+        klass = ((kind >> 4) & 1) | ((kind >> 7) & 2)
+        kinds: tuple[str, ...] = ("stun", "stun-request" if klass == 0 else "stun-response" if klass >= 2 else "stun")
+        return (*kinds, "turn") if method in _TURN_METHODS else kinds
+    if 64 <= first <= 79:
+        return ("turn",)
+    if 20 <= first <= 63:
+        if first == 22 and len(payload) > 13 and payload[13] == 1:
+            return ("dtls", "dtls-client-hello")
+        return ("dtls", "data") if first == 23 else ("dtls",)
+    if 128 <= first <= 191 and len(payload) > 1:
+        return ("rtcp",) if 192 <= payload[1] <= 223 else ("rtp",)
+    return ()
 
 
 @dataclass
@@ -101,6 +159,8 @@ class LinkStats:
     delivered: int = 0  # written on (duplicates included)
     reordered: int = 0  # delivered before a packet that had arrived earlier
     overflow: int = 0  # dropped because the queue was full
+    down: int = 0  # dropped while the link was down
+    faults: dict[str, int] = field(default_factory=dict)  # "drop dtls-client-hello" -> how many
     added: list[float] = field(default_factory=list)  # the delay added to each delivered packet (seconds)
 
     def report(self) -> dict[str, Any]:
@@ -111,147 +171,70 @@ class LinkStats:
 
         return {"packets": self.packets, "dropped": self.dropped, "duplicated": self.duplicated,
                 "delivered": self.delivered, "reordered": self.reordered, "overflow": self.overflow,
+                "down": self.down, "faults": dict(self.faults),
                 "delay-p50-ms": percentile(0.5), "delay-p99-ms": percentile(0.99)}  # fmt: skip
 
 
-def _open_tun(name: str) -> int:
-    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-    try:
-        fcntl.ioctl(fd, _TUNSETIFF, struct.pack("16sH", name.encode(), _IFF_TUN | _IFF_NO_PI))
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-class _Direction:
+class Direction:
     def __init__(self, name: str, conditions: LinkConditions) -> None:
         self.name, self.conditions = name, conditions
         self.random = random.Random(conditions.seed * 2 + (name == "down"))
         self.stats = LinkStats()
+        self.bad = False  # Gilbert-Elliott: in a run of losses
+        self.held = 0  # bytes waiting in the element
+        self.is_down = False
+        self.faults: list[LinkFault] = []
         self.fd = -1
         self.arrived = 0  # arrival order of the packets read
         self.last_delivered = -1  # the arrival number of the last packet delivered
 
-    def decide(self, now: float) -> list[float]:
+    def decide(self, now: float, packet: bytes = b"") -> list[float]:
         """When to deliver the packet that just arrived (none: lost; two: duplicated)."""
         c, rng = self.conditions, self.random
         self.stats.packets += 1
-        if c.loss and rng.random() < c.loss:
+        if self.is_down:
+            self.stats.down += 1
+            return []
+        extra, forced = 0.0, 1
+        if self.faults:
+            kinds = packet_kind(packet)
+            for fault in self.faults:
+                if fault.matches(kinds):
+                    fault.done += 1
+                    key = f"{fault.action} {fault.kind}"
+                    self.stats.faults[key] = self.stats.faults.get(key, 0) + 1
+                    if fault.action == "drop":
+                        return []
+                    if fault.action == "delay":
+                        extra += fault.by
+                    else:
+                        forced = 2
+        if c.loss and self._lost(c, rng):
             self.stats.dropped += 1
             return []
-        copies = 2 if c.duplicate and rng.random() < c.duplicate else 1
+        copies = max(forced, 2 if c.duplicate and rng.random() < c.duplicate else 1)
         self.stats.duplicated += copies - 1
         out = []
         for _ in range(copies):
+            if c.reorder and rng.random() < c.reorder:
+                out.append(now + extra)  # sent at once: it overtakes the packets still delayed
+                continue
             added = max(0.0, c.delay + (rng.uniform(-c.jitter, c.jitter) if c.jitter else 0.0))
-            out.append(now + added)
+            out.append(now + added + extra)
         return out
 
+    def _lost(self, c: LinkConditions, rng: random.Random) -> bool:
+        """Independent losses, or with ``burst`` > 1 a two-state (Gilbert-Elliott) chain whose runs of
+        losses last ``burst`` packets on average and whose long-run loss rate is ``loss``."""
+        if c.burst <= 1:
+            return rng.random() < c.loss
+        if self.bad:
+            self.bad = rng.random() >= 1 / c.burst
+        else:
+            self.bad = rng.random() < c.loss / (c.burst * (1 - c.loss)) if c.loss < 1 else True
+        return self.bad
 
-class LinkElement:
-    """``LinkElement(namespace, up, down).start()`` inside a link namespace built for it; ``stop()``."""
 
-    def __init__(self, namespace: Any, up: LinkConditions, down: LinkConditions) -> None:
-        self.namespace = namespace
-        self.directions = {"up": _Direction("up", up), "down": _Direction("down", down)}
-        self._heap: list[tuple[float, int, int, int, bytes, float]] = []  # due, order, fd, arrival, packet, arrived
-        self._order = 0
-        self._stop = threading.Event()
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def stats(self) -> dict[str, LinkStats]:
-        return {name: d.stats for name, d in self.directions.items()}
-
-    def start(self, peer_side: str = "p0", router_side: str = "r0") -> LinkElement:
-        try:
-            self._configure(peer_side, router_side)
-        except BaseException:
-            self.stop()
-            raise
-        self._thread = threading.Thread(target=self._run, name=f"link-{self.namespace.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def _configure(self, peer_side: str, router_side: str) -> None:
-        from .netns import in_thread
-
-        for name, direction in self.directions.items():
-            direction.fd = in_thread(self.namespace.name, _open_tun, f"tun-{name}")
-            # a long queue to the element: a burst waits for it instead of being dropped by the kernel, uncounted
-            self.namespace.sh("ip", "link", "set", f"tun-{name}", "txqueuelen", "10000", "up")
-        for table, interface, tun in ((100, peer_side, "tun-up"), (101, router_side, "tun-down")):
-            self.namespace.sh("ip", "route", "add", "default", "dev", tun, "table", str(table))
-            self.namespace.sh("ip", "rule", "add", "iif", interface, "lookup", str(table), "priority", str(table))
-        for interface in ("all", "default", peer_side, router_side, "tun-up", "tun-down"):  # injected: not spoofed
-            self.namespace.sh("sysctl", "-q", "-w", f"net.ipv4.conf.{interface}.rp_filter=0")
-        for way, interface in (("up", router_side), ("down", peer_side)):
-            rate = self.directions[way].conditions.rate
-            if rate:  # the kernel's token bucket on the way out: burst a few packets, queue ~100 ms
-                burst = max(int(rate / 8 / 100), 3200)
-                self.namespace.sh("tc", "qdisc", "add", "dev", interface, "root", "tbf", "rate", f"{int(rate)}bit",
-                                  "burst", str(burst), "latency", "100ms")  # fmt: skip
-
-    def _run(self) -> None:
-        by_fd = {d.fd: d for d in self.directions.values()}
-        while not self._stop.is_set():
-            now = time.monotonic()
-            while self._heap and self._heap[0][0] <= now:
-                _, _, fd, arrival, packet, arrived = heapq.heappop(self._heap)
-                direction = by_fd[fd]
-                try:
-                    os.write(fd, packet)
-                except OSError:
-                    continue
-                stats = direction.stats
-                stats.delivered += 1
-                if len(stats.added) < 1_000_000:
-                    stats.added.append(time.monotonic() - arrived)
-                if arrival < direction.last_delivered:
-                    stats.reordered += 1
-                direction.last_delivered = max(direction.last_delivered, arrival)
-            timeout = max(0.0, self._heap[0][0] - time.monotonic()) if self._heap else 0.5
-            ready, _, _ = select.select([*by_fd, self._wake_r], [], [], timeout)
-            for fd in ready:
-                if fd == self._wake_r:
-                    os.read(self._wake_r, 64)
-                    continue
-                self._read(by_fd[fd])
-
-    def _read(self, direction: _Direction) -> None:
-        for _ in range(64):  # a burst at a time, bounded, so the other direction and due packets go on
-            try:
-                packet = os.read(direction.fd, _MAX_PACKET)
-            except BlockingIOError:
-                return
-            arrived = time.monotonic()
-            arrival = direction.arrived
-            direction.arrived += 1
-            for due in direction.decide(arrived):
-                if len(self._heap) >= _QUEUE_LIMIT:
-                    direction.stats.overflow += 1
-                    continue
-                self._order += 1
-                heapq.heappush(self._heap, (due, self._order, direction.fd, arrival, packet, arrived))
-
-    def stop(self) -> None:
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        os.write(self._wake_w, b"x")
-        if self._thread is not None:
-            self._thread.join(5)
-        for direction in self.directions.values():
-            if direction.fd >= 0:
-                os.close(direction.fd)
-                direction.fd = -1
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def report(self) -> dict[str, Any]:
-        return {name: d.stats.report() for name, d in self.directions.items()}
+def conditions_of(fields: dict[str, Any]) -> LinkConditions:
+    """The conditions from ``dataclasses.asdict`` of them (how the element's process is told them)."""
+    return LinkConditions(**fields)

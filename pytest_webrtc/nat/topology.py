@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from ..children import reap_orphans
 from ..errors import HarnessConfigError
-from .link import LinkConditions, LinkElement
+from .link import LinkConditions
+from .link_element import LinkElement
 from .netns import Built, Namespace, free_subnet, machine_link, remove_orphans
 from .types import NAT_TYPES, NatType, ruleset
 

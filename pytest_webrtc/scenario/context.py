@@ -109,6 +109,7 @@ class RunContext:
     http_answered: dict[str, str] = field(default_factory=dict)  # HTTP peer -> whom it answered
     conformance: list[Finding] = field(default_factory=list)
     sending: dict[str, set[str]] = field(default_factory=dict)  # peer -> the kinds its track steps added
+    background: list[asyncio.Future[None]] = field(default_factory=list)  # steps' work that goes on (an outage)
 
     @property
     def scenario(self) -> Scenario:

@@ -323,6 +323,10 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         timeout = float(args.get("timeout", DEFAULT_TIMEOUTS.get(kind, DEFAULT_STEP_TIMEOUT)))
         step = Step(i + 1, kind, args, line, timeout, args.get("expect-failure", False))
         problems += _check_peer_names(located, step, peers, i, set(actors.values()) | remotes, remotes)
+        if kind == "network" and args.get("peer") in peers and args["peer"] not in links:
+            problems.append(located.error(
+                f"step {i + 1} (network): {args['peer']} has no link element to change; give it one in topology "
+                f"({args['peer']}: {{nat: none, link: {{}}}})", ("steps", i, kind, "peer")))  # fmt: skip
         steps.append(step)
     raise_all(problems)
     return Scenario(

@@ -73,10 +73,12 @@ class RunResult:
             lines += actor_lines(name, report)
         for peer, directions in self.links.items():
             for direction, n in directions.items():
+                faults = "".join(f", {count} {what}" for what, count in n.get("faults", {}).items())
+                down = f", {n['down']} while down" if n.get("down") else ""
                 lines.append(
-                    f"  link {peer} {direction}: {n['packets']} packets, {n['dropped']} dropped, {n['duplicated']} "
-                    f"duplicated, {n['reordered']} reordered, added delay p50 {n['delay-p50-ms']} ms / p99 "
-                    f"{n['delay-p99-ms']} ms"
+                    f"  link {peer} {direction}: {n['packets']} packets, {n['dropped']} dropped{down}{faults}, "
+                    f"{n['duplicated']} duplicated, {n['reordered']} reordered, added delay p50 {n['delay-p50-ms']} ms"
+                    f" / p99 {n['delay-p99-ms']} ms"
                 )
         if self.wire_note:
             lines.append(f"  {self.wire_note}")

@@ -154,6 +154,9 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
         wire_failure = await _wire_verdict(ctx, result)
         lap("verdict")
     finally:
+        for task in ctx.background:  # an outage still running ends (its link is restored) before teardown
+            task.cancel()
+        await asyncio.gather(*ctx.background, return_exceptions=True)
         result.ladder = _ladder(ctx, result.reports)
         lap("ladder")
         await close_world(ctx.world, ctx.closed)

@@ -44,6 +44,7 @@ MINIMAL = {
     "remove-track": "{peer: bob, kind: video}",
     "nat-discovery": "{peer: bob}",
     "publish": "{peer: bob}",
+    "network": "{peer: bob, down: true}",
     "play": "{peer: bob}",
 }
 # The roles "bob" plays where a step names two peers (the other one is alice, an aiortc peer).
@@ -52,6 +53,8 @@ ROLES = {"offer": "from", "answer": "from", "data": "from", "bye": "from"}
 
 def scenario_text(kind: str, step: str, args: str) -> str:
     servers = "servers: {sfu: {}}\n" if step in ("connect", "expect-sfu") else ""
+    if step == "network":  # a link element to change: bob behind one
+        servers = "topology: {alice: none, bob: {nat: none, link: {}}}\n"
     # An answer or data needs an earlier offer between the two (the order check): alice offers to bob.
     before = "  - offer: {from: alice, to: bob}\n" if step in ("answer", "data") else ""
     return (

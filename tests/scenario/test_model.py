@@ -195,3 +195,13 @@ def test_checks_succeeded_takes_true_or_the_peers_to_check() -> None:
         assert load_scenario("f.yaml", base % value).steps[0].args["checks-succeeded"] in (True, ["alice"])
     with pytest.raises(ScenarioError, match="step 1 \\(expect-wire\\)"):
         load_scenario("f.yaml", base % "[]")
+
+
+def test_a_network_step_needs_a_link_element() -> None:
+    from pytest_webrtc.errors import ScenarioError
+    from pytest_webrtc.scenario import load_scenario
+
+    text = "scenario: x\ntopology: {alice: none}\npeers: {alice: {}}\nsteps:\n  - network: {peer: alice, down: 3s}\n"
+    with pytest.raises(ScenarioError, match=r"f.yaml:5:\d+: step 1 \(network\): alice has no link element to change; "
+                                            r"give it one in topology \(alice: \{nat: none, link: \{\}\}\)"):  # fmt: skip
+        load_scenario("f.yaml", text)

@@ -11,6 +11,7 @@ family                    step kinds
 ``wire``                  expect-wire
 ``conformance``           stun-conformance, signaling-conformance
 ``whip``                  publish, play (WHIP/WHEP over HTTP)
+``network``               network (a peer's link conditions, outages and faults, mid-run)
 ========================  ==============================================================
 """
 
@@ -18,11 +19,11 @@ from __future__ import annotations
 
 from ...errors import Expectation
 from ..registry import STEPS, Need, StepKind, step
-from . import conformance, connectivity, data, media, sfu, signaling, whip, wire
+from . import conformance, connectivity, data, media, network, sfu, signaling, whip, wire
 
 __all__ = ["FAMILIES", "STEPS", "Expectation", "Need", "StepKind", "step"]
 
 FAMILIES = {
     module.__name__.rsplit(".", 1)[-1]: module
-    for module in (signaling, connectivity, data, media, sfu, wire, conformance, whip)
+    for module in (signaling, connectivity, data, media, sfu, wire, conformance, whip, network)
 }
