@@ -50,6 +50,7 @@ CASES = {
     "rtp.ssrc-collision": "tests.capture.test_rtp::test_ssrc_reused_by_another_source",
     "dtls.fingerprint": "tests.capture.test_dtls::test_a_certificate_that_does_not_match_its_fingerprint_is_caught",
     "dtls.handshake": "tests.capture.test_dtls::test_a_client_hello_without_answer_is_noted",
+    "dtls.retransmit-timing": "tests.capture.test_dtls::test_client_hello_retransmissions_follow_the_timer",
     "demo.aioice-srflx": "tests.test_demo::test_aioice_srflx_fails_when_the_mapped_port_is_wrong",
     "demo.aiortc-srflx": "tests.test_demo::test_aiortc_srflx_fails_when_the_server_refuses",
     "demo.coturn-client": "tests.test_demo::test_coturn_client_fails_when_nothing_answers",

@@ -2,7 +2,9 @@
 
 DTLS 1.2 (RFC 6347) sends its handshake in the clear until ChangeCipherSpec; the Certificate
 message may be fragmented over several records and is reassembled here.  RFC 5763 §5 / RFC 8122
-§5: the hash of the certificate equals the ``a=fingerprint`` its sender announced.
+§5: the hash of the certificate equals the ``a=fingerprint`` its sender announced.  A ClientHello
+sent again with the same message_seq is a retransmission of the first flight (RFC 6347 §4.2.4):
+its timer starts at about 1 s and doubles.
 """
 
 from __future__ import annotations
@@ -28,8 +30,18 @@ DTLS_RULES: dict[str, Rule] = {
             "a DTLS handshake that starts (ClientHello) is answered (ServerHello)",
             Level.SHOULD,
         ),
+        rule(
+            "dtls.retransmit-timing",
+            "RFC 6347 §4.2.4.1",
+            "a flight resent after its timer: the first time after about 1 s, each later one after twice the last",
+            Level.SHOULD,
+        ),
     )
 }
+# RFC 6347 §4.2.4.1: "Implementations SHOULD use an initial timer value of 1 second ... and double
+# the value at each retransmission".  Measured on the capture's clock: some slack either way.
+FIRST_TIMER = 0.9  # seconds: a first resend sooner than this is early
+DOUBLING = 1.6  # each interval at least this many times the one before (2 with slack)
 HANDSHAKE, CLIENT_HELLO, SERVER_HELLO, CERTIFICATE = 22, 1, 2, 11
 _HASHES = {"sha-1": "sha1", "sha-224": "sha224", "sha-256": "sha256", "sha-384": "sha384", "sha-512": "sha512"}
 
@@ -86,6 +98,24 @@ def _first_certificate(message: bytes) -> bytes | None:
     return der if len(der) == first else None
 
 
+def _retransmissions(hellos: dict[tuple[Address, int], list[tuple[float, int]]]) -> list[Finding]:
+    """A ClientHello sent again (the same message_seq): after its timer, and the timer doubling."""
+    findings = []
+    for (source, _), sendings in hellos.items():
+        intervals = [(b[0] - a[0], b[1]) for a, b in zip(sendings, sendings[1:], strict=False)]
+        for i, (interval, number) in enumerate(intervals):
+            if i == 0 and interval < FIRST_TIMER:
+                said = f"its first resend came {interval * 1000:.0f} ms after it (the initial timer is 1 s)"
+            elif i > 0 and interval < DOUBLING * intervals[i - 1][0]:
+                said = (f"resend {i + 1} came {interval * 1000:.0f} ms after the one before, which had waited "
+                        f"{intervals[i - 1][0] * 1000:.0f} ms (the timer doubles)")  # fmt: skip
+            else:
+                continue
+            findings.append(Finding("dtls.retransmit-timing", f"ClientHello from {format_hostport(source)}: {said}",
+                                    packet=number))  # fmt: skip
+    return findings
+
+
 def verify_dtls(
     datagrams: list[Datagram], announced: dict[int, list[tuple[str, str]]] | None = None
 ) -> tuple[list[DtlsFlow], list[Finding]]:
@@ -94,11 +124,14 @@ def verify_dtls(
     ports, because a socket bound to a wildcard address shows another source address than the
     host candidate it announced)."""
     flows: dict[Address, DtlsFlow] = {}
+    hellos: dict[tuple[Address, int], list[tuple[float, int]]] = {}  # (source, message_seq) -> (time, frame)
     for d in datagrams:
         if d.kind != "dtls":
             continue
         flow = flows.setdefault(d.src, DtlsFlow(d.src, first_number=d.number))
         for kind, total, message_seq, fragment_offset, fragment in _handshake_fragments(d.payload):
+            if kind == CLIENT_HELLO and fragment_offset == 0:  # each sending of the first flight
+                hellos.setdefault((d.src, message_seq), []).append((d.time, d.number))
             if kind not in flow.messages:
                 flow.messages.append(kind)
             if kind != CERTIFICATE or flow.certificate is not None:
@@ -109,7 +142,7 @@ def verify_dtls(
             if len(seen) >= total:
                 flow.certificate = _first_certificate(bytes(buffer))
                 flow.certificate_number = d.number
-    findings = []
+    findings = _retransmissions(hellos)
     for flow in flows.values():
         if CLIENT_HELLO in flow.messages:
             answered = any(SERVER_HELLO in other.messages for other in flows.values() if other is not flow)

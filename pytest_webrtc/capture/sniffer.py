@@ -57,8 +57,13 @@ def capture_available(iface: str = "lo") -> str | None:
 class Capture:
     """A live capture on one interface, read by a thread of its own."""
 
-    def __init__(self, iface: str = "lo", bpf: str = "udp", snaplen: int = 65535) -> None:
+    def __init__(
+        self, iface: str = "lo", bpf: str = "udp", snaplen: int = 65535, sentinel_to: tuple[str, int] | None = None
+    ) -> None:
         self.iface, self.bpf, self.snaplen = iface, bpf, snaplen
+        # Where sentinels go: to itself on loopback, or (for a capture on one interface, not lo or
+        # any) to an address out of that interface (e.g. the neighbour's discard port).
+        self.sentinel_to = sentinel_to
         self.frames: list[tuple[float, bytes]] = []
         self.linktype = DLT_EN10MB
         self._handle: Any = None
@@ -83,11 +88,23 @@ class Capture:
             raise CaptureUnavailable(str(exc)) from None
         self.linktype = int(self._handle.datalink())
         self._sentinel_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sentinel_socket.bind(("127.0.0.1", 0))
+        self._sentinel_socket.bind(("127.0.0.1", 0) if self.sentinel_to is None else ("0.0.0.0", 0))
         self._wake = os.pipe()
         self._thread = threading.Thread(target=self._read, name=f"capture-{self.iface}", daemon=True)
         self._thread.start()
-        self.flush(timeout)
+        try:
+            self.flush(timeout)
+        except BaseException:  # never seen: the reader and the handle go, not left running
+            self._stop.set()
+            os.write(self._wake[1], b"x")
+            self._thread.join(timeout)
+            self._thread = None
+            self._sentinel_socket.close()
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = None
+            self._handle.close()
+            raise
         return self
 
     def flush(self, timeout: float = 5.0) -> None:
@@ -110,7 +127,7 @@ class Capture:
                 self._counter += 1
                 token = _SENTINEL_PREFIX + f"{os.getpid()}-{id(self)}-{self._counter}".encode()
                 tokens.add(token)
-                self._sentinel_socket.sendto(token, self._sentinel_socket.getsockname())
+                self._sentinel_socket.sendto(token, self.sentinel_to or self._sentinel_socket.getsockname())
                 resend = min(deadline, now + 0.25)
                 while not tokens & self._seen and (left := resend - time.monotonic()) > 0:
                     self._seen_changed.wait(left)

@@ -46,6 +46,7 @@ class Site:
     private_address: str  # the peer's own address
     public_address: str  # the router's address on the public network
     link: LinkElement | None = None  # the conditions on its link, in a namespace between it and its router
+    router_link_address: str = ""  # the router's address toward the link namespace (with a link)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Topology(Built):
                 link.route("default", f"10.255.{i}.1")
                 link.forwarding()
                 router.route(f"10.0.{i}.0/24", f"10.255.{i}.2")
+                site.router_link_address = f"10.255.{i}.1"
                 site.link = LinkElement(link, *self.links[name]).start()
             else:
                 router.link(peer, "priv", "eth0")

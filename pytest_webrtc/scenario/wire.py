@@ -49,6 +49,11 @@ class WireRecorder:
     bpf: str = "udp"
     netns: str | None = None  # capture inside this network namespace (a NAT topology's public one)
     routers: dict[str, str] = field(default_factory=dict)  # peer -> its NAT router's namespace
+    # "alice-link-peer" -> (namespace, interface, a neighbour out of it): both sides of a link element,
+    # each a pcap of its own (sentinels go to the neighbour's discard port, out of that interface)
+    sides: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    side_captures: dict[str, Capture] = field(default_factory=dict)
+    side_frames: dict[str, tuple[int, list[tuple[float, bytes]]]] = field(default_factory=dict)
     capture: Capture | CaptureSlice | None = None
     nat_captures: dict[str, Capture] = field(default_factory=dict)  # peer -> capture in its router
     nat_frames: dict[str, tuple[int, list[tuple[float, bytes]]]] = field(default_factory=dict)
@@ -74,6 +79,11 @@ class WireRecorder:
                 # going out (kept as a pcap of its own, not judged: the verdict is the public side's).
                 for peer, router in self.routers.items():
                     self.nat_captures[peer] = in_thread(router, lambda: Capture("any", "udp").start())
+                # Before and after each link element: a packet it dropped is in one of the two only.
+                for label, (namespace, iface, neighbour) in self.sides.items():
+                    self.side_captures[label] = in_thread(
+                        namespace, lambda i=iface, n=neighbour: Capture(i, "udp", sentinel_to=(n, 9)).start()
+                    )
         except CaptureUnavailable as exc:
             self.unavailable = str(exc)
 
@@ -115,6 +125,7 @@ class WireRecorder:
         self.frames = self._scenario_frames(wire)
         found: list[Datagram] = datagrams(self.frames, self.linktype)
         self.verdict = verify(found, wire)
+        self.verdict.findings += self._before_the_links()
         stats = self.capture.stats()
         if stats.dropped or stats.interface_dropped:
             self.verdict.findings.append(
@@ -126,6 +137,20 @@ class WireRecorder:
             )
         return self.verdict
 
+    def _before_the_links(self) -> list[Finding]:
+        """DTLS resends that a link element dropped never reach the public side: their timing is
+        judged where they were sent, in the captures beside the link elements."""
+        from ..capture.dtls import verify_dtls
+
+        found: dict[str, Finding] = {}
+        for label, side in self.side_captures.items():
+            _, findings = verify_dtls(datagrams(side.snapshot(), side.linktype))
+            for finding in findings:
+                if finding.rule == "dtls.retransmit-timing":
+                    detail = f"{finding.detail} (the {label} capture, frame {finding.packet})"
+                    found.setdefault(finding.detail, Finding(finding.rule, detail))
+        return list(found.values())
+
     async def stop(self) -> None:
         """Stop capturing; the frames kept are those of the last judgement."""
         if self.capture is not None:
@@ -135,6 +160,10 @@ class WireRecorder:
             await asyncio.to_thread(nat_capture.stop)
             self.nat_frames[peer] = (nat_capture.linktype, nat_capture.snapshot())
         self.nat_captures.clear()
+        for label, side_capture in list(self.side_captures.items()):
+            await asyncio.to_thread(side_capture.stop)
+            self.side_frames[label] = (side_capture.linktype, side_capture.snapshot())
+        self.side_captures.clear()
 
     @staticmethod
     def nat_pcap(path: Path, peer: str) -> Path:
@@ -148,6 +177,8 @@ class WireRecorder:
         write_pcap(path, self.frames, self.linktype)
         for peer, (linktype, frames) in self.nat_frames.items():
             write_pcap(self.nat_pcap(path, peer), frames, linktype)
+        for label, (linktype, frames) in self.side_frames.items():
+            write_pcap(path.with_name(f"{path.stem}.{label}.pcap"), frames, linktype)
         wire = self.context(scope)
         sidecar = {
             "scenario": scope.scenario_path,
@@ -156,6 +187,7 @@ class WireRecorder:
             ],
             "stun_servers": sorted(wire.stun_servers),
             "nat_captures": {peer: self.nat_pcap(path, peer).name for peer in self.nat_frames},
+            "link_captures": {label: f"{path.stem}.{label}.pcap" for label in self.side_frames},
             "payload_types": {str(pt): rate for pt, rate in sorted(wire.payload_types.items())},
             "fingerprints": {str(port): values for port, values in sorted(wire.fingerprints.items())},
             "signaling": [

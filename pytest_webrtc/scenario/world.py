@@ -69,7 +69,14 @@ def _recorder(world: World) -> WireRecorder:
     if world.turn_address is not None:  # its answers once, as forwarded to a router (after the masquerade is undone)
         turn = world.turn_address[0]
         heard = f"(inbound and not src host {turn}) or (outbound and src host {turn})"
-    return WireRecorder(iface="any", bpf=f"udp and ({heard} or {servers})", netns=_public(world), routers=routers)
+    sides = {}
+    for name, site in world.topology.sites.items():
+        if site.link is not None:  # the peer's side of its link (p0) and the router's (r0)
+            sides[f"{name}-link-peer"] = (site.link.namespace.name, "p0", site.private_address)
+            sides[f"{name}-link-router"] = (site.link.namespace.name, "r0", site.router_link_address)
+    return WireRecorder(
+        iface="any", bpf=f"udp and ({heard} or {servers})", netns=_public(world), routers=routers, sides=sides
+    )
 
 
 def _public(world: World) -> str:

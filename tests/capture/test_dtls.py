@@ -58,3 +58,33 @@ def test_a_client_hello_without_answer_is_noted(capture: tuple[list, dict]) -> N
 def test_fingerprints_from_sdp_are_unique() -> None:
     sdp = "a=fingerprint:sha-256 aa:bb\r\nm=video\r\na=fingerprint:sha-256 AA:BB\r\na=fingerprint:sha-384 cc\r\n"
     assert fingerprints_from_sdp(sdp) == [("sha-256", "AA:BB"), ("sha-384", "CC")]
+
+
+def _hello(number: int, time: float, message_seq: int = 0) -> object:
+    from pytest_webrtc.capture.packets import Datagram
+
+    body = bytes(38)
+    handshake = bytes([1]) + len(body).to_bytes(3, "big") + message_seq.to_bytes(2, "big") + bytes(3)
+    handshake += len(body).to_bytes(3, "big") + body
+    record = bytes([22, 0xFE, 0xFD, 0, 0]) + number.to_bytes(6, "big") + len(handshake).to_bytes(2, "big")
+    return Datagram(number, time, ("10.0.1.2", 5000), ("10.0.2.2", 6000), record + handshake)
+
+
+@pytest.mark.parametrize(
+    ("times", "said"),
+    [
+        ((0.0, 1.0, 3.0, 7.0), None),  # 1 s, then doubling: as RFC 6347 §4.2.4.1 says
+        ((0.0, 0.2), "its first resend came 200 ms after it"),  # too early
+        ((0.0, 1.0, 2.0), "resend 2 came 1000 ms after the one before, which had waited 1000 ms"),  # not doubled
+    ],
+    ids=["doubling", "first-too-early", "hidden-in-the-second-resend"],
+)
+def test_client_hello_retransmissions_follow_the_timer(times: tuple[float, ...], said: str | None) -> None:
+    found = [_hello(n + 1, t) for n, t in enumerate(times)]
+    found.append(_hello(len(times) + 1, times[-1] + 0.01, message_seq=1))  # after a HelloVerifyRequest: not a resend
+    _, findings = verify_dtls(found)  # type: ignore[arg-type]
+    timing = [f for f in findings if f.rule == "dtls.retransmit-timing"]
+    if said is None:
+        assert timing == []
+    else:
+        assert [(f.outcome, said in f.detail) for f in timing] == [("warn", True)], timing

@@ -120,3 +120,27 @@ def test_a_sentinel_the_kernel_dropped_is_sent_again() -> None:
         capture.flush(timeout=3)
         assert dropped and time.monotonic() - started < 1.5
         capture._sentinel_socket = real
+
+
+def test_a_capture_that_never_sees_its_sentinel_leaves_no_reader_behind() -> None:
+    """On an interface its loopback sentinel never crosses, start() fails — and stops its reader."""
+    from pytest_webrtc.errors import CaptureUnavailable
+    from pytest_webrtc.nat.netns import Namespace, cannot_build_namespaces, in_thread
+
+    if cannot_build_namespaces():
+        pytest.skip(str(cannot_build_namespaces()))
+    here, there = Namespace("cap"), Namespace("cap")
+    try:
+        here.link(there, "side0", "side1")
+        here.address("side0", "10.77.0.1/30")
+        there.address("side1", "10.77.0.2/30")
+        with pytest.raises(CaptureUnavailable, match="did not see its sentinel"):
+            in_thread(here.name, lambda: Capture("side0", "udp").start(timeout=0.5))
+        assert not [t for t in threading.enumerate() if t.name == "capture-side0"]
+        # told where to send its sentinel (out of that interface), it starts
+        capture = in_thread(here.name, lambda: Capture("side0", "udp", sentinel_to=("10.77.0.2", 9)).start())
+        capture.stop()
+        assert capture.frames == []  # sentinels are not frames
+    finally:
+        here.delete()
+        there.delete()
