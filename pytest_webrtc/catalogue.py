@@ -8,7 +8,7 @@ Schema enums and the tests that every rule has a failing case are checked agains
 from __future__ import annotations
 
 from . import demo
-from .capture import dtls, rtp, verify
+from .capture import consent, dtls, rtp, verify
 from .conformance import peerjs, signaling, stun, turn, whip
 from .rules import RULES, Rule
 from .stun import violations
@@ -21,6 +21,7 @@ FAMILIES: dict[str, dict[str, Rule]] = {
     "wire": verify.WIRE_RULES,
     "rtp": rtp.RTP_RULES,
     "dtls": dtls.DTLS_RULES,
+    "consent": consent.CONSENT_RULES,
     "stun conformance": stun.RULES,
     "turn conformance": turn.RULES,
     "signaling conformance": signaling.RULES,

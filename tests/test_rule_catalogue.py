@@ -51,6 +51,8 @@ CASES = {
     "dtls.fingerprint": "tests.capture.test_dtls::test_a_certificate_that_does_not_match_its_fingerprint_is_caught",
     "dtls.handshake": "tests.capture.test_dtls::test_a_client_hello_without_answer_is_noted",
     "dtls.retransmit-timing": "tests.capture.test_dtls::test_client_hello_retransmissions_follow_the_timer",
+    "ice.consent-interval": "tests.capture.test_consent::test_consent_checks_are_judged_on_their_intervals",
+    "ice.consent-expired": "tests.capture.test_consent::test_sending_after_consent_expired_is_caught",
     "demo.aioice-srflx": "tests.test_demo::test_aioice_srflx_fails_when_the_mapped_port_is_wrong",
     "demo.aiortc-srflx": "tests.test_demo::test_aiortc_srflx_fails_when_the_server_refuses",
     "demo.coturn-client": "tests.test_demo::test_coturn_client_fails_when_nothing_answers",
@@ -116,7 +118,7 @@ def _doc_rows(path: str) -> dict[str, tuple[str, str]]:
     [("stun conformance", "docs/ci.md"), ("turn conformance", "docs/ci.md"), ("signaling conformance", "docs/ci.md"),
      ("peerjs conformance", "docs/ci.md"), ("whip conformance", "docs/ci.md"), ("whep conformance", "docs/ci.md"),
      ("wire", "docs/capture.md"),
-     ("rtp", "docs/capture.md"), ("dtls", "docs/capture.md")],
+     ("rtp", "docs/capture.md"), ("dtls", "docs/capture.md"), ("consent", "docs/capture.md")],
 )  # fmt: skip
 def test_the_docs_list_every_rule_with_its_section_and_level(family: str, doc: str) -> None:
     rows = _doc_rows(doc)

@@ -19,6 +19,7 @@ from ..addresses import Address, format_hostport
 from ..rules import Finding, Level, Rule, rule
 from ..stun.checks import check
 from ..stun.message import Message, MessageClass, Method, decode, method_name
+from .consent import verify_consent
 from .dtls import verify_dtls
 from .packets import Datagram
 from .rtp import verify_rtp
@@ -474,7 +475,7 @@ def verify(
             )
     streams, rtp_findings = verify_rtp(datagrams, context.payload_types if context else None)
     flows, dtls_findings = verify_dtls(datagrams, context.fingerprints if context else None)
-    rtp_findings += dtls_findings
+    rtp_findings += dtls_findings + verify_consent(exchanges, datagrams)
     findings = sorted(
         [*(f for r in records for f in r.findings), *rtp_findings],
         key=lambda f: (f.packet or 0, f.rule),

@@ -138,15 +138,13 @@ class WireRecorder:
         return self.verdict
 
     def _before_the_links(self) -> list[Finding]:
-        """DTLS resends that a link element dropped never reach the public side: their timing is
-        judged where they were sent, in the captures beside the link elements."""
-        from ..capture.dtls import verify_dtls
-
+        """What a link element dropped never reaches the public side: resend timers (DTLS) and what
+        a peer sends after its consent expired are judged where they were sent, in the captures
+        beside the link elements."""
         found: dict[str, Finding] = {}
         for label, side in self.side_captures.items():
-            _, findings = verify_dtls(datagrams(side.snapshot(), side.linktype))
-            for finding in findings:
-                if finding.rule == "dtls.retransmit-timing":
+            for finding in verify(datagrams(side.snapshot(), side.linktype)).findings:
+                if finding.rule in ("dtls.retransmit-timing", "ice.consent-expired"):
                     detail = f"{finding.detail} (the {label} capture, frame {finding.packet})"
                     found.setdefault(finding.detail, Finding(finding.rule, detail))
         return list(found.values())
