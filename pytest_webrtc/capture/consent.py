@@ -11,15 +11,14 @@ transmission" on that pair.  Judged from the exchanges the wire verifier paired
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..addresses import Address, format_hostport
 from ..rules import Finding, Level, Rule, rule
 from ..stun.message import MessageClass
 from .packets import Datagram
 
-if TYPE_CHECKING:
-    from .verify import Exchange
+Exchange = Any  # a verify.Exchange (request, responses): not imported, verify imports this module
 
 __all__ = ["CONSENT_RULES", "EXPIRY", "verify_consent"]
 
