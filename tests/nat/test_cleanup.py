@@ -79,3 +79,41 @@ def test_namespaces_of_a_killed_run_are_removed_by_the_next(netns_capable: None)
             child.stdout.close()
     assert name in netns.remove_orphans()
     assert name not in netns.leftover_namespaces()
+
+
+def test_a_link_element_dies_with_a_killed_run_and_its_namespace_goes_with_the_next(netns_capable: None) -> None:
+    """SIGKILL of the process holding a topology with a link: the element's process (owned) ends,
+    its TUN devices live in the link namespace, which the next build removes as an orphan."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from pytest_webrtc.nat.link import LinkConditions; "
+         "from pytest_webrtc.nat.topology import Topology; import time; "
+         "t = Topology({'a': 'none'}, links={'a': (LinkConditions(delay=0.01), LinkConditions())}); t.build(); "
+         "print(t.sites['a'].link.process.pid, t.sites['a'].link.namespace.name, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        element, link_namespace = read_line(child).split()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+
+    def gone() -> bool:
+        try:
+            with open(f"/proc/{element}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie: it ended
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 10
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the element's death (SIGTERM from the kernel): bounded by the deadline
+    assert gone(), f"the link element {element} outlived the run that owned it"
+    assert link_namespace in netns.remove_orphans()
+    assert link_namespace not in netns.leftover_namespaces()
