@@ -161,6 +161,7 @@ class LinkStats:
     overflow: int = 0  # dropped because the queue was full
     down: int = 0  # dropped while the link was down
     faults: dict[str, int] = field(default_factory=dict)  # "drop dtls-client-hello" -> how many
+    lost_kinds: dict[str, int] = field(default_factory=dict)  # what the loss dropped, by packet kind
     added: list[float] = field(default_factory=list)  # the delay added to each delivered packet (seconds)
 
     def report(self) -> dict[str, Any]:
@@ -171,7 +172,7 @@ class LinkStats:
 
         return {"packets": self.packets, "dropped": self.dropped, "duplicated": self.duplicated,
                 "delivered": self.delivered, "reordered": self.reordered, "overflow": self.overflow,
-                "down": self.down, "faults": dict(self.faults),
+                "down": self.down, "faults": dict(self.faults), "lost-by-kind": dict(self.lost_kinds),
                 "delay-p50-ms": percentile(0.5), "delay-p99-ms": percentile(0.99)}  # fmt: skip
 
 
@@ -211,6 +212,8 @@ class Direction:
                         forced = 2
         if c.loss and self._lost(c, rng):
             self.stats.dropped += 1
+            kind = (packet_kind(packet) or ("other",))[-1]
+            self.stats.lost_kinds[kind] = self.stats.lost_kinds.get(kind, 0) + 1
             return []
         copies = max(forced, 2 if c.duplicate and rng.random() < c.duplicate else 1)
         self.stats.duplicated += copies - 1

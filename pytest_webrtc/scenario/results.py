@@ -74,6 +74,8 @@ class RunResult:
         for peer, directions in self.links.items():
             for direction, n in directions.items():
                 faults = "".join(f", {count} {what}" for what, count in n.get("faults", {}).items())
+                kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(n.get("lost-by-kind", {}).items()))
+                faults = (f" ({kinds})" if kinds else "") + faults
                 down = f", {n['down']} while down" if n.get("down") else ""
                 lines.append(
                     f"  link {peer} {direction}: {n['packets']} packets, {n['dropped']} dropped{down}{faults}, "
