@@ -20,10 +20,16 @@ __all__ = ["TA", "check_on_arrival"]
 TA = 0.02  # seconds: aioice's pacing of checks, RFC 8445's Ta default
 
 
-def check_on_arrival(connection: Any) -> None:
-    """Patch one aioice ``Connection`` (idempotent)."""
+_NEEDED = ("_check_periodic", "add_remote_candidate", "check_start_task", "_check_list_done")
+
+
+def check_on_arrival(connection: Any) -> bool:
+    """Patch one aioice ``Connection`` (idempotent); False when this aioice lacks what the patch
+    rests on (an older one: its checks then keep aioice's own pacing, nothing else changes)."""
     if connection is None or getattr(connection, "_checks_on_arrival", False):
-        return
+        return connection is not None
+    if not all(hasattr(connection, name) for name in _NEEDED):
+        return False
     connection._checks_on_arrival = True
     periodic, add, start = connection._check_periodic, connection.add_remote_candidate, connection.check_start_task
     last = [-TA]
@@ -46,3 +52,4 @@ def check_on_arrival(connection: Any) -> None:
     connection.check_start_task = check_start_task
     connection._check_periodic = paced_periodic
     connection.add_remote_candidate = add_remote_candidate
+    return True
