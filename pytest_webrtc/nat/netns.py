@@ -79,16 +79,30 @@ def remove_orphans() -> list[str]:
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
             delete_all([name])
             removed.append(name)
+    with contextlib.suppress(OSError):  # the resolver folders of namespaces already gone
+        for name in os.listdir(NETNS_ETC):
+            pid = name[len(PREFIX) :].split("-", 1)[0]
+            if name.startswith(PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                shutil.rmtree(os.path.join(NETNS_ETC, name), ignore_errors=True)
     return removed
 
 
+NETNS_ETC = "/etc/netns"  # ``ip netns exec NAME`` bind-mounts NETNS_ETC/NAME/* over /etc/*
+# The resolver of every program the harness starts in its namespaces (a browser, Janus, coturn): one
+# that is not there, so a lookup fails at once instead of after the machine's resolver's timeout.
+SEALED_RESOLV = (
+    "# pytest-webrtc: no resolver inside the harness's namespaces\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+)
+
+
 class Namespace:
-    """One network namespace with ``lo`` up; ``delete()`` removes it with every link inside."""
+    """One network namespace with ``lo`` up and no resolver; ``delete()`` removes it with every link inside."""
 
     def __init__(self, role: str) -> None:
         self.name = f"{PREFIX}{os.getpid()}-{next(_counter)}-{role}"
         run("ip", "netns", "add", self.name)
         self.sh("ip", "link", "set", "lo", "up")
+        _seal_resolver(self.name)
 
     def sh(self, *command: str, stdin: str | None = None) -> str:
         return run(*command, namespace=self.name, stdin=stdin)
@@ -114,6 +128,7 @@ class Namespace:
     def delete(self) -> None:
         with contextlib.suppress(HarnessConfigError):
             run("ip", "netns", "delete", self.name)
+        shutil.rmtree(os.path.join(NETNS_ETC, self.name), ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -211,3 +226,11 @@ def delete_all(names: Sequence[str]) -> None:
     for name in names:
         with contextlib.suppress(HarnessConfigError):
             run("ip", "netns", "delete", name)
+        shutil.rmtree(os.path.join(NETNS_ETC, name), ignore_errors=True)
+
+
+def _seal_resolver(name: str) -> None:
+    folder = os.path.join(NETNS_ETC, name)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "resolv.conf"), "w") as out:
+        out.write(SEALED_RESOLV)

@@ -71,6 +71,9 @@ class Topology(Built):
         remove_orphans()  # the names a killed run left behind
         self.public = public = self._namespace("pub")
         public.forwarding()
+        # Nothing beyond the topology: whatever a sealed program (a browser) sends out is refused at
+        # once (ICMP unreachable), so a DNS lookup fails now instead of after its resolver's timeout.
+        public.sh("ip", "route", "add", "unreachable", "default")
         for address in SERVER_ADDRESSES:
             public.address("lo", f"{address}/32")
         for i, (name, nat_name) in enumerate(self.nats.items(), start=1):

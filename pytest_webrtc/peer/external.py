@@ -50,6 +50,7 @@ class ExternalPeer:
         room: str,
         ice_servers: list[dict[str, Any]],
         cwd: str | None = None,
+        netns: str | None = None,
     ) -> None:
         if signaling is None:
             raise PeerError(f"{peer_id}: an external peer needs the built-in signaling server, to observe it")
@@ -64,6 +65,7 @@ class ExternalPeer:
         }
         self.argv = shlex.split(command) + peer_arguments(signaling.url, room, peer_id, ice_servers)
         self.cwd = cwd
+        self.netns = netns  # run inside this network namespace (a topology's: sealed from the network)
         self._proc: asyncio.subprocess.Process | None = None
         self._exit_watch: asyncio.Task[None] | None = None
         self._log = tempfile.TemporaryFile()
@@ -88,7 +90,9 @@ class ExternalPeer:
             self._log.close()  # the output file of a program that never ran
             raise
         try:
+            contained = ["ip", "netns", "exec", self.netns] if self.netns else []
             self._proc = await asyncio.create_subprocess_exec(
+                *contained,
                 *owned(self.argv),
                 env={**run_environment(), **self.env},
                 stdin=asyncio.subprocess.DEVNULL,

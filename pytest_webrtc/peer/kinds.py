@@ -79,7 +79,9 @@ async def _command(setup: PeerSetup) -> SignalingPeer:
     from .external import ExternalPeer
 
     assert setup.command is not None
-    peer = ExternalPeer(setup.name, setup.command, setup.signaling_server, setup.room, setup.ice_servers, setup.cwd)
+    peer = ExternalPeer(
+        setup.name, setup.command, setup.signaling_server, setup.room, setup.ice_servers, setup.cwd, setup.netns
+    )
     await peer.start()
     return peer
 

@@ -60,6 +60,11 @@ class _Client:
             pass
 
 
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 @dataclass
 class SignalingServer:
     host: str = "127.0.0.1"
@@ -233,11 +238,22 @@ class SignalingServer:
         self.wake_waiters()
 
     def wake_waiters(self) -> None:
-        """Make ``wait_until`` re-check its predicate (after a record, or when something else changed)."""
+        """Make ``wait_until`` re-check its predicate (after a record, or when something else changed).
+
+        A waiter may belong to another loop in another thread: with a NAT topology the server runs
+        on the public network's loop while a scenario's steps wait on it (an external peer in its
+        namespace); its future is resolved in its own loop, or it would only wake at its timeout."""
         waiters, self._waiters = self._waiters, []
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
         for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            loop = waiter.get_loop()
+            if loop is here:
+                _release(waiter)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(_release, waiter)
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         """Wait (in the server's own loop) until ``predicate()`` holds after some record; bounded by ``timeout``."""

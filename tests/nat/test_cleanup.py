@@ -32,6 +32,7 @@ def test_a_topology_leaves_nothing_behind(netns_capable: None) -> None:
         assert "pwrtc" in topology.sites["a"].router.sh("nft", "list", "tables")
     assert _ours() == before_names
     assert _machine_state() == before_machine
+    assert not [n for n in os.listdir(netns.NETNS_ETC) if n.startswith(f"{netns.PREFIX}{os.getpid()}-")]  # resolvers
 
 
 def test_a_failed_build_removes_what_it_had_made(netns_capable: None, monkeypatch: pytest.MonkeyPatch) -> None:
