@@ -30,13 +30,10 @@ REASONS = {
 }  # fmt: skip
 
 
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    reason: str = ""
-    url: str = ""  # the URL asked (client side), for resolving Location
+class _Headers:
+    """Header access shared by requests and responses: ``headers`` is a list of (name, value)."""
+
+    headers: list[tuple[str, str]]
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -51,6 +48,15 @@ class Response:
         """The media type without parameters, lower case ("" when absent)."""
         return (self.header("content-type") or "").split(";", 1)[0].strip().lower()
 
+
+@dataclass
+class Response(_Headers):
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    reason: str = ""
+    url: str = ""  # the URL asked (client side), for resolving Location
+
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
@@ -61,20 +67,13 @@ class Response:
 
 
 @dataclass
-class Request:
+class Request(_Headers):
     method: str
     path: str  # without the query
     query: str
     headers: list[tuple[str, str]]
     body: bytes
     peer: tuple[str, int]
-
-    def header(self, name: str) -> str | None:
-        return next((value for key, value in self.headers if key.lower() == name.lower()), None)
-
-    @property
-    def content_type(self) -> str:
-        return (self.header("content-type") or "").split(";", 1)[0].strip().lower()
 
 
 def _split_headers(lines: list[bytes]) -> list[tuple[str, str]]:
