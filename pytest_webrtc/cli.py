@@ -254,10 +254,11 @@ def _cmd_whip_server(args: argparse.Namespace) -> int:
         )
         await stop.wait()
         lines = await server.summary()
+        sessions = len(server.sessions) + server.ended_total  # the summary keeps only the newest ended ones
         await server.stop()
         for line in lines:
             print(line, flush=True)
-        print(f"stopped; {len(lines)} session(s), {server.http.malformed} malformed request(s)", flush=True)
+        print(f"stopped; {sessions} session(s), {server.http.malformed} malformed request(s)", flush=True)
 
     asyncio.run(serve())
     return 0

@@ -41,6 +41,14 @@ class Publication:
     frames: int = 0
     bytes: int = 0
 
+    @classmethod
+    def tapped(cls, pc: RTCPeerConnection, track: Any, source: str) -> Publication:
+        """The publication of a track arriving on ``pc``, its frames tapped before decoding."""
+        receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+        publication = cls(source, track.kind, receiver)
+        tap(receiver, publication.on_frame)
+        return publication
+
     def on_frame(self, codec: Any, frame: Any) -> None:
         self.frames += 1
         self.bytes += len(frame.data)
@@ -102,9 +110,7 @@ class Sfu(RoomActor):
 
         @pc.on("track")
         def on_track(track: Any) -> None:
-            receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
-            publication = Publication(peer, track.kind, receiver)
-            tap(receiver, publication.on_frame)
+            publication = Publication.tapped(pc, track, peer)
             session.publications.append(publication)
             for other in self.sessions.values():
                 if other is not session and not other.closed:

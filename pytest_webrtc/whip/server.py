@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import PeerError
 from ..peer.hosts import gather_timeout, host_addresses, may_reach
-from ..sfu.forward import ForwardedTrack, tap
+from ..sfu.forward import ForwardedTrack
 from ..sfu.server import Publication
 from .client import SDP, SDPFRAG, sdp_ice
 from .http import HttpServer, Request, Response
@@ -100,8 +100,7 @@ class WhipServer:
         self.http = HttpServer(self.handle)
         self.sessions: dict[str, WhipServerSession] = {}
         self.ended: collections.deque[WhipServerSession] = collections.deque(maxlen=ENDED_KEPT)
-        self.ended_total = 0
-        self.refused: dict[int, int] = {}  # status -> count of requests answered with it
+        self.ended_total = 0  # sessions ended so far (``ended`` keeps only the newest)
 
     @property
     def base_url(self) -> str:
@@ -128,12 +127,6 @@ class WhipServer:
     # -- HTTP --------------------------------------------------------------------------------
 
     async def handle(self, req: Request) -> Response:
-        reply = await self._route(req)
-        if reply.status >= 400:
-            self.refused[reply.status] = self.refused.get(reply.status, 0) + 1
-        return reply
-
-    async def _route(self, req: Request) -> Response:
         parts = [p for p in req.path.split("/") if p]
         if len(parts) not in (2, 3) or parts[0] not in ("whip", "whep"):
             return _text(404, f"no such endpoint {req.path!r}: POST to /whip/<stream> or /whep/<stream>")
@@ -225,10 +218,7 @@ class WhipServer:
 
     def _on_tracks(self, session: WhipServerSession) -> None:
         def on_track(track: Any) -> None:
-            receiver = next(t.receiver for t in session.pc.getTransceivers() if t.receiver.track is track)
-            publication = Publication(session.stream, track.kind, receiver)
-            tap(receiver, publication.on_frame)
-            session.publications.append(publication)
+            session.publications.append(Publication.tapped(session.pc, track, session.stream))
 
         session.pc.on("track", on_track)
 
