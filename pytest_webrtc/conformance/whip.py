@@ -22,12 +22,11 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import PeerError
 from ..rules import Finding, Level, Rule, rule
 from ..whip.client import SDP, SDPFRAG, ice_servers, sdp_ice, sdpfrag
-from ..whip.http import Response, request
+from ..whip.http import Response
 from .outcome import Accepted, Fail, Info, Skip, judge
-from .whip_target import WhipTarget, connected, created, delete_quietly, offer, post, session_url
+from .whip_target import WhipTarget, call, connected, created, delete_quietly, offer, post, session_url
 
 __all__ = ["CHECKS", "RULES", "run_check"]
 
@@ -166,7 +165,7 @@ async def trickle(target: WhipTarget) -> str:
         candidates = [line[2:] for line in pc.localDescription.sdp.splitlines() if line.startswith("a=candidate:")]
         fragment = sdpfrag(ufrag, pwd, mid, candidates[:1])
         headers = target.headers(SDPFRAG) | ({"If-Match": reply.header("etag") or ""} if reply.header("etag") else {})
-        patched = await _http("PATCH", session_url(target, reply), target, headers, fragment)
+        patched = await call(target, "PATCH", session_url(target, reply), headers, fragment)
     claimed = target.trickle or SDPFRAG in (reply.header("accept-patch") or "")
     if patched.status in (405, 501, 422) and not claimed:
         raise Info(f"a trickle PATCH got {patched.said()}: the endpoint does not take trickled candidates")
@@ -183,7 +182,7 @@ async def ice_restart(target: WhipTarget) -> str:
         old = sdp_ice(reply.text)
         fragment = sdpfrag(secrets.token_hex(4), secrets.token_hex(12), mid, end=False)
         headers = target.headers(SDPFRAG) | {"If-Match": "*"}
-        patched = await _http("PATCH", session_url(target, reply), target, headers, fragment)
+        patched = await call(target, "PATCH", session_url(target, reply), headers, fragment)
     if patched.status in (405, 501, 422) and not target.ice_restart:
         raise Info(f"an ICE restart PATCH got {patched.said()}: ICE restarts are not offered (none claimed)")
     if patched.status != 200:
@@ -195,16 +194,9 @@ async def ice_restart(target: WhipTarget) -> str:
     return f"an ICE restart PATCH got 200 OK with new credentials (ufrag {ufrag})"
 
 
-async def _http(method: str, url: str, target: WhipTarget, headers: dict[str, str], body: str = "") -> Response:
-    try:
-        return await request(method, url, headers=headers, body=body, timeout=target.timeout, cafile=target.cafile)
-    except PeerError as exc:
-        raise Fail(str(exc)) from None
-
-
 async def delete(target: WhipTarget) -> str:
     async with created(target) as (_, reply):
-        deleted = await _http("DELETE", session_url(target, reply), target, target.headers())
+        deleted = await call(target, "DELETE", session_url(target, reply), target.headers())
         if deleted.status == 200:
             return "DELETE on the session got 200 OK"
         if 200 <= deleted.status < 300:
@@ -215,11 +207,11 @@ async def delete(target: WhipTarget) -> str:
 async def gone(target: WhipTarget) -> str:
     async with created(target) as (pc, reply):
         url = session_url(target, reply)
-        deleted = await _http("DELETE", url, target, target.headers())
+        deleted = await call(target, "DELETE", url, target.headers())
         if not 200 <= deleted.status < 300:
             raise Skip(f"DELETE got {deleted.said()}: no deleted session to judge (see the delete rule)")
         ufrag, pwd, mid = sdp_ice(pc.localDescription.sdp)
-        later = await _http("PATCH", url, target, target.headers(SDPFRAG), sdpfrag(ufrag, pwd, mid))
+        later = await call(target, "PATCH", url, target.headers(SDPFRAG), sdpfrag(ufrag, pwd, mid))
     if later.status in (404, 410):
         return f"after DELETE, a PATCH on the session got {later.said()}"
     if 400 <= later.status < 500:

@@ -98,25 +98,24 @@ async def offer(target: WhipTarget, kind: str | None = None) -> tuple[Any, str]:
     return pc, str(pc.localDescription.sdp)
 
 
-async def post(target: WhipTarget, body: str, content_type: str = SDP, token: str | None = "") -> Response:
+async def call(target: WhipTarget, method: str, url: str, headers: dict[str, str], body: str = "") -> Response:
+    """One request of a check to the endpoint; Silent (a Fail) saying why when no reply came."""
     try:
-        return await request(
-            "POST", target.url, headers=target.headers(content_type, token), body=body, timeout=target.timeout,
-            cafile=target.cafile,
-        )  # fmt: skip
+        return await request(method, url, headers=headers, body=body, timeout=target.timeout, cafile=target.cafile)
     except PeerError as exc:
         raise Silent(str(exc)) from None
+
+
+async def post(target: WhipTarget, body: str, content_type: str = SDP, token: str | None = "") -> Response:
+    return await call(target, "POST", target.url, target.headers(content_type, token), body)
 
 
 async def delete_quietly(target: WhipTarget, reply: Response) -> None:
     """End a session a check created (a refusal that was a 201 after all, or the baseline's)."""
     location = reply.header("location")
     if reply.status == 201 and location:
-        with contextlib.suppress(PeerError):
-            await request(
-                "DELETE", urllib.parse.urljoin(target.url, location), headers=target.headers(), timeout=target.timeout,
-                cafile=target.cafile,
-            )  # fmt: skip
+        with contextlib.suppress(Silent):
+            await call(target, "DELETE", urllib.parse.urljoin(target.url, location), target.headers())
 
 
 @contextlib.asynccontextmanager
