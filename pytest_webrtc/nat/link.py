@@ -28,8 +28,8 @@ from typing import Any
 
 from ..errors import HarnessConfigError
 
-__all__ = ["KINDS", "Direction", "LinkConditions", "LinkFault", "LinkStats", "conditions_of", "packet_kind",
-           "parse_conditions"]  # fmt: skip
+__all__ = ["KINDS", "Direction", "LinkConditions", "LinkFault", "LinkStats", "conditions_of", "duration",
+           "packet_kind", "parse_conditions"]  # fmt: skip
 
 # What a fault can pick out, by the packet's bytes (RFC 7983 §7 demultiplexing, then a look inside).
 KINDS = ("stun-request", "stun-response", "stun", "turn", "dtls", "dtls-client-hello", "rtp", "rtcp", "data",
@@ -55,10 +55,6 @@ class LinkConditions:
     queue: int = 0  # bytes the element holds at most per direction (0: 10,000 packets); beyond: dropped, counted
     seed: int = 0
 
-    @property
-    def ideal(self) -> bool:
-        return not (self.delay or self.jitter or self.loss or self.duplicate or self.reorder)
-
 
 def _number(text: Any, units: dict[str, float], what: str, default_unit: str) -> float:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z%]*)\s*", str(text))
@@ -76,6 +72,11 @@ def _share(text: Any, what: str) -> float:
     return float(match.group(1)) / 100
 
 
+def duration(text: Any, what: str = "delay") -> float:
+    """Seconds from ``50ms``, ``3s``, ``250us`` or a number (milliseconds); HarnessConfigError naming ``what``."""
+    return _number(text, _UNITS, what, "ms")
+
+
 def parse_conditions(spec: dict[str, Any]) -> LinkConditions:
     """``{delay: 50ms, jitter: 10ms, loss: 2%, duplicate: 0.5%, rate: 1mbit, seed: 7}``."""
     known = {"delay", "jitter", "loss", "burst", "reorder", "duplicate", "rate", "queue", "seed"}
@@ -83,8 +84,8 @@ def parse_conditions(spec: dict[str, Any]) -> LinkConditions:
     if unknown:
         raise HarnessConfigError(f"link: unknown condition {unknown[0]!r}; known: {', '.join(sorted(known))}")
     return LinkConditions(
-        delay=_number(spec["delay"], _UNITS, "delay", "ms") if "delay" in spec else 0.0,
-        jitter=_number(spec["jitter"], _UNITS, "jitter", "ms") if "jitter" in spec else 0.0,
+        delay=duration(spec["delay"]) if "delay" in spec else 0.0,
+        jitter=duration(spec["jitter"], "jitter") if "jitter" in spec else 0.0,
         loss=_share(spec["loss"], "loss") if "loss" in spec else 0.0,
         burst=_burst(spec.get("burst", 1)),
         reorder=_share(spec["reorder"], "reorder") if "reorder" in spec else 0.0,

@@ -19,7 +19,7 @@ import asyncio
 from typing import Any
 
 from ...errors import Expectation, HarnessConfigError
-from ...nat.link import LinkFault, parse_conditions
+from ...nat.link import LinkFault, duration, parse_conditions
 from ...nat.link_element import LinkElement
 from ..context import RunContext
 from ..model import Step
@@ -38,7 +38,7 @@ def _link_of(ctx: RunContext, name: str) -> LinkElement:
 
 def _seconds(value: Any, what: str) -> float:
     try:
-        return parse_conditions({"delay": value}).delay
+        return duration(value, what)
     except HarnessConfigError:
         raise Expectation(f"network {what}: {value!r} is not a duration (e.g. 3s)") from None
 
