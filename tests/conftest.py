@@ -32,14 +32,20 @@ def can_capture() -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """No network namespace this test process created may survive the run (each worker checks its own)."""
+    """No network namespace this test process created may survive the run, nor its resolver folder
+    (each worker checks its own)."""
     import os
 
-    from pytest_webrtc.nat.netns import PREFIX, cannot_build_namespaces, leftover_namespaces
+    from pytest_webrtc.nat.netns import NETNS_ETC, PREFIX, cannot_build_namespaces, leftover_namespaces
 
     if cannot_build_namespaces() is not None:
         return
-    mine = [name for name in leftover_namespaces() if name.startswith(f"{PREFIX}{os.getpid()}-")]
+    ours = f"{PREFIX}{os.getpid()}-"
+    mine = [name for name in leftover_namespaces() if name.startswith(ours)]
+    # and their sealed resolvers (/etc/netns/NAME), which go with them
+    mine += [
+        f"{NETNS_ETC}/{n}" for n in (os.listdir(NETNS_ETC) if os.path.isdir(NETNS_ETC) else []) if n.startswith(ours)
+    ]
     if mine:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(f"\nnetwork namespaces left behind by this run: {', '.join(mine)}")
