@@ -50,6 +50,7 @@ CASES = {
     "rtp.ssrc-collision": "tests.capture.test_rtp::test_ssrc_reused_by_another_source",
     "dtls.fingerprint": "tests.capture.test_dtls::test_a_certificate_that_does_not_match_its_fingerprint_is_caught",
     "dtls.handshake": "tests.capture.test_dtls::test_a_client_hello_without_answer_is_noted",
+    "dtls.mti-suite": "tests.capture.test_dtls::test_a_server_refusing_the_mandatory_suite_is_caught",
     "dtls.retransmit-timing": "tests.capture.test_dtls::test_client_hello_retransmissions_follow_the_timer",
     "ice.consent-interval": "tests.capture.test_consent::test_consent_checks_are_judged_on_their_intervals",
     "ice.consent-expired": "tests.capture.test_consent::test_sending_after_consent_expired_is_caught",

@@ -88,3 +88,113 @@ def test_client_hello_retransmissions_follow_the_timer(times: tuple[float, ...],
         assert timing == []
     else:
         assert [(f.outcome, said in f.detail) for f in timing] == [("warn", True)], timing
+
+
+# -- dtls.mti-suite: RFC 8827 §6.5's mandatory suite cannot be refused ------------------------
+
+CLIENT, SERVER = ("10.0.2.2", 6000), ("10.0.1.2", 5000)
+
+
+def _client_hello_body(suites: tuple[int, ...], groups: tuple[int, ...] | None = (29, 23), srtp: bool = True) -> bytes:
+    body = b"\xfe\xfd" + bytes(32) + b"\x00" + b"\x00"  # version, random, no session id, no cookie
+    body += (2 * len(suites)).to_bytes(2, "big") + b"".join(s.to_bytes(2, "big") for s in suites) + b"\x01\x00"
+    extensions = b""
+    if groups is not None:
+        listed = b"".join(g.to_bytes(2, "big") for g in groups)
+        data = len(listed).to_bytes(2, "big") + listed
+        extensions += (10).to_bytes(2, "big") + len(data).to_bytes(2, "big") + data
+    if srtp:
+        data = b"\x00\x04\x00\x07\x00\x01\x00"  # SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80, no MKI
+        extensions += (14).to_bytes(2, "big") + len(data).to_bytes(2, "big") + data
+    return body + len(extensions).to_bytes(2, "big") + extensions
+
+
+def _records(number: int, time: float, src: object, dst: object, *records: bytes) -> object:
+    from pytest_webrtc.capture.packets import Datagram
+
+    return Datagram(number, time, src, dst, b"".join(records))  # type: ignore[arg-type]
+
+
+def _handshake(kind: int, body: bytes, seq: int = 0, offset: int = 0, length: int | None = None) -> bytes:
+    """One handshake record carrying body[offset:offset+length] of a message of len(body)."""
+    part = body[offset : offset + (len(body) - offset if length is None else length)]
+    message = bytes([kind]) + len(body).to_bytes(3, "big") + seq.to_bytes(2, "big") + offset.to_bytes(3, "big")
+    message += len(part).to_bytes(3, "big") + part
+    return bytes([22, 0xFE, 0xFD, 0, 0]) + bytes(6) + len(message).to_bytes(2, "big") + message
+
+
+def _alert(description: int, level: int = 2) -> bytes:
+    return bytes([21, 0xFE, 0xFD, 0, 0]) + bytes(6) + b"\x00\x02" + bytes([level, description])
+
+
+MTI = _client_hello_body((0x1301, 0xC02B, 0xC02F))
+
+
+@pytest.mark.parametrize(
+    ("found", "refused"),
+    [
+        (
+            [
+                _records(1, 0.0, CLIENT, SERVER, _handshake(1, MTI)),
+                _records(2, 0.01, SERVER, CLIENT, _handshake(2, bytes(38))),
+            ],
+            False,
+        ),  # answered: a ServerHello
+        ([_records(1, 0.0, CLIENT, SERVER, _handshake(1, MTI)), _records(2, 0.01, SERVER, CLIENT, _alert(40))], True),
+        # the lazy place not to look: a ClientHello fragmented over two datagrams (Firefox's is 1461 bytes),
+        # sent twice, and refused only the second time
+        (
+            [
+                _records(1, 0.0, CLIENT, SERVER, _handshake(1, MTI, length=40)),
+                _records(2, 0.0, CLIENT, SERVER, _handshake(1, MTI, offset=40)),
+                _records(3, 1.0, CLIENT, SERVER, _handshake(1, MTI, length=40)),
+                _records(4, 1.0, CLIENT, SERVER, _handshake(1, MTI, offset=40)),
+                _records(5, 1.01, SERVER, CLIENT, _alert(71)),
+            ],
+            True,
+        ),
+        # not the server's fault: the ClientHello did not offer the mandatory suite, or not P-256
+        (
+            [
+                _records(1, 0.0, CLIENT, SERVER, _handshake(1, _client_hello_body((0xC02F,)))),
+                _records(2, 0.01, SERVER, CLIENT, _alert(40)),
+            ],
+            False,
+        ),
+        (
+            [
+                _records(1, 0.0, CLIENT, SERVER, _handshake(1, _client_hello_body((0xC02B,), groups=(29,)))),
+                _records(2, 0.01, SERVER, CLIENT, _alert(40)),
+            ],
+            False,
+        ),
+        # a warning-level alert, or another fatal one (bad_certificate), is not a refusal of the suite
+        (
+            [
+                _records(1, 0.0, CLIENT, SERVER, _handshake(1, MTI)),
+                _records(2, 0.01, SERVER, CLIENT, _alert(40, level=1)),
+            ],
+            False,
+        ),
+        ([_records(1, 0.0, CLIENT, SERVER, _handshake(1, MTI)), _records(2, 0.01, SERVER, CLIENT, _alert(42))], False),
+    ],
+    ids=[
+        "served",
+        "refused",
+        "refused-after-a-fragmented-resend",
+        "no-mti-offered",
+        "no-p256",
+        "warning",
+        "other-alert",
+    ],
+)
+def test_a_server_refusing_the_mandatory_suite_is_caught(found: list[object], refused: bool) -> None:
+    """Measured: GStreamer 1.22's webrtcbin (RSA certificate) answers aiortc's ECDSA-only ClientHello with
+    handshake_failure, so that pair never connects when GStreamer is the DTLS server."""
+    _, findings = verify_dtls(found)  # type: ignore[arg-type]
+    mti = [f for f in findings if f.rule == "dtls.mti-suite"]
+    if refused:
+        assert [(f.outcome, f.packet) for f in mti] == [("fail", found[-1].number)], findings  # type: ignore[attr-defined]
+        assert "10.0.1.2:5000 refused the ClientHello of 10.0.2.2:6000" in mti[0].detail
+    else:
+        assert mti == [], mti
