@@ -201,13 +201,15 @@ def _cmd_echo_peer(args: argparse.Namespace) -> int:
     from .peer.echo import run_echo_peer
 
     _require_peer_args(args)
-    candidates = args.candidates.split(",") if "," in args.candidates else args.candidates
+    chosen = os.environ.get("WEBRTC_HOST_ADDRESSES") or args.candidates  # the harness says which addresses
+    candidates = chosen if chosen in ("loopback", "loopback6", "loopback-dual", "all") else chosen.split(",")
+    cases = [c for c in os.environ.get("WEBRTC_CASES", "").split(",") if c]
 
     async def run() -> None:
         agent = PeerAgent(
             args.id, args.signaling, args.room, ice_servers=json.loads(args.ice_servers), candidates=candidates
         )
-        await run_echo_peer(agent, args.lifetime)
+        await run_echo_peer(agent, args.lifetime, os.environ.get("WEBRTC_CALL") or None, cases)
 
     asyncio.run(run())
     return 0
@@ -218,7 +220,7 @@ def _cmd_browser_peer(args: argparse.Namespace) -> int:
 
     _require_peer_args(args)
     return asyncio.run(
-        run_browser_peer(args.signaling, args.room, args.id, args.ice_servers, args.lifetime, args.browser)
+        run_browser_peer(args.signaling, args.room, args.id, args.ice_servers, args.lifetime, args.browser, args.engine)
     )
 
 
@@ -385,9 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         actor.set_defaults(func=_cmd_room_actor, kind=kind)
 
-    browser = sub.add_parser("browser-peer", help="headless Chromium as a peer that answers and echoes data")
+    browser = sub.add_parser("browser-peer", help="headless Chromium or Firefox as a peer that answers (or calls)")
     _add_peer_args(browser)
-    browser.add_argument("--browser", help="the Chromium binary (default: Debian's)")
+    browser.add_argument("--engine", choices=("chromium", "firefox"), default="chromium", help="which browser")
+    browser.add_argument("--browser", help="the browser's binary (default: Debian's)")
     browser.set_defaults(func=_cmd_browser_peer)
 
     http_echo = sub.add_parser(
@@ -432,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     conformance = sub.add_parser("conformance", help="run a conformance suite against another project's server")
     add_conformance_parsers(conformance, _hostport)
+
+    interop = sub.add_parser(
+        "interop", help="the interop matrix: every ordered pair of WebRTC stacks (docs/interop.md)"
+    )
+    from .matrix import add_interop_arguments
+
+    add_interop_arguments(interop)
 
     demo = sub.add_parser("demo", help="the main job: our STUN server answering real clients, with a verdict")
     demo.add_argument("-v", "--verbose", action="store_true", help="print the server's transaction log")
