@@ -67,7 +67,7 @@ def test_every_nat_type_is_in_the_schema_and_the_docs() -> None:
 def test_every_peer_kind_and_its_capabilities_are_in_the_docs() -> None:
     text = (ROOT / "docs" / "scenarios.md").read_text().split("### What each kind of peer can do", 1)[1]
     text = text.split("\n\n- ", 1)[0]  # the table, up to the list that explains the capabilities
-    rows = dict(re.findall(r"^\| `([\w-]+)` \| [^|]+ \| ([\w, -]+) \|$", text, re.M))
+    rows = dict(re.findall(r"^\| `([\w:-]+)` \| [^|]+ \| ([\w, -]+) \|$", text, re.M))
     assert set(rows) == set(PEER_KINDS)
     for name, kind in PEER_KINDS.items():
         assert set(rows[name].split(", ")) == {c.value for c in kind.capabilities}, name

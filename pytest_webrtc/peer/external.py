@@ -27,6 +27,7 @@ import shlex
 import shutil
 import signal
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,13 @@ class ExternalPeer:
     def __init__(
         self,
         peer_id: str,
-        command: str,
+        command: str | list[str],
         signaling: SignalingServer | None,
         room: str,
         ice_servers: list[dict[str, Any]],
         cwd: str | None = None,
         netns: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         if signaling is None:
             raise PeerError(f"{peer_id}: an external peer needs the built-in signaling server, to observe it")
@@ -62,13 +64,17 @@ class ExternalPeer:
             "WEBRTC_ICE_SERVERS": json.dumps(ice_servers),
             # The harness observes an external program through its own server, so it speaks v1.
             "WEBRTC_SIGNALING_PROTOCOL": "harness",
+            **(env or {}),
         }
-        self.argv = shlex.split(command) + peer_arguments(signaling.url, room, peer_id, ice_servers)
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        self.argv = argv + peer_arguments(signaling.url, room, peer_id, ice_servers)
         self.cwd = cwd
         self.netns = netns  # run inside this network namespace (a topology's: sealed from the network)
         self._proc: asyncio.subprocess.Process | None = None
         self._exit_watch: asyncio.Task[None] | None = None
         self._log = tempfile.TemporaryFile()
+        self.results: list[dict[str, Any]] = []  # its RESULT lines (the caller extension, docs/interop.md)
+        self._results_changed = asyncio.Event()
 
     def _check_program(self) -> None:
         """The program must exist and be executable (setpriv, which runs it, would only say 127)."""
@@ -96,8 +102,8 @@ class ExternalPeer:
                 *owned(self.argv),
                 env={**run_environment(), **self.env},
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=self._log,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 cwd=self.cwd,
             )
@@ -107,9 +113,48 @@ class ExternalPeer:
         self._exit_watch = asyncio.create_task(self._watch_exit())
 
     async def _watch_exit(self) -> None:
-        assert self._proc is not None
+        assert self._proc is not None and self._proc.stdout is not None
+        pending = b""
+        while chunk := await self._proc.stdout.read(65536):  # to the log; RESULT lines are read too
+            self._log.write(chunk)
+            *lines, pending = (pending + chunk).split(b"\n")
+            pending = pending[-65536:]  # a line longer than that is no result
+            for line in lines:
+                self._result(line)
         await self._proc.wait()
+        self._results_changed.set()
         self.signaling.wake_waiters()  # whoever waits on this program learns that it is gone
+
+    def _result(self, line: bytes) -> None:
+        if not line.startswith(b"RESULT ") or len(self.results) >= 100:
+            return
+        try:
+            record = json.loads(line[7:])
+        except ValueError:
+            return
+        if isinstance(record, dict) and isinstance(record.get("case"), str):
+            record["_at"] = time.time()  # the harness's clock, as the signaling server's relay log
+            self.results.append(record)
+            self._results_changed.set()
+
+    async def wait_results(self, cases: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+        """Its result for each of ``cases``, as soon as all came (or it exited, or ``timeout``): the ones that came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            got = {r["case"]: r for r in self.results if r["case"] in cases}
+            exited = self._proc is None or self._proc.returncode is not None
+            left = deadline - loop.time()
+            if len(got) == len(cases) or exited or left <= 0:
+                return got
+            self._results_changed.clear()
+            try:
+                await asyncio.wait_for(self._results_changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    def exited(self) -> int | None:
+        return self._proc.returncode if self._proc is not None else None
 
     def output(self, size: int = 1500) -> str:
         return file_tail(self._log, size)

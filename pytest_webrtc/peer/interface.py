@@ -43,6 +43,8 @@ class Capability(str, Enum):
     ECHO = "echo"  # echoes every data channel message back (the external-peer convention)
     MEDIA = "media"  # adds/removes synthetic tracks, reports media and getStats, connects to SFUs/MCUs
     HTTP_OFFER = "http-offer"  # answers an offer POSTed to it, candidates inside (no trickle)
+    CALL = "call"  # calls another peer when started so, and reports each case of the call (docs/interop.md)
+    VIDEO = "video"  # sends a test video when it calls
 
 
 # What each capability lets a step do, in the words of an error message ("cannot be told to ...").
@@ -52,6 +54,8 @@ CAPABILITIES: dict[Capability, str] = {
     Capability.ECHO: "echo data back",
     Capability.MEDIA: "send or receive media tracks",
     Capability.HTTP_OFFER: "answer an offer POSTed to it over HTTP",
+    Capability.CALL: "call another peer by itself (a stack: peer does)",
+    Capability.VIDEO: "send video in a call",
 }
 
 

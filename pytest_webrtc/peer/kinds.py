@@ -1,7 +1,8 @@
 """The peer kinds a scenario can declare: one registry entry each, with its capabilities.
 
 A scenario peer's kind follows from its declaration (``offer-url:`` -> ``offer-url``,
-``command:`` -> ``command``, ``process: true`` or a NAT topology -> ``process``, else
+``command:`` -> ``command``, ``stack: firefox`` -> ``stack:firefox`` (one kind per stack of
+:data:`~pytest_webrtc.peer.stacks.STACKS`), ``process: true`` or a NAT topology -> ``process``, else
 ``aiortc``).  The scenario model checks every step against the kind's capabilities at load
 time; the world builder calls the kind's ``start`` with a :class:`PeerSetup`.  Adding a kind
 (Firefox, GStreamer, a peer behind another signaling protocol) is one entry here plus its module.
@@ -13,7 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import PeerError
 from .interface import Capability, HttpOfferPeer, MediaPeer, Peer, SignalingPeer
+from .stacks import STACKS
 
 if TYPE_CHECKING:
     from ..signaling.server import SignalingServer
@@ -36,6 +39,10 @@ class PeerSetup:
     offer_url: str | None = None
     cwd: str | None = None  # where a command runs: the scenario file's directory
     signaling_protocol: str = "harness"  # the signaling driver (pytest_webrtc.signaling.drivers)
+    stack: str | None = None  # a stack of pytest_webrtc.peer.stacks: its program is the peer
+    call: str | None = None  # the peer this one calls (a call step's from)
+    cases: tuple[str, ...] = ()  # what the call it takes part in covers
+    host_addresses: tuple[str, ...] = ("127.0.0.1",)  # the only addresses its ICE may use
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,25 @@ async def _command(setup: PeerSetup) -> SignalingPeer:
     return peer
 
 
+async def _stack(setup: PeerSetup) -> SignalingPeer:
+    from .external import ExternalPeer
+    from .stacks import STACKS
+
+    assert setup.stack is not None
+    stack = STACKS[setup.stack]
+    missing = stack.missing()
+    if missing:
+        raise PeerError(missing)
+    env = {"WEBRTC_CASES": ",".join(setup.cases), "WEBRTC_HOST_ADDRESSES": ",".join(setup.host_addresses)}
+    if setup.call:
+        env["WEBRTC_CALL"] = setup.call
+    peer = ExternalPeer(
+        setup.name, stack.argv(), setup.signaling_server, setup.room, setup.ice_servers, stack.cwd(), setup.netns, env
+    )
+    await peer.start()
+    return peer
+
+
 async def _offer_url(setup: PeerSetup) -> HttpOfferPeer:
     from .http_offer import HttpOfferPeer as Http
 
@@ -104,6 +130,16 @@ PEER_KINDS: dict[str, PeerKind] = {
             "an external program (command:)",
             frozenset({Capability.SIGNALING, Capability.ECHO}),
             _command,
+        ),
+        *(
+            PeerKind(
+                f"stack:{stack.name}",
+                stack.description,
+                frozenset({Capability.SIGNALING, Capability.ECHO, Capability.CALL})
+                | ({Capability.VIDEO} if stack.sends_video else set()),
+                _stack,
+            )
+            for stack in STACKS.values()
         ),
         PeerKind(
             "offer-url",

@@ -110,6 +110,7 @@ class RunContext:
     conformance: list[Finding] = field(default_factory=list)
     sending: dict[str, set[str]] = field(default_factory=dict)  # peer -> the kinds its track steps added
     background: list[asyncio.Future[None]] = field(default_factory=list)  # steps' work that goes on (an outage)
+    calls: list[dict[str, Any]] = field(default_factory=list)  # call steps: from, to, and each case's report
 
     @property
     def scenario(self) -> Scenario:

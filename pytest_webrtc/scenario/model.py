@@ -43,7 +43,7 @@ __all__ = [
     "turn_spec",
 ]
 
-DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0, "expect-media": 10.0}
+DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0, "expect-media": 10.0, "call": 30.0}
 DEFAULT_STEP_TIMEOUT = 5.0
 DEFAULT_SCENARIO_TIMEOUT = 60.0
 
@@ -64,6 +64,7 @@ class PeerSpec:
     room: str | None = None
     command: str | None = None  # another project's peer program (the answerer convention)
     offer_url: str | None = None  # another stack's echo server, reached by POSTing offers
+    stack: str | None = None  # a WebRTC stack's program (pytest_webrtc.peer.stacks): firefox, gstreamer, ...
     behind_nat: bool = False  # the scenario has a topology: the peer runs in its namespace
 
     @property
@@ -73,6 +74,8 @@ class PeerSpec:
             return PEER_KINDS["offer-url"]
         if self.command:
             return PEER_KINDS["command"]
+        if self.stack:
+            return PEER_KINDS[f"stack:{self.stack}"]
         return PEER_KINDS["process" if self.process or self.behind_nat else "aiortc"]
 
 

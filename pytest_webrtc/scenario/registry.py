@@ -35,10 +35,17 @@ class Need:
     key: str  # "peer", "peers", "from", "to", "between", "forwarding" (its keys)
     any_of: frozenset[Capability]
     what: str  # "be told to add a track": completes "bob is <kind> and cannot ..."
-    when: tuple[str, ...] = ()  # only when one of these arguments is given (empty: always)
+    when: tuple[str, ...] = ()  # only when one of these arguments is given ("key=value": has that value)
 
     def applies(self, args: dict[str, object]) -> bool:
-        return not self.when or any(key in args for key in self.when)
+        def given(condition: str) -> bool:
+            key, _, value = condition.partition("=")
+            if not value:
+                return key in args
+            present = args.get(key)
+            return present == value or (isinstance(present, list) and value in present)
+
+        return not self.when or any(given(condition) for condition in self.when)
 
 
 def need(key: str, *any_of: Capability, what: str, when: tuple[str, ...] = ()) -> Need:

@@ -55,6 +55,7 @@ class RunResult:
     )  # seconds: world, steps, reports, verdict, ladder, teardown, pcap
     known_defects: dict[str, str] = field(default_factory=dict)  # rule -> why: true defects of the built-in server
     links: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # peer -> direction -> link counts
+    calls: list[dict[str, Any]] = field(default_factory=list)  # call steps: from, to, each case's report
 
     @property
     def wire_ok_or_absent(self) -> bool:

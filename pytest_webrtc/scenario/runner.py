@@ -144,6 +144,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
         if ctx.world.topology is not None:
             result.links = {name: site.link.report() for name, site in ctx.world.topology.sites.items() if site.link}
         result.conformance = list(ctx.conformance)
+        result.calls = list(ctx.calls)
         if ctx.world.stun_target is not None and any(f.rule.startswith("stun.") for f in result.conformance):
             result.stun_profile = ctx.world.stun_target.profile
         if ctx.world.turn_target is not None and any(f.rule.startswith("turn.") for f in result.conformance):

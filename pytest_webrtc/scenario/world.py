@@ -288,17 +288,32 @@ def _needs_whip_server(scenario: Scenario, signaling: SignalingSpec) -> bool:
     return False
 
 
+def _calls(scenario: Scenario) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Who calls whom (the call steps), and the cases each peer's call covers: stack programs
+    are told at start."""
+    callees: dict[str, str] = {}
+    cases: dict[str, tuple[str, ...]] = {}
+    for step in scenario.steps:
+        if step.kind == "call":
+            sender, receiver = str(step.args["from"]), str(step.args["to"])
+            callees[sender] = receiver
+            cases[sender] = cases[receiver] = tuple(step.args.get("cases", ["data"]))
+    return callees, cases
+
+
 async def _start_peers(world: World) -> None:
     scenario = world.scenario
+    callees, cases = _calls(scenario)
     for name, spec in scenario.peers.items():
         ice_servers: list[dict[str, Any]] = []
         if spec.stun and world.stun_address is not None:
             ice_servers.append({"urls": f"stun:{format_hostport(world.stun_address)}"})
-        netns, candidates = None, spec.candidates
+        netns, candidates, host_addresses = None, spec.candidates, ("127.0.0.1",)
         if world.janus is not None:  # the built-in Janus is reached over its veth, never loopback
             candidates = [world.janus.machine_side]
         if world.topology is not None:  # a process inside the peer's namespace, behind its NAT
             netns, candidates = world.topology.sites[name].peer.name, "all"
+            host_addresses = (world.topology.sites[name].private_address,)
             if world.turn_ice is not None:
                 ice_servers.append(world.turn_ice)
         setup = PeerSetup(
@@ -313,6 +328,10 @@ async def _start_peers(world: World) -> None:
             spec.offer_url,
             scenario.directory,
             world.signaling_protocol,
+            spec.stack,
+            callees.get(name),
+            cases.get(name, ()),
+            host_addresses,
         )
         try:
             world.peers[name] = await spec.kind.start(setup)

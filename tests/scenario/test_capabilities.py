@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from pytest_webrtc.errors import ScenarioError
 from pytest_webrtc.peer.kinds import PEER_KINDS
+from pytest_webrtc.peer.stacks import STACKS
 from pytest_webrtc.scenario import load_scenario
 from pytest_webrtc.scenario.steps import STEPS
 
@@ -15,6 +17,7 @@ DECLARED = {
     "process": "{process: true}",
     "command": "{command: ./build/my-peer}",
     "offer-url": "{offer-url: 'http://127.0.0.1:9/offer'}",
+    **{f"stack:{name}": f"{{stack: {name}}}" for name in STACKS},
 }
 # A minimal valid use of each step kind naming the peer "bob" wherever a peer can be named.
 MINIMAL = {
@@ -46,6 +49,7 @@ MINIMAL = {
     "publish": "{peer: bob}",
     "network": "{peer: bob, down: true}",
     "play": "{peer: bob}",
+    "call": "{from: bob, to: alice}",
 }
 # The roles "bob" plays where a step names two peers (the other one is alice, an aiortc peer).
 ROLES = {"offer": "from", "answer": "from", "data": "from", "bye": "from"}
@@ -57,8 +61,9 @@ def scenario_text(kind: str, step: str, args: str) -> str:
         servers = "topology: {alice: none, bob: {nat: none, link: {}}}\n"
     # An answer or data needs an earlier offer between the two (the order check): alice offers to bob.
     before = "  - offer: {from: alice, to: bob}\n" if step in ("answer", "data") else ""
+    alice = "{stack: aiortc}" if step == "call" else "{}"  # a callee that echoes
     return (
-        f"scenario: {step} with a {kind} peer\n{servers}peers:\n  alice: {{}}\n  bob: {DECLARED[kind]}\n"
+        f"scenario: {step} with a {kind} peer\n{servers}peers:\n  alice: {alice}\n  bob: {DECLARED[kind]}\n"
         f"steps:\n  - join: [alice]\n{before}  - {step}: {args}\n"
     )
 
@@ -66,11 +71,12 @@ def scenario_text(kind: str, step: str, args: str) -> str:
 def refused(kind: str, step: str) -> list[str]:
     """What loading says of bob in this step: the capabilities it lacks (empty when it may)."""
     capabilities = PEER_KINDS[kind].capabilities
+    args = yaml.safe_load(MINIMAL[step])
     return [
         need.what
         for need in STEPS[step].needs
         if need.key in ("peer", "peers", "between", "forwarding") or ROLES.get(step, "from") == need.key
-        if not need.any_of & capabilities
+        if need.applies(args if isinstance(args, dict) else {}) and not need.any_of & capabilities
     ]
 
 
@@ -104,8 +110,10 @@ def test_external_and_http_peers_are_refused_for_what_they_cannot_do() -> None:
     assert refused("command", "wait") and refused("command", "channel") and refused("command", "offer")
     assert refused("offer-url", "join") and refused("offer-url", "candidates") and refused("offer-url", "bye")
     assert not refused("command", "join") and not refused("command", "answer") and not refused("offer-url", "answer")
-    for kind in ("aiortc", "process"):
-        assert all(not refused(kind, step) for step in MINIMAL), kind
+    for kind in ("aiortc", "process"):  # everything but a call, which a stack: program makes by itself
+        assert all(not refused(kind, step) for step in MINIMAL if step != "call"), kind
+        assert refused(kind, "call") == ["call another peer by itself (a stack: peer does)"]
+    assert refused("stack:werift", "track") and not refused("stack:werift", "call")
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ family                    step kinds
 ``conformance``           stun-conformance, signaling-conformance
 ``whip``                  publish, play (WHIP/WHEP over HTTP)
 ``network``               network (a peer's link conditions, outages and faults, mid-run)
+``interop``               call (a stack: peer calls another by itself: the interop matrix)
 ========================  ==============================================================
 """
 
@@ -19,11 +20,11 @@ from __future__ import annotations
 
 from ...errors import Expectation
 from ..registry import STEPS, Need, StepKind, step
-from . import conformance, connectivity, data, media, network, sfu, signaling, whip, wire
+from . import conformance, connectivity, data, interop, media, network, sfu, signaling, whip, wire
 
 __all__ = ["FAMILIES", "STEPS", "Expectation", "Need", "StepKind", "step"]
 
 FAMILIES = {
     module.__name__.rsplit(".", 1)[-1]: module
-    for module in (signaling, connectivity, data, media, sfu, wire, conformance, whip, network)
+    for module in (signaling, connectivity, data, media, sfu, wire, conformance, whip, network, interop)
 }

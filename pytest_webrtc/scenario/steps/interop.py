@@ -1,0 +1,84 @@
+"""Steps of the interop family: call (one stack calls another by itself and reports each case)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, cast
+
+from ...errors import Expectation
+from ...peer.interface import Capability
+from ..context import RunContext
+from ..model import Step
+from ..registry import need, step
+
+if TYPE_CHECKING:
+    from ...peer.external import ExternalPeer
+
+CASES = ("data", "video")  # what a call can cover (docs/interop.md); "connect" is always reported
+
+
+@step(
+    "call",
+    need("from", Capability.CALL, what="call another peer by itself (a stack: peer does)"),
+    need("to", Capability.ECHO, what="echo data back"),
+    need("from", Capability.VIDEO, what="send video in a call", when=("cases=video",)),
+    need("to", Capability.CALL, what="report the video it receives (a stack: peer does)", when=("cases=video",)),
+)
+async def call(ctx: RunContext, s: Step) -> str:
+    """The caller (a ``stack:`` peer, told at start) offers, connects and runs every case; the step
+    waits for its reports — the callee's for video, which it receives — and fails on the first
+    case that failed or never came, saying what came back."""
+    sender, receiver = str(s.args["from"]), str(s.args["to"])
+    cases = [str(c) for c in s.args.get("cases", ["data"])]
+    caller = cast("ExternalPeer", ctx.peer(sender))  # the load-time check made both stack programs
+    callee = cast("ExternalPeer", ctx.peer(receiver))  # (or, without video, any echoing program)
+    asked = {sender: ["connect", *[c for c in cases if c != "video"]], receiver: [c for c in cases if c == "video"]}
+    got: dict[str, dict[str, Any]] = {}
+    deadline = asyncio.get_running_loop().time() + s.timeout  # one bound for both reports
+    for name, peer in ((sender, caller), (receiver, callee)):
+        if asked[name]:
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            got.update(await peer.wait_results(asked[name], left))
+    reported: dict[str, dict[str, Any]] = {}
+    record: dict[str, Any] = {"from": sender, "to": receiver, "cases": reported}
+    problems = []
+    for name, wanted in asked.items():
+        peer = caller if name == sender else callee
+        for case in wanted:
+            outcome = got.get(case)
+            if outcome is None:
+                exited = peer.exited()
+                why = f"exited with {exited}" if exited is not None else f"not within {s.timeout:g} s"
+                outcome = {"case": case, "ok": False, "detail": f"{name} reported nothing ({why})"}
+            reported[case] = outcome
+            if not outcome.get("ok"):
+                problems.append(f"{case}: {outcome.get('detail', '')}")
+    offered = _descriptions(ctx, sender, receiver)
+    for outcome in reported.values():  # seconds from the offer, on the harness's clock
+        if offered is not None and "_at" in outcome:
+            outcome["since_offer"] = round(max(0.0, outcome["_at"] - offered), 3)
+    ctx.calls.append(record)
+    if problems:
+        tail = caller.output(600) if not got else ""
+        raise Expectation(
+            f"{sender} calling {receiver}: " + "; ".join(problems) + (f"; its output: {tail!r}" if tail else "")
+        )
+    parts = [
+        f"{case} ok ({o.get('detail', '')}, {float(o.get('since_offer', o.get('seconds', 0))):.2f} s after the offer)"
+        for case, o in reported.items()
+    ]
+    return f"{sender} called {receiver}: " + "; ".join(parts)
+
+
+def _descriptions(ctx: RunContext, sender: str, receiver: str) -> float | None:
+    """The offer and answer the two exchanged, as the signaling server relayed them: what the wire
+    verdict judges their ICE checks, DTLS fingerprints and RTP against.  Returns when the offer went."""
+    server = ctx.world.signaling_server
+    offered = None
+    for record in server.relayed if server is not None else ():
+        pair = (record.sender, record.recipient)
+        if record.type in ("offer", "answer") and pair in ((sender, receiver), (receiver, sender)):
+            ctx.sdp[str(record.sender)] = str(record.payload.get("sdp", ""))
+            if record.type == "offer" and offered is None:
+                offered = float(record.time)
+    return offered
