@@ -18,6 +18,7 @@ import pytest
 
 from ..errors import ScenarioError, StepFailure
 from ..scenario.files import is_scenario_file
+from .basetemp import basetemp as _basetemp
 
 if TYPE_CHECKING:
     from ..scenario import RunResult, Scenario
@@ -29,6 +30,10 @@ LADDER_SECTION = "webrtc ladder"
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix in (".yaml", ".yml") and is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
+    from .matrix import MatrixFile, is_matrix_file
+
+    if is_matrix_file(file_path):  # interop-matrix: one item per ordered pair of stacks and case
+        return MatrixFile.from_parent(parent, path=file_path)
     return None
 
 
@@ -210,15 +215,6 @@ def _scenario_steps(terminalreporter: Any, config: pytest.Config) -> None:
         terminalreporter.write_sep("=", "WebRTC scenarios")
         for name, text in texts:
             terminalreporter.write_line(f"ladder:\n{text}" if name == LADDER_SECTION else text)
-
-
-def _basetemp(config: pytest.Config) -> Path:
-    factory = getattr(config, "_tmp_path_factory", None)
-    if factory is not None:
-        return Path(factory.getbasetemp())
-    import tempfile
-
-    return Path(tempfile.gettempdir())
 
 
 def _attach_html(item: ScenarioItem, report: Any) -> None:

@@ -1,0 +1,139 @@
+"""Interop matrix files as pytest items: one per ordered pair of stacks and case (docs/interop.md).
+
+Naming rule: a ``.yaml``/``.yml`` file with a top-level ``interop-matrix:`` key (and no
+``scenario:``) is a matrix::
+
+    interop-matrix:
+      stacks: [aiortc, chromium, firefox, gstreamer, werift]
+      cases: [connect, data, video]
+      incompatible:                      # verdicts found and explained: kept as test data
+        gstreamer -> aiortc: dtls.mti-suite
+
+Every ordered pair runs once (its cases share the run; the items of a pair carry
+``xdist_group`` so that ``--dist loadgroup`` keeps them on one worker) and each item judges its
+cell: the call's report and the wire verdict of its capture.  An ``incompatible`` pair's cells
+are strict expected failures for that rule: if one passes, or fails for another reason, it says so.
+A case a stack really cannot do (werift sends no video) passes as ``unsupported``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+if TYPE_CHECKING:
+    from ..matrix import Cell
+
+__all__ = ["CellFailed", "MatrixFile", "MatrixItem", "is_matrix_file"]
+
+_MATRIX_KEY = re.compile(r"^interop-matrix\s*:", re.M)
+_RUNS = pytest.StashKey[dict[tuple[str, str], list["Cell"]]]()
+
+
+def is_matrix_file(path: Path) -> bool:
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[: 64 * 1024]
+    except OSError:
+        return False
+    return _MATRIX_KEY.search(head) is not None
+
+
+class CellFailed(AssertionError):
+    """A cell of the matrix failed: its reason, as the matrix prints it."""
+
+
+def _spec(path: Path) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
+    from ..matrix import CASES
+    from ..peer.stacks import STACKS
+
+    where = f"{path}: interop-matrix"
+    spec = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("interop-matrix") or {}
+    if not isinstance(spec, dict):
+        raise pytest.UsageError(f"{where}: a mapping with stacks, cases and incompatible")
+    stacks = [str(s) for s in spec.get("stacks", list(STACKS))]
+    cases = [str(c) for c in spec.get("cases", list(CASES))]
+    unknown = [s for s in stacks if s not in STACKS] + [c for c in cases if c not in CASES]
+    if unknown:
+        raise pytest.UsageError(f"{where}: unknown {unknown}; stacks: {', '.join(STACKS)}; cases: {', '.join(CASES)}")
+    incompatible = {}
+    for pair, rule in (spec.get("incompatible") or {}).items():
+        caller, _, callee = str(pair).partition("->")
+        if not callee or caller.strip() not in STACKS or callee.strip() not in STACKS:
+            raise pytest.UsageError(f"{where}.incompatible: {pair!r} is not 'CALLER -> CALLEE' of known stacks")
+        incompatible[caller.strip(), callee.strip()] = str(rule)
+    return stacks, cases, incompatible
+
+
+class MatrixFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        stacks, cases, incompatible = _spec(self.path)
+        for caller in stacks:
+            for callee in stacks:
+                for case in cases:
+                    rule = incompatible.get((caller, callee))
+                    item = MatrixItem.from_parent(
+                        self, name=f"{caller}-calls-{callee}-{case}", pair=(caller, callee), case=case, expected=rule
+                    )
+                    item.add_marker(pytest.mark.xdist_group(f"interop-{caller}-{callee}"))
+                    item.add_marker(pytest.mark.slow)
+                    if rule is not None:
+                        item.add_marker(
+                            pytest.mark.xfail(raises=CellFailed, strict=True, reason=f"incompatible: {rule}")
+                        )
+                    yield item
+
+
+class MatrixItem(pytest.Item):
+    def __init__(self, *, pair: tuple[str, str], case: str, expected: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pair, self.case, self.expected = pair, case, expected
+
+    def _cells(self) -> list[Cell]:
+        from ..matrix import run_pair
+        from .basetemp import basetemp
+
+        runs = self.config.stash.setdefault(_RUNS, {})
+        if self.pair not in runs:
+            runs[self.pair] = asyncio.run(run_pair(*self.pair, basetemp(self.config) / "webrtc-interop"))
+        return runs[self.pair]
+
+    def runtest(self) -> None:
+        from ..nat.netns import cannot_build_namespaces
+        from ..peer.stacks import STACKS
+
+        reason = cannot_build_namespaces()
+        if reason is not None:  # the browsers would reach out: the matrix runs contained or not at all
+            pytest.skip(f"the interop matrix seals every stack in a namespace: {reason}")
+        caller, callee = self.pair
+        (cell,) = [c for c in self._cells() if c.case == self.case]
+        self.user_properties += [("webrtc.interop.outcome", cell.outcome), ("webrtc.interop.reason", cell.reason)]
+        if cell.pcap:
+            self.user_properties.append(("webrtc.interop.pcap", cell.pcap))
+        if cell.outcome == "unsupported":  # only what a stack really cannot do
+            assert self.case == "video" and not STACKS[caller].sends_video, cell
+            return
+        if cell.outcome == "fail" and self.expected is not None and cell.rule != self.expected:
+            raise AssertionError(
+                f"expected to fail on {self.expected}, failed otherwise: {cell.reason} (pcap {cell.pcap})"
+            )
+        if cell.outcome == "fail":
+            raise CellFailed(
+                f"{caller} -> {callee} {self.case}: {cell.reason} (pcap {cell.pcap}, ladder {cell.ladder})"
+            )
+        assert cell.outcome == "pass" and cell.violations == 0, cell
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
+        if isinstance(excinfo.value, AssertionError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"interop: {self.pair[0]} calls {self.pair[1]}, {self.case}"
