@@ -56,8 +56,11 @@ WIRE_RULES: dict[str, Rule] = {
             Level.SHOULD,
         ),
         rule("stun.retransmit-changed", "RFC 8489 §6.2.1", "a retransmission repeats the request unchanged"),
-        rule(
-            "stun.retransmit-timing", "RFC 8489 §6.2.1", "retransmissions wait at least about RTO, doubling each time"
+        rule(  # "A client SHOULD retransmit a STUN request message starting with an interval of RTO ... doubling"
+            "stun.retransmit-timing",
+            "RFC 8489 §6.2.1",
+            "retransmissions wait at least about RTO, doubling each time",
+            Level.SHOULD,
         ),
         rule("stun.unanswered", "RFC 8489 §6.2.1", "every request gets a response", Level.SHOULD),
         rule("capture.loss", "-", "the capture kept every packet (kernel drop counters are zero)", Level.SHOULD),
