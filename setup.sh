@@ -10,8 +10,11 @@ cd "$(dirname "$0")"
 # cross-checked with Wireshark's dissectors), chromium (a real browser as a peer; ~480 MB),
 # nftables and iproute2 (NATs built in network namespaces), stun-server (stund, one of the real STUN
 # servers the conformance suite is calibrated on), janus (a real media server: the WHIP calibration's
-# backend and the Janus scenarios).
-APT_PACKAGES=(libpcap0.8 coturn tshark chromium nftables iproute2 stun-server janus)
+# backend and the Janus scenarios), firefox-esr and GStreamer's webrtcbin with libnice, PyGObject and
+# python3-websockets for the system Python (two more stacks of the interop matrix, docs/interop.md).
+APT_PACKAGES=(libpcap0.8 coturn tshark chromium nftables iproute2 stun-server janus
+    firefox-esr gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-plugins-good gstreamer1.0-plugins-base
+    python3-gi gir1.2-gst-plugins-bad-1.0 gir1.2-gst-plugins-base-1.0 python3-websockets)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

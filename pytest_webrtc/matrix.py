@@ -26,14 +26,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import StepFailure
 from .peer.stacks import STACKS
 
-__all__ = ["CASES", "Cell", "add_interop_arguments", "pair_scenario", "render", "run_matrix", "run_pair"]
+__all__ = ["CASES", "Cell", "add_interop_arguments", "pair_scenario", "render", "run_matrix", "run_pair", "splice"]
 
 CASES = ("connect", "data", "video")
 FORMATS = ("text", "markdown", "html", "json")
@@ -55,6 +55,7 @@ class Cell:
     pcap: str | None = None
     ladder: str | None = None
     connect_seconds: float | None = None
+    notes: list[str] = field(default_factory=list)  # what the wire could not judge, and why
 
 
 def pair_scenario(caller: str, callee: str, cases: Sequence[str], contained: bool = True) -> str:
@@ -111,6 +112,7 @@ async def run_pair(
     errors = list(result.wire.errors) if result is not None and result.wire is not None else []
     reports = result.calls[0]["cases"] if result is not None and result.calls else {}
     connect = _since(reports.get("connect"))
+    notes = _notes(result)
     cells = []
     for case in cases:
         if case in unsupported:
@@ -142,9 +144,20 @@ async def run_pair(
                 pcap,
                 ladder,
                 connect,
-            )  # fmt: skip
+                notes,
+            )
         )
     return cells
+
+
+def _notes(result: Any) -> list[str]:
+    """What the wire verdict could not judge in this run."""
+    from .capture.dtls import SERVER_HELLO
+
+    flows = result.wire.dtls if result is not None and result.wire is not None else []
+    if any(SERVER_HELLO in f.messages for f in flows) and any(f.certificate is None for f in flows):
+        return ["DTLS 1.3: the certificates travel encrypted, so dtls.fingerprint is not judged on the wire"]
+    return []
 
 
 def _since(report: dict[str, Any] | None) -> float | None:
@@ -199,11 +212,15 @@ def render(cells: Sequence[Cell], fmt: str = "text") -> str:
             row = []
             for callee in callees:
                 pair = by_pair.get((caller, callee), [])
-                connect = next((c.connect_seconds for c in pair if c.connect_seconds is not None), None)
-                row.append(_summary(pair).replace(" ", "<br>") + (f"<br>{connect:.2f} s" if connect else ""))
+                connect = next((c.seconds for c in pair if c.case == "connect" and c.outcome == "pass"), None)
+                note = " †" if any(c.notes for c in pair) else ""
+                row.append(_summary(pair).replace(" ", "<br>") + (f"<br>{connect:.2f} s" if connect else "") + note)
             lines.append(f"| **{caller}** | " + " | ".join(row) + " |")
         failing = _failures(cells)
-        return "\n".join(lines + ([""] + [f"- {f}" for f in failing] if failing else [])) + "\n"
+        notes = sorted({n for c in cells for n in c.notes})
+        tail = [""] + [f"- {f}" for f in failing] if failing else []
+        tail += [""] + [f"† {n}" for n in notes] if notes else []
+        return "\n".join(lines + tail) + "\n"
     width = max([len(_summary(p)) for p in by_pair.values()] + [len(c) for c in callees]) + 2
     lines = ["caller \\ callee".ljust(16) + "".join(c.ljust(width) for c in callees)]
     for caller in callers:
@@ -236,8 +253,11 @@ def _html(
             ]
             pcap, ladder = (pair[0].pcap, pair[0].ladder) if pair else (None, None)
             extra = " ".join(x for x in (link(pcap, "pcap"), link(ladder, "ladder")) if x)
-            connect = next((c.connect_seconds for c in pair if c.connect_seconds is not None), None)
+            connect = next((c.seconds for c in pair if c.case == "connect" and c.outcome == "pass"), None)
             timing = f"{connect:.2f} s to connect" if connect is not None else ""
+            if any(c.notes for c in pair):
+                timing += f' <span title="{html.escape(pair[0].notes[0] if pair[0].notes else "")}">†</span>'
+
             tds.append(f"<td>{''.join(parts)}<div class='meta'>{timing} {extra}</div></td>")
         rows.append(f"<tr><th>{html.escape(caller)}</th>{''.join(tds)}</tr>")
     failing = "".join(f"<li>{html.escape(f)}</li>" for f in _failures(cells))
@@ -259,6 +279,17 @@ def _html(
 # -- python -m pytest_webrtc interop --------------------------------------------------------
 
 
+BEGIN, END = "<!-- matrix:begin -->", "<!-- matrix:end -->"
+
+
+def splice(document: str, table: str) -> str:
+    """``document`` with ``table`` between its matrix markers (what ``--into`` writes)."""
+    if BEGIN not in document or END not in document.split(BEGIN, 1)[1]:
+        raise ValueError(f"no {BEGIN} ... {END} lines to write the matrix between")
+    head, rest = document.split(BEGIN, 1)
+    return f"{head}{BEGIN}\n{table.rstrip()}\n{END}{rest.split(END, 1)[1]}"
+
+
 def _stacks(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in STACKS]
@@ -275,6 +306,9 @@ def add_interop_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="write the matrix to this file (pcaps and ladders go beside it)")
     parser.add_argument(
         "--captures", help="where the pcaps, ladders and scenarios go (default: beside -o, or a temp dir)"
+    )
+    parser.add_argument(
+        "--into", help="write the markdown table between the <!-- matrix:begin/end --> lines of this file"
     )
     parser.set_defaults(func=_cmd_interop)
 
@@ -300,6 +334,9 @@ def _cmd_interop(args: argparse.Namespace) -> int:
         f"interop: {len(cells)} cells in {time.perf_counter() - started:.1f} s; captures in {directory}",
         file=sys.stderr,
     )
+    if args.into:
+        target = Path(args.into)
+        target.write_text(splice(target.read_text(encoding="utf-8"), render(cells, "markdown")), encoding="utf-8")
     if output is not None:
         output.write_text(text, encoding="utf-8")
     else:

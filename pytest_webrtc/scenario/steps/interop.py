@@ -36,7 +36,7 @@ async def call(ctx: RunContext, s: Step) -> str:
     got: dict[str, dict[str, Any]] = {}
     deadline = asyncio.get_running_loop().time() + s.timeout  # one bound for both reports
     for name, peer in ((sender, caller), (receiver, callee)):
-        if asked[name]:
+        if asked[name] and got.get("connect", {"ok": True}).get("ok"):  # no video without a connection
             left = max(0.0, deadline - asyncio.get_running_loop().time())
             got.update(await peer.wait_results(asked[name], left))
     reported: dict[str, dict[str, Any]] = {}
@@ -49,6 +49,8 @@ async def call(ctx: RunContext, s: Step) -> str:
             if outcome is None:
                 exited = peer.exited()
                 why = f"exited with {exited}" if exited is not None else f"not within {s.timeout:g} s"
+                if not got.get("connect", {"ok": True}).get("ok"):
+                    why = "the connection failed"
                 outcome = {"case": case, "ok": False, "detail": f"{name} reported nothing ({why})"}
             reported[case] = outcome
             if not outcome.get("ok"):
