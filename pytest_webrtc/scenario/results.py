@@ -56,6 +56,7 @@ class RunResult:
     known_defects: dict[str, str] = field(default_factory=dict)  # rule -> why: true defects of the built-in server
     links: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # peer -> direction -> link counts
     calls: list[dict[str, Any]] = field(default_factory=list)  # call steps: from, to, each case's report
+    notes: list[str] = field(default_factory=list)  # what the run says of itself (containment off, ...)
 
     @property
     def wire_ok_or_absent(self) -> bool:
@@ -83,6 +84,7 @@ class RunResult:
                     f"{n['duplicated']} duplicated, {n['reordered']} reordered, added delay p50 {n['delay-p50-ms']} ms"
                     f" / p99 {n['delay-p99-ms']} ms"
                 )
+        lines += [f"  {note}" for note in self.notes]
         if self.wire_note:
             lines.append(f"  {self.wire_note}")
         for finding in self.wire.findings if self.wire else []:

@@ -21,7 +21,7 @@ from .context import RunContext, World
 from .model import Scenario, Step
 from .results import RunResult, StepResult
 from .steps import STEPS
-from .world import RunOptions, build_world, close_world
+from .world import RunOptions, build_world, close_world, containment_notes
 
 __all__ = ["RunOptions", "run_scenario"]
 
@@ -145,6 +145,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
             result.links = {name: site.link.report() for name, site in ctx.world.topology.sites.items() if site.link}
         result.conformance = list(ctx.conformance)
         result.calls = list(ctx.calls)
+        result.notes = containment_notes(scenario)
         if ctx.world.stun_target is not None and any(f.rule.startswith("stun.") for f in result.conformance):
             result.stun_profile = ctx.world.stun_target.profile
         if ctx.world.turn_target is not None and any(f.rule.startswith("turn.") for f in result.conformance):

@@ -22,7 +22,7 @@ from .context import World
 from .model import Scenario, SignalingSpec, StunSpec, TurnSpec
 from .wire import WireRecorder
 
-__all__ = ["RunOptions", "build_world", "close_world"]
+__all__ = ["RunOptions", "build_world", "close_world", "containment_notes"]
 
 
 @dataclass(frozen=True)
@@ -286,6 +286,19 @@ def _needs_whip_server(scenario: Scenario, signaling: SignalingSpec) -> bool:
         if protocol and "url" not in step.args and not (signaling.protocol == protocol and signaling.url):
             return True
     return False
+
+
+def containment_notes(scenario: Scenario) -> list[str]:
+    """Stacks that try to reach the Internet (browsers, foreign stacks) run sealed only in a topology."""
+    if scenario.topology:
+        return []
+    loose = [f"{name} ({spec.stack})" for name, spec in scenario.peers.items() if spec.stack and spec.stack != "aiortc"]
+    if not loose:
+        return []
+    return [
+        f"containment: OFF — {', '.join(loose)} ran on this machine's own network (browsers look names up); "
+        f"declare a topology (e.g. {{{', '.join(f'{n}: none' for n in scenario.peers)}}}) to seal them in namespaces"
+    ]
 
 
 def _calls(scenario: Scenario) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:

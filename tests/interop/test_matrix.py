@@ -175,7 +175,11 @@ def test_a_broken_echo_fails_the_data_cell_saying_what_came_back(
     )
     monkeypatch.setitem(STACKS, "werift", broken)
     caller = "firefox" if find_firefox() else "aiortc"  # a browser, to see it reaped after a failed cell
+    profiles = tmp_path / "tmp"
+    profiles.mkdir()
+    monkeypatch.setenv("TMPDIR", str(profiles))  # where the browser-peer child makes Firefox's profile
     cells = asyncio.run(run_pair(caller, "werift", tmp_path, cases=("connect", "data")))
+    assert not list(profiles.iterdir())  # the profile went with the browser
     assert [(c.case, c.outcome) for c in cells] == [("connect", "pass"), ("data", "fail")], cells
     assert cells[1].reason.startswith("echo differs") and cells[1].violations == 0 and cells[1].pcap
     assert not _orphaned_browsers()
@@ -214,3 +218,15 @@ def test_splice_writes_between_the_markers_and_refuses_a_file_without_them() -> 
     assert splice(doc, "| new |\n") == "intro\n<!-- matrix:begin -->\n| new |\n<!-- matrix:end -->\nrest\n"
     with pytest.raises(ValueError, match="no <!-- matrix:begin -->"):
         splice("no markers", "| t |")
+
+
+def test_a_browser_stack_outside_a_topology_is_said_to_run_uncontained(tmp_path: Path) -> None:
+    from pytest_webrtc.scenario.world import containment_notes
+
+    path = tmp_path / "loose.yaml"
+    path.write_text(pair_scenario("firefox", "aiortc", ["data"], contained=False))
+    (note,) = containment_notes(load_scenario(path))
+    assert note.startswith("containment: OFF — caller-firefox (firefox) ran on this machine's own network")
+    assert "{caller-firefox: none, callee-aiortc: none}" in note
+    path.write_text(pair_scenario("firefox", "aiortc", ["data"]))
+    assert containment_notes(load_scenario(path)) == []
