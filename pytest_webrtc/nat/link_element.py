@@ -18,6 +18,7 @@ import fcntl
 import heapq
 import json
 import os
+import re
 import select
 import struct
 import subprocess
@@ -67,6 +68,8 @@ class LinkElement:
     def _configure(self, peer_side: str, router_side: str) -> None:
         from .netns import in_thread
 
+        self.rate_interfaces = {"up": router_side, "down": peer_side}  # where each direction's tbf sits
+
         for name in ("up", "down"):
             self.fds[name] = in_thread(self.namespace.name, _open_tun, f"tun-{name}")
             # a long queue to the element: a burst waits for it instead of being dropped by the kernel, uncounted
@@ -77,11 +80,12 @@ class LinkElement:
         for interface in ("all", "default", peer_side, router_side, "tun-up", "tun-down"):  # injected: not spoofed
             self.namespace.sh("sysctl", "-q", "-w", f"net.ipv4.conf.{interface}.rp_filter=0")
         for way, interface in (("up", router_side), ("down", peer_side)):
-            rate = self.conditions[way].rate
-            if rate:  # the kernel's token bucket on the way out: burst a few packets, queue ~100 ms
+            rate, queue = self.conditions[way].rate, self.conditions[way].queue
+            if rate:  # the kernel's token bucket on the way out: burst a few packets, queue ~100 ms or `queue`
                 burst = max(int(rate / 8 / 100), 3200)
+                backlog = ["limit", str(queue)] if queue else ["latency", "100ms"]
                 self.namespace.sh("tc", "qdisc", "add", "dev", interface, "root", "tbf", "rate", f"{int(rate)}bit",
-                                  "burst", str(burst), "latency", "100ms")  # fmt: skip
+                                  "burst", str(burst), *backlog)  # fmt: skip
 
     def _spawn(self) -> None:
         from ..children import owned, run_environment
@@ -127,16 +131,32 @@ class LinkElement:
         self._ask({"fault": dataclasses.asdict(fault), "directions": list(directions)})
 
     def report(self) -> dict[str, dict[str, Any]]:
-        """Per direction: packets, dropped, down, faults, duplicated, reordered, overflow, added delay."""
+        """Per direction: packets, dropped, down, faults, duplicated, reordered, overflow, added delay —
+        and, under a rate cap, what the kernel's tbf passed and dropped (``rate-sent``, ``rate-dropped``)."""
         if self.final is not None:
             return self.final
-        return self._ask({"report": True}) or {}
+        return self._with_rate(self._ask({"report": True}) or {})
+
+    def _with_rate(self, report: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from ..errors import HarnessConfigError
+
+        for way, interface in getattr(self, "rate_interfaces", {}).items():
+            if not self.conditions[way].rate or way not in report:
+                continue
+            try:
+                shown = self.namespace.sh("tc", "-s", "qdisc", "show", "dev", interface)
+            except HarnessConfigError:  # the namespace is gone: the counts went with it
+                continue
+            sent = re.search(r"Sent (\d+) bytes (\d+) pkt \(dropped (\d+)", shown)
+            if sent:
+                report[way].update({"rate-sent": int(sent[2]), "rate-dropped": int(sent[3])})
+        return report
 
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is not None:
             self.process = process
-            self.final = self._ask({"report": True})
+            self.final = self._with_rate(self._ask({"report": True}) or {})
             self.process = None
             try:
                 assert process.stdin is not None

@@ -36,14 +36,20 @@ class AgentMedia:
         raise NotImplementedError
 
     async def add_track(
-        self, kind: str, codec: str | None = None, width: int = 320, height: int = 240, tone: float = 440.0
+        self,
+        kind: str,
+        codec: str | None = None,
+        width: int = 320,
+        height: int = 240,
+        tone: float = 440.0,
+        noise: bool = False,
     ) -> str:
         """Send a synthetic track (numbered video, or a tone); ``codec`` restricts what is offered."""
         from aiortc import RTCRtpSender
 
         from .media import NumberedVideoTrack, ToneAudioTrack
 
-        track = NumberedVideoTrack(width, height) if kind == "video" else ToneAudioTrack(tone)
+        track = NumberedVideoTrack(width, height, noise) if kind == "video" else ToneAudioTrack(tone)
         self.tracks[kind] = track
         sender = self.pc.addTrack(track)
         if codec:

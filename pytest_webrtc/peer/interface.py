@@ -121,7 +121,13 @@ class MediaPeer(CommandablePeer, Protocol):
     """A commandable peer with synthetic media and getStats, which can also join SFUs and MCUs."""
 
     def add_track(
-        self, kind: str, codec: str | None = None, width: int = 320, height: int = 240, tone: float = 440.0
+        self,
+        kind: str,
+        codec: str | None = None,
+        width: int = 320,
+        height: int = 240,
+        tone: float = 440.0,
+        noise: bool = False,
     ) -> Awaitable[str]: ...
 
     def remove_track(self, kind: str) -> Awaitable[str]: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fractions
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,11 +86,14 @@ def decode_number(frame: av.VideoFrame) -> int:
 
 
 class NumberedVideoTrack(VideoStreamTrack):
-    """30 fps video whose frame n shows n (mod 65536)."""
+    """30 fps video whose frame n shows n (mod 65536); with ``noise``, the top eighth of its colour
+    planes is fresh noise in every frame (the number, in the brightness, still reads): the encoder
+    needs about the bitrate it targets (470 kbit/s at 320x240, measured), so a rate cap bites."""
 
-    def __init__(self, width: int = 320, height: int = 240) -> None:
+    def __init__(self, width: int = 320, height: int = 240, noise: bool = False) -> None:
         super().__init__()
         self.width, self.height = width - width % 2, height - height % 2
+        self.noise = noise
         self.sent = 0
         self.sent_at: dict[int, float] = {}  # frame number -> when it was produced (for latency)
 
@@ -97,9 +101,10 @@ class NumberedVideoTrack(VideoStreamTrack):
         pts, time_base = await self.next_timestamp()
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
         frame.planes[0].update(_luma(self.sent % (1 << BITS), self.width, self.height))
-        chroma = bytes([128]) * frame.planes[1].buffer_size
-        frame.planes[1].update(chroma)
-        frame.planes[2].update(chroma)
+        size = frame.planes[1].buffer_size
+        noisy = size // 8 if self.noise else 0  # a band of fresh noise: ~470 kbit/s of VP8 at 320x240
+        for plane in frame.planes[1:]:
+            plane.update(os.urandom(noisy) + bytes([128]) * (size - noisy))
         frame.pts, frame.time_base = pts, time_base
         self.sent_at[self.sent % (1 << BITS)] = time.time()
         self.sent += 1

@@ -79,6 +79,8 @@ class RunResult:
                 kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(n.get("lost-by-kind", {}).items()))
                 faults = (f" ({kinds})" if kinds else "") + faults
                 down = f", {n['down']} while down" if n.get("down") else ""
+                if "rate-dropped" in n:
+                    down += f", {n['rate-dropped']} over the rate cap (tbf passed {n['rate-sent']})"
                 lines.append(
                     f"  link {peer} {direction}: {n['packets']} packets, {n['dropped']} dropped{down}{faults}, "
                     f"{n['duplicated']} duplicated, {n['reordered']} reordered, added delay p50 {n['delay-p50-ms']} ms"

@@ -7,6 +7,8 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from pytest_webrtc.capture.packets import datagrams
 from pytest_webrtc.capture.rtp import RTP_RULES, payload_types_from_sdp, verify_rtp
 
@@ -122,3 +124,47 @@ def test_timestamps_wrap_around_without_a_finding(frames: Frames) -> None:
 def test_payload_types_from_sdp() -> None:
     sdp = "m=audio 9 X 111\r\na=rtpmap:111 opus/48000/2\r\nm=video 9 X 96 97\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n"
     assert payload_types_from_sdp(sdp) == {111: 48000, 96: 90000, 97: 90000}
+
+
+class _Side:
+    """A finished capture beside a link element: its frames, as Capture.snapshot gives them."""
+
+    def __init__(self, frames: Frames) -> None:
+        self.frames, self.linktype = frames.frames, 1
+
+    def snapshot(self) -> list[tuple[float, bytes]]:
+        return self.frames
+
+
+def _stream(ssrc: int, rate: float, queue_growth: float = 0.0) -> Frames:
+    """100 packets of a 90 kHz stream sent every 20 ms whose timestamps advance ``rate`` times as fast,
+    captured after a queue that adds ``queue_growth`` seconds of delay per second (a rate cap's)."""
+    frames = Frames()
+    for n in range(100):
+        frames.add(("10.0.1.2", 5000), ("10.0.2.2", 6000), rtp(n, int(n * 0.02 * 90000 * rate), ssrc),
+                   after=0.02 * (1 + queue_growth))  # fmt: skip
+    return frames
+
+
+@pytest.mark.parametrize(
+    ("sender_rate", "caught"),
+    [(1.0, False), (0.5, True)],
+    ids=["a-true-clock-behind-a-rate-cap", "a-broken-clock-hidden-behind-the-cap"],
+)
+def test_the_clock_of_a_linked_peer_is_judged_where_it_was_sent(sender_rate: float, caught: bool) -> None:
+    """Measured at 300 kbit/s: the cap's queue delays each packet more than the last, so the public
+    capture would see a true 90 kHz clock run 40 % slow.  The clock is judged beside the element,
+    where the peer sent it: a true one passes, a broken one (half rate) is still caught there."""
+    from pytest_webrtc.capture.rtp import verify_rtp
+    from pytest_webrtc.scenario.wire import WireRecorder
+
+    public = _stream(0x1234, sender_rate, queue_growth=0.6)  # what the capture after the cap sees
+    _, public_findings = verify_rtp(datagrams(public.frames), NEGOTIATED)
+    assert [f.rule for f in public_findings] == ["rtp.timestamp"]  # the public side alone would cry wolf
+    recorder = WireRecorder(sides={"alice-link-peer": ("ns", "p0", "10.0.1.2")})
+    recorder.side_captures = {"alice-link-peer": _Side(_stream(0x1234, sender_rate))}  # type: ignore[dict-item]
+    findings = recorder._before_the_links(public_findings, NEGOTIATED)
+    if caught:
+        assert [f.rule for f in findings] == ["rtp.timestamp"] and "the alice-link-peer capture" in findings[0].detail
+    else:
+        assert findings == []

@@ -17,9 +17,12 @@ async def track(ctx: RunContext, s: Step) -> str:
     name = s.args["peer"]
     codec = s.args.get("codec")
     tone = float(s.args.get("tone", 440))
-    await ctx.media(name).add_track(s.args["kind"], codec, s.args.get("width", 320), s.args.get("height", 240), tone)
+    noise = bool(s.args.get("noise", False))
+    await ctx.media(name).add_track(
+        s.args["kind"], codec, s.args.get("width", 320), s.args.get("height", 240), tone, noise
+    )
     ctx.sending.setdefault(name, set()).add(s.args["kind"])
-    what = f"a {tone:g} Hz tone" if s.args["kind"] == "audio" else "numbered video"
+    what = f"a {tone:g} Hz tone" if s.args["kind"] == "audio" else "numbered video" + (" with noise" if noise else "")
     return f"{name} sends {what}" + (f", offering {codec} only" if codec else "")
 
 
