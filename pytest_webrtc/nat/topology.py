@@ -57,6 +57,7 @@ class Topology(Built):
     public: Namespace | None = None
     sites: dict[str, Site] = field(default_factory=dict)
     created: list[Namespace] = field(default_factory=list)  # everything to delete, even after a failed build
+    rebinds: dict[str, int] = field(default_factory=dict)  # peer -> how often its router was rebound
 
     def _namespace(self, role: str) -> Namespace:
         namespace = Namespace(role)
@@ -108,6 +109,20 @@ class Topology(Built):
             router.nft(ruleset(nat, "pub", "priv", site.private_address))
         if self.uplink is not None:
             self._link_up(public, self.uplink)
+
+    def rebind(self, name: str) -> str:
+        """``name``'s router forgets its mappings and maps to new ports (:mod:`.rebind`); the range."""
+        from .netns import in_thread
+        from .rebind import REBIND_RANGES, flush_conntrack
+
+        site = self.sites[name]
+        if site.nat.mapping is None:
+            raise HarnessConfigError(f"{name}'s router does not translate (NAT type none): there is nothing to rebind")
+        ports = REBIND_RANGES[self.rebinds.get(name, 0) % len(REBIND_RANGES)]
+        self.rebinds[name] = self.rebinds.get(name, 0) + 1
+        site.router.nft("delete table ip pwrtc\n" + ruleset(site.nat, "pub", "priv", site.private_address, ports))
+        in_thread(site.router.name, flush_conntrack)
+        return ports
 
     def _link_up(self, public: Namespace, address: str) -> None:
         """A veth to the machine's namespace, a route to ``address`` alone through it, and masquerade.

@@ -51,8 +51,9 @@ NAT_TYPES: dict[str, NatType] = {
 }
 
 
-def ruleset(nat: NatType, public_if: str, private_if: str, inside: str) -> str:
-    """The nftables ruleset of a router in front of one host, ``inside``."""
+def ruleset(nat: NatType, public_if: str, private_if: str, inside: str, ports: str | None = None) -> str:
+    """The nftables ruleset of a router in front of one host, ``inside`` (``ports``: the public
+    port range its masquerade maps into, after a rebinding; default: keep the inside port)."""
     forward = []
     if nat.blocks_udp:
         forward.append("meta l4proto udp drop")
@@ -84,11 +85,14 @@ def ruleset(nat: NatType, public_if: str, private_if: str, inside: str) -> str:
         lines += ["  chain inbound {", "    type filter hook prerouting priority -150; policy accept;"]
         lines += [f"    {rule}" for rule in inbound] + ["  }"]
     if nat.mapping is not None:
-        masquerade = "masquerade fully-random" if nat.mapping == APDM else "masquerade"
+        random = " fully-random" if nat.mapping == APDM else ""
+        # after a rebinding, UDP maps into new ports (a range needs a protocol); the rest as before
+        rebound = [f'    oifname "{public_if}" meta l4proto udp masquerade to :{ports}{random}'] if ports else []
         lines += [
             "  chain postrouting {",
             "    type nat hook postrouting priority srcnat; policy accept;",
-            f'    oifname "{public_if}" {masquerade}',
+            *rebound,
+            f'    oifname "{public_if}" masquerade{random}',
             "  }",
             "  chain prerouting {",
             "    type nat hook prerouting priority dstnat; policy accept;",

@@ -326,7 +326,17 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         timeout = float(args.get("timeout", DEFAULT_TIMEOUTS.get(kind, DEFAULT_STEP_TIMEOUT)))
         step = Step(i + 1, kind, args, line, timeout, args.get("expect-failure", False))
         problems += _check_peer_names(located, step, peers, i, set(actors.values()) | remotes, remotes)
-        if kind == "network" and args.get("peer") in peers and args["peer"] not in links:
+        linked = {"link", "down", "up", "drop", "delay", "duplicate"} & set(args)  # what needs a link element
+        if (
+            kind == "network"
+            and args.get("peer") in peers
+            and args.get("rebind")
+            and not _translates(topology, args["peer"])
+        ):
+            problems.append(located.error(
+                f"step {i + 1} (network): rebind needs {args['peer']} behind a translating NAT "
+                f"(topology: {{{args['peer']}: port-restricted-cone}}, say)", ("steps", i, kind, "rebind")))  # fmt: skip
+        if kind == "network" and args.get("peer") in peers and args["peer"] not in links and linked:
             problems.append(located.error(
                 f"step {i + 1} (network): {args['peer']} has no link element to change; give it one in topology "
                 f"({args['peer']}: {{nat: none, link: {{}}}})", ("steps", i, kind, "peer")))  # fmt: skip
@@ -400,6 +410,14 @@ def _topology(located: Located, value: dict[str, Any]) -> tuple[dict[str, str], 
         except HarnessConfigError as exc:
             raise located.error(f"topology.{name}.{exc}", ("topology", name, "link")) from None
     return nats, links
+
+
+def _translates(topology: dict[str, str], peer: str) -> bool:
+    """Whether ``peer`` sits behind a NAT that maps addresses (what a rebinding needs)."""
+    from ..nat.types import NAT_TYPES
+
+    nat = NAT_TYPES.get(topology.get(peer, ""))
+    return nat is not None and nat.mapping is not None
 
 
 def _remotes(protocol: str) -> set[str]:

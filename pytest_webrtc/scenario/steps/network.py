@@ -10,7 +10,9 @@ The peer's link element (:mod:`pytest_webrtc.nat.link`) takes each change from i
   later ``up: true``;
 - ``drop:``, ``delay:``, ``duplicate:`` ``{kind: dtls-client-hello, count: 2, by: 50ms,
   direction: up}``: the next ``count`` packets of that kind (each direction counting on its own,
-  unless ``direction`` picks one) are dropped, delayed ``by``, or delivered twice.
+  unless ``direction`` picks one) are dropped, delayed ``by``, or delivered twice;
+- ``rebind: true``: the peer's NAT router forgets its UDP mappings and maps to new public ports
+  (:mod:`pytest_webrtc.nat.rebind`) — no link element needed, a translating NAT type is.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from ..context import RunContext
 from ..model import Step
 from ..registry import step
 
-__all__ = ["network"]
+__all__ = ["LINK_KEYS", "network"]
+
+LINK_KEYS = frozenset({"link", "down", "up", "drop", "delay", "duplicate"})  # what needs a link element
 
 
 def _link_of(ctx: RunContext, name: str) -> LinkElement:
@@ -53,8 +57,17 @@ async def _restore(link: LinkElement, seconds: float) -> None:
 @step("network")
 async def network(ctx: RunContext, s: Step) -> str:
     name = s.args["peer"]
-    link = _link_of(ctx, name)
     said = []
+    if s.args.get("rebind"):
+        assert ctx.world.topology is not None  # the model refuses a rebind without one
+        try:
+            ports = await asyncio.to_thread(ctx.world.topology.rebind, name)
+        except HarnessConfigError as exc:
+            raise Expectation(str(exc)) from None
+        said.append(f"its NAT forgot its UDP mappings and maps to ports {ports} now")
+    if not LINK_KEYS & set(s.args):
+        return f"{name}: " + "; ".join(said)
+    link = _link_of(ctx, name)
     if "link" in s.args:
         spec = s.args["link"]
         try:
