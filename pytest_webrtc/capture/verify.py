@@ -97,6 +97,13 @@ class WireContext:
     def owner(self, address: Address) -> str | None:
         return next((p.name for p in self.peers if address in p.addresses), None)
 
+    def generations(self, name: str | None) -> list[PeerCredentials]:
+        """A peer's credentials, oldest first: ``alice``, then ``alice~2`` after an ICE restart
+        (RFC 8445 §9: a new ufrag and password in a new description)."""
+        base = (name or "").split("~")[0]
+        found = [p for p in self.peers if p.name.split("~")[0] == base]
+        return sorted(found, key=lambda p: int(p.name.split("~")[1]) if "~" in p.name else 1)
+
     @staticmethod
     def credentials_from_sdp(sdp: str) -> tuple[str, str] | None:
         ufrag = re.search(r"^a=ice-ufrag:(\S+)", sdp, re.M)
@@ -226,8 +233,11 @@ def _key_for(
     if context is None:
         return None, None
     owner = context.owner(receiver_address)
-    receiver = next((p for p in context.peers if p.name == owner), None)
     username = message.get("USERNAME")
+    generations = context.generations(owner) if owner else []
+    first = str(username).split(":", 1)[0] if isinstance(username, str) else None
+    # after an ICE restart, the generation whose ufrag the check names (else the first one)
+    receiver = next((p for p in generations if p.ufrag == first), generations[0] if generations else None)
     if receiver is None and isinstance(username, str) and ":" in username:
         receiver = context.by_ufrag(username.split(":", 1)[0])
     return (receiver.pwd.encode(), receiver) if receiver else (None, None)
@@ -257,6 +267,16 @@ def _record(d: Datagram, context: WireContext | None) -> StunRecord:
         key, _ = _key_for(message, d.dst, context)
     # An RFC 3489 Binding (no magic cookie) is legal with a STUN server (RFC 8489 §11), never as an ICE check.
     violations = check(d.payload, key=key, require_fingerprint=ice, allow_classic=not ice)
+    generations = context.generations(context.owner(d.dst)) if ice and context is not None else []
+    named = str(message.get("USERNAME", "")).split(":", 1)[0] in {p.ufrag for p in generations}
+    if not named and any(v.rule == "integrity.mismatch" for v in violations):
+        # after an ICE restart a USERNAME that names none of the receiver's generations (in the
+        # wrong order, say) is judged with whichever of its passwords signed it, if one did
+        for other in generations[1:]:
+            retried = check(d.payload, key=other.pwd.encode(), require_fingerprint=True, allow_classic=False)
+            if not any(v.rule == "integrity.mismatch" for v in retried):
+                key, violations = other.pwd.encode(), retried
+                break
     record.findings += [_at(d.number, v) for v in violations]
     if ice:
         record.findings += _ice_rules(record, message, context, key)
@@ -290,10 +310,14 @@ def _ice_rules(record: StunRecord, m: Message, context: WireContext | None, key:
     if context is not None and context.peers:
         receiver = context.owner(record.datagram.dst)
         sender = context.owner(record.datagram.src)
-        peers = {p.name: p for p in context.peers}
-        if receiver in peers and sender in peers:
-            expected = f"{peers[receiver].ufrag}:{peers[sender].ufrag}"
-            if username != expected:
+        if receiver is not None and sender is not None:
+            # any generation of each (RFC 8445 §9: an ICE restart renews the credentials; measured,
+            # Chromium checks with its new ufrag and the remote's old one until the answer comes)
+            allowed = [
+                f"{r.ufrag}:{s.ufrag}" for r in context.generations(receiver) for s in context.generations(sender)
+            ]
+            expected = allowed[0] if allowed else ""
+            if allowed and username not in allowed:
                 out.append(
                     _rule(
                         n,

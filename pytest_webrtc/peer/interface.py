@@ -45,6 +45,7 @@ class Capability(str, Enum):
     HTTP_OFFER = "http-offer"  # answers an offer POSTed to it, candidates inside (no trickle)
     CALL = "call"  # calls another peer when started so, and reports each case of the call (docs/interop.md)
     VIDEO = "video"  # sends a test video when it calls
+    ICE_RESTART = "ice-restart"  # restarts ICE in a call (RFC 8445 §9), or answers such a re-offer
 
 
 # What each capability lets a step do, in the words of an error message ("cannot be told to ...").
@@ -56,6 +57,7 @@ CAPABILITIES: dict[Capability, str] = {
     Capability.HTTP_OFFER: "answer an offer POSTed to it over HTTP",
     Capability.CALL: "call another peer by itself (a stack: peer does)",
     Capability.VIDEO: "send video in a call",
+    Capability.ICE_RESTART: "restart ICE (aiortc has no ICE restart)",
 }
 
 

@@ -136,7 +136,8 @@ PEER_KINDS: dict[str, PeerKind] = {
                 f"stack:{stack.name}",
                 stack.description,
                 frozenset({Capability.SIGNALING, Capability.ECHO, Capability.CALL})
-                | ({Capability.VIDEO} if stack.sends_video else set()),
+                | ({Capability.VIDEO} if stack.sends_video else set())
+                | ({Capability.ICE_RESTART} if stack.restarts_ice else set()),
                 _stack,
             )
             for stack in STACKS.values()

@@ -85,6 +85,7 @@ class Stack:
     receives: str  # what "received video" means for it, as the matrix's docs say
     missing: Callable[[], str | None]  # why it cannot run here, or None
     cwd: Callable[[], str | None] = lambda: None
+    restarts_ice: bool = False  # its program restarts ICE in a call (case restart-ice) and answers a restart
 
 
 STACKS: dict[str, Stack] = {
@@ -97,12 +98,12 @@ STACKS: dict[str, Stack] = {
         Stack(
             "chromium", "headless Chromium (stack: chromium)",
             lambda: [sys.executable, "-m", "pytest_webrtc", "browser-peer"], True, "decoded frames (getStats)",
-            _browser_missing("chromium"),
+            _browser_missing("chromium"), restarts_ice=True,
         ),
         Stack(
             "firefox", "headless Firefox ESR (stack: firefox)",
             lambda: [sys.executable, "-m", "pytest_webrtc", "browser-peer", "--engine", "firefox"], True,
-            "decoded frames (getStats)", _browser_missing("firefox"),
+            "decoded frames (getStats)", _browser_missing("firefox"), restarts_ice=True,
         ),
         Stack(
             "gstreamer", "GStreamer webrtcbin (stack: gstreamer)",

@@ -159,8 +159,10 @@ class RunContext:
     def wire_scope(self, reports: dict[str, PeerReport]) -> WireScope:
         """What the wire verdict needs: each side's SDP and candidate addresses, the servers."""
         sdps = dict(self.sdp)
-        endpoints = {
-            name: addresses_of(line for lines in reports.get(name, {}).get("candidates", {}).values() for line in lines)
+        endpoints = {  # "alice~2": alice's second description (an ICE restart), her candidates all the same
+            name: addresses_of(
+                line for lines in reports.get(name.split("~")[0], {}).get("candidates", {}).values() for line in lines
+            )
             for name in sdps
         }
         for actor in self.world.actors.values():  # an SFU: one ICE agent, one DTLS certificate per session

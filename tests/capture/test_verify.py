@@ -273,3 +273,31 @@ def test_a_broken_retransmission_of_a_check_is_caught_in_the_retransmission(fram
     frames.add(ALICE, BOB, check_request().encode(integrity_key=BOB_PWD, fingerprint=True))
     frames.add(ALICE, BOB, check_request(priority=False).encode(integrity_key=BOB_PWD, fingerprint=True), after=0.5)
     assert rules(judge(frames)) == {(2, "ice.priority"), (2, "stun.retransmit-changed")}
+
+
+# -- after an ICE restart (RFC 8445 §9): every generation's credentials judge the checks -----------
+
+RESTARTED = WireContext(
+    [
+        *CONTEXT.peers,
+        PeerCredentials("alice~2", "aNew", "alice-password-new-0123", frozenset({ALICE})),
+        PeerCredentials("bob~2", "bNew", "bob-password-new-012345", frozenset({BOB})),
+    ],
+    {STUN},
+)
+
+
+def test_checks_after_an_ice_restart_are_judged_with_the_new_credentials(frames: Frames) -> None:
+    """Both new ufrags (signed with bob's new password), and Chromium's transition (its new ufrag,
+    the remote's old one and password, before the answer) pass; a check hidden among them with a
+    ufrag of no generation, or the new credentials in the wrong order, or signed with bob's old
+    password for his new ufrag, is caught."""
+    new_pwd = b"bob-password-new-012345"
+    frames.add(ALICE, BOB, check_request(b"E" * 12, "bNew:aNew").encode(integrity_key=new_pwd, fingerprint=True))
+    frames.add(ALICE, BOB, check_request(b"F" * 12, "bUfr:aNew").encode(integrity_key=BOB_PWD, fingerprint=True))
+    frames.add(ALICE, BOB, check_request(b"G" * 12, "bNew:aStale").encode(integrity_key=new_pwd, fingerprint=True))
+    frames.add(ALICE, BOB, check_request(b"H" * 12, "aNew:bNew").encode(integrity_key=new_pwd, fingerprint=True))
+    frames.add(ALICE, BOB, check_request(b"I" * 12, "bNew:aNew").encode(integrity_key=BOB_PWD, fingerprint=True))
+    found = {(n, rule) for n, rule in rules(judge(frames, RESTARTED)) if rule != "stun.unanswered"}
+    assert found == {(3, "ice.username"), (4, "ice.username"), (5, "integrity.mismatch")}, found
+    assert (1, "ice.username") in rules(judge(frames, CONTEXT))  # without the restart's SDPs: unknown ufrag

@@ -14,7 +14,7 @@ from ..registry import need, step
 if TYPE_CHECKING:
     from ...peer.external import ExternalPeer
 
-CASES = ("data", "video")  # what a call can cover (docs/interop.md); "connect" is always reported
+CASES = ("data", "video", "restart-ice")  # what a call can cover (docs/interop.md); "connect" is always reported
 
 
 @step(
@@ -23,6 +23,8 @@ CASES = ("data", "video")  # what a call can cover (docs/interop.md); "connect" 
     need("to", Capability.ECHO, what="echo data back"),
     need("from", Capability.VIDEO, what="send video in a call", when=("cases=video",)),
     need("to", Capability.CALL, what="report the video it receives (a stack: peer does)", when=("cases=video",)),
+    need("from", Capability.ICE_RESTART, what="restart ICE (aiortc has no ICE restart)", when=("cases=restart-ice",)),
+    need("to", Capability.ICE_RESTART, what="restart ICE (aiortc has no ICE restart)", when=("cases=restart-ice",)),
 )
 async def call(ctx: RunContext, s: Step) -> str:
     """The caller (a ``stack:`` peer, told at start) offers, connects and runs every case; the step
@@ -30,6 +32,8 @@ async def call(ctx: RunContext, s: Step) -> str:
     case that failed or never came, saying what came back."""
     sender, receiver = str(s.args["from"]), str(s.args["to"])
     cases = [str(c) for c in s.args.get("cases", ["data"])]
+    if "restart-ice" in cases and "data" not in cases:
+        raise Expectation("case restart-ice checks the data channel after the restart: add data to cases")
     caller = cast("ExternalPeer", ctx.peer(sender))  # the load-time check made both stack programs
     callee = cast("ExternalPeer", ctx.peer(receiver))  # (or, without video, any echoing program)
     asked = {sender: ["connect", *[c for c in cases if c != "video"]], receiver: [c for c in cases if c == "video"]}
@@ -80,7 +84,11 @@ def _descriptions(ctx: RunContext, sender: str, receiver: str) -> float | None:
     for record in server.relayed if server is not None else ():
         pair = (record.sender, record.recipient)
         if record.type in ("offer", "answer") and pair in ((sender, receiver), (receiver, sender)):
-            ctx.sdp[str(record.sender)] = str(record.payload.get("sdp", ""))
+            name = str(record.sender)
+            if name in ctx.sdp and ctx.sdp[name] != record.payload.get("sdp"):  # a re-offer (an ICE restart)
+                seen = sum(1 for key in ctx.sdp if key.split("~")[0] == name)
+                name = f"{name}~{seen + 1}"  # its credentials judge the checks after the restart
+            ctx.sdp[name] = str(record.payload.get("sdp", ""))
             if record.type == "offer" and offered is None:
                 offered = float(record.time)
     return offered

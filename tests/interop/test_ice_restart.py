@@ -1,0 +1,45 @@
+"""ICE restart (RFC 8445 §9) with Chromium on both sides: new credentials on the wire, judged with
+the re-offer's and re-answer's SDPs; stacks that cannot restart are refused before anything runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pytest_webrtc.errors import ScenarioError
+from pytest_webrtc.nat.netns import cannot_build_namespaces
+from pytest_webrtc.peer.browser import find_chromium
+from pytest_webrtc.scenario import load_scenario, run_scenario
+
+SCENARIO = Path(__file__).parent.parent.parent / "scenarios" / "network" / "ice_restart.yaml"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(cannot_build_namespaces() is not None, reason=str(cannot_build_namespaces()))
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_after_the_restart_the_checks_carry_both_new_ufrags_and_verify(tmp_path: Path) -> None:
+    result = asyncio.run(run_scenario(load_scenario(SCENARIO), {"keep": "always", "capture_dir": tmp_path}))
+    assert result.ok and result.wire is not None and result.pcap is not None
+    (call,) = result.calls
+    said = call["cases"]["restart-ice"]["detail"]
+    old, new = re.match(r"ufrag (\S+) -> (\S+);", said).groups()  # type: ignore[union-attr]
+    peers = json.loads(Path(str(result.pcap) + ".json").read_text())["peers"]
+    ufrags = {p["name"]: p["ufrag"] for p in peers}
+    assert ufrags["alice"] == old and ufrags["alice~2"] == new and ufrags["bob~2"] != ufrags["bob"]
+    restarted = [r for r in result.wire.records if r.role == "ice-check" and new in str(r.message.get("USERNAME"))]
+    fresh = f"{ufrags['bob~2']}:{new}"
+    assert any(str(r.message.get("USERNAME")) == fresh for r in restarted), [
+        r.message.get("USERNAME") for r in restarted
+    ]
+    assert restarted and all(r.valid for r in restarted)  # integrity verified with the new passwords
+
+
+def test_a_stack_without_ice_restart_is_refused_at_load_time(tmp_path: Path) -> None:
+    path = tmp_path / "restart.yaml"
+    path.write_text(SCENARIO.read_text().replace("bob: {stack: chromium}", "bob: {stack: aiortc}"))
+    with pytest.raises(ScenarioError, match="bob is aiortc .* and cannot restart ICE .aiortc has no ICE restart."):
+        load_scenario(path)
