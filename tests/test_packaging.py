@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
+# One worker builds them: the wheel is built in the checkout's build/ directory, which two
+# workers building at once (--dist loadgroup split this module once) trip over each other in.
+pytestmark = pytest.mark.xdist_group("packaging")
 
 OWN = """\
 scenario: my own

@@ -10,7 +10,6 @@ number in the capture, the rule and its RFC section.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from ..rules import Finding, Level, Rule, rule
 from ..stun.checks import check
 from ..stun.message import Message, MessageClass, Method, decode, method_name
 from .consent import verify_consent
+from .credentials import PeerCredentials, WireContext
 from .dtls import verify_dtls
 from .packets import Datagram
 from .rtp import verify_rtp
@@ -72,43 +72,6 @@ WIRE_RULES: dict[str, Rule] = {
 # 250 ms, or a later one sooner than 3/4 of the previous gap.
 _FIRST_RETRANSMIT_MIN = 0.25
 _SHRINK_TOLERANCE = 0.75
-
-
-@dataclass(frozen=True)
-class PeerCredentials:
-    name: str
-    ufrag: str
-    pwd: str
-    addresses: frozenset[Address] = frozenset()
-
-
-@dataclass
-class WireContext:
-    """What the harness knows besides the packets: peers' ICE credentials and addresses, STUN servers."""
-
-    peers: list[PeerCredentials] = field(default_factory=list)
-    stun_servers: set[Address] = field(default_factory=set)
-    payload_types: dict[int, int] = field(default_factory=dict)  # negotiated RTP payload type -> clock rate
-    fingerprints: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # port -> SDP fingerprints
-
-    def by_ufrag(self, ufrag: str) -> PeerCredentials | None:
-        return next((p for p in self.peers if p.ufrag == ufrag), None)
-
-    def owner(self, address: Address) -> str | None:
-        return next((p.name for p in self.peers if address in p.addresses), None)
-
-    def generations(self, name: str | None) -> list[PeerCredentials]:
-        """A peer's credentials, oldest first: ``alice``, then ``alice~2`` after an ICE restart
-        (RFC 8445 §9: a new ufrag and password in a new description)."""
-        base = (name or "").split("~")[0]
-        found = [p for p in self.peers if p.name.split("~")[0] == base]
-        return sorted(found, key=lambda p: int(p.name.split("~")[1]) if "~" in p.name else 1)
-
-    @staticmethod
-    def credentials_from_sdp(sdp: str) -> tuple[str, str] | None:
-        ufrag = re.search(r"^a=ice-ufrag:(\S+)", sdp, re.M)
-        pwd = re.search(r"^a=ice-pwd:(\S+)", sdp, re.M)
-        return (ufrag.group(1), pwd.group(1)) if ufrag and pwd else None
 
 
 @dataclass
