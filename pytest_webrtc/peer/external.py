@@ -21,6 +21,7 @@ capabilities ``signaling`` and ``echo`` only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -74,6 +75,8 @@ class ExternalPeer:
         self._exit_watch: asyncio.Task[None] | None = None
         self._log = tempfile.TemporaryFile()
         self.results: list[dict[str, Any]] = []  # its RESULT lines (the caller extension, docs/interop.md)
+        self._reader: asyncio.Task[None] | None = None
+        self._status: int | None = None  # its exit status, read when it exits (before asyncio reaps it)
         self._results_changed = asyncio.Event()
 
     def _check_program(self) -> None:
@@ -112,7 +115,7 @@ class ExternalPeer:
             raise PeerError(f"{self.id}: cannot start {self.argv[0]!r}: {exc.strerror}") from None
         self._exit_watch = asyncio.create_task(self._watch_exit())
 
-    async def _watch_exit(self) -> None:
+    async def _read_output(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         pending = b""
         while chunk := await self._proc.stdout.read(65536):  # to the log; RESULT lines are read too
@@ -121,9 +124,45 @@ class ExternalPeer:
             pending = pending[-65536:]  # a line longer than that is no result
             for line in lines:
                 self._result(line)
-        await self._proc.wait()
-        self._results_changed.set()
-        self.signaling.wake_waiters()  # whoever waits on this program learns that it is gone
+
+    async def _exited(self) -> None:
+        """Until the process has exited — told by a pidfd (Linux), not by the end of its output, which
+        a child it left behind may hold open (measured: 20 s for a shell that left a ``sleep``) — and
+        its status read without reaping it (asyncio's watcher does that)."""
+        assert self._proc is not None
+        loop = asyncio.get_running_loop()
+        try:
+            pidfd = os.pidfd_open(self._proc.pid)
+        except ProcessLookupError:
+            return  # gone (and reaped) already
+        except (AttributeError, OSError):  # no pidfd here: asyncio's own wait it is
+            await self._proc.wait()
+            return
+        gone = asyncio.Event()
+        loop.add_reader(pidfd, gone.set)
+        try:
+            await gone.wait()
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        with contextlib.suppress(ChildProcessError, OSError):  # reaped meanwhile: asyncio has the status
+            info = os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOWAIT)
+            if info is not None:
+                self._status = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+    async def _watch_exit(self) -> None:
+        """Its output read as it comes (to its end, however long a child holds it); its exit told at
+        once, after one second at most for the output it wrote before."""
+        assert self._proc is not None
+        self._reader = asyncio.create_task(self._read_output())
+        try:
+            await self._exited()
+            await asyncio.wait_for(asyncio.shield(self._reader), 1.0)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._results_changed.set()
+            self.signaling.wake_waiters()  # whoever waits on this program learns that it is gone
 
     def _result(self, line: bytes) -> None:
         if not line.startswith(b"RESULT ") or len(self.results) >= 100:
@@ -143,7 +182,7 @@ class ExternalPeer:
         deadline = loop.time() + timeout
         while True:
             got = {r["case"]: r for r in self.results if r["case"] in cases}
-            exited = self._proc is None or self._proc.returncode is not None
+            exited = self.gone
             left = deadline - loop.time()
             if len(got) == len(cases) or exited or left <= 0:
                 return got
@@ -154,7 +193,16 @@ class ExternalPeer:
                 pass
 
     def exited(self) -> int | None:
-        return self._proc.returncode if self._proc is not None else None
+        """Its exit status once it has exited (None while it runs)."""
+        if self._proc is None:
+            return None
+        return self._proc.returncode if self._proc.returncode is not None else self._status
+
+    @property
+    def gone(self) -> bool:
+        """It has exited (its pidfd said so, or asyncio has its status)."""
+        watched = self._exit_watch is not None and self._exit_watch.done()
+        return self._proc is None or self._proc.returncode is not None or watched
 
     def output(self, size: int = 1500) -> str:
         return file_tail(self._log, size)
@@ -170,7 +218,7 @@ class ExternalPeer:
 
     async def _until(self, what: str, timeout: float, **match: str) -> list[Any]:
         def seen() -> bool:
-            return bool(self._records(**match)) or (self._proc is not None and self._proc.returncode is not None)
+            return bool(self._records(**match)) or (self._proc is not None and self.gone)
 
         try:
             await self.signaling.wait_until(seen, timeout, f"{self.id} (external): {what}")
@@ -178,8 +226,7 @@ class ExternalPeer:
             raise PeerError(f"{exc}; its output: {self.output()[-400:]!r}") from None
         if not self._records(**match):
             raise PeerError(
-                f"{self.id} (external) exited with {self._proc.returncode if self._proc else '?'} "
-                f"before {what}; its output: {self.output()[-400:]!r}"
+                f"{self.id} (external) exited with {self.exited()} before {what}; its output: {self.output()[-400:]!r}"
             )
         return self._records(**match)
 
@@ -214,17 +261,31 @@ class ExternalPeer:
         )
 
     async def close(self) -> None:
+        """The program and whatever it started (its process group, even when it has exited itself):
+        gone when the end of its output came (every member held it) and its status is in."""
         proc = self._proc
-        if proc is not None and proc.returncode is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                await asyncio.wait_for(proc.wait(), 5)
-            except (ProcessLookupError, asyncio.TimeoutError):
+        if proc is not None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
-                    os.killpg(proc.pid, signal.SIGKILL)
+                    os.killpg(proc.pid, sig)
                 except ProcessLookupError:
-                    pass
-                await proc.wait()
-        if self._exit_watch is not None:
-            await asyncio.gather(self._exit_watch, return_exceptions=True)
+                    break  # nobody left in its group
+                try:
+                    if self._reader is not None:
+                        await asyncio.wait_for(asyncio.shield(self._reader), 5)
+                    await asyncio.wait_for(proc.wait(), 5)
+                    break
+                except asyncio.TimeoutError:
+                    continue
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5)
+            # its pipes closed now, on this loop (not when the transport is collected after the loop closed)
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+        for task in (self._reader, self._exit_watch):
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
         self._log.close()

@@ -230,3 +230,53 @@ def test_a_browser_stack_outside_a_topology_is_said_to_run_uncontained(tmp_path:
     assert "{caller-firefox: none, callee-aiortc: none}" in note
     path.write_text(pair_scenario("firefox", "aiortc", ["data"]))
     assert containment_notes(load_scenario(path)) == []
+
+
+def test_a_program_that_exits_leaving_a_child_with_its_output_is_seen_gone_at_once(tmp_path: Path) -> None:
+    """Its exit is told within a second although a child it left keeps the output pipe open; closing
+    it ends that child too (its process group)."""
+    import time
+
+    from pytest_webrtc.peer.external import ExternalPeer
+    from pytest_webrtc.signaling.server import SignalingServer
+
+    script = tmp_path / "leaves.sh"
+    script.write_text(
+        '#!/bin/sh\necho \'RESULT {"case": "connect", "ok": false, "detail": "gave up"}\'\nsleep 30 &\necho $! > child.pid\nexit 3\n'
+    )
+    script.chmod(0o755)
+
+    async def run() -> tuple[float, dict[str, dict[str, object]], int | None]:
+        server = SignalingServer()
+        await server.start()
+        try:
+            peer = ExternalPeer("bob", str(script), server, "room", [], str(tmp_path))
+            await peer.start()
+            started = time.monotonic()
+            got = await peer.wait_results(["connect", "data"], 20)
+            waited = time.monotonic() - started
+            code = peer.exited()
+            await peer.close()
+        finally:
+            await server.stop()
+        return waited, got, code
+
+    waited, got, code = asyncio.run(run())
+    assert got["connect"]["detail"] == "gave up" and code == 3
+    assert waited < 3, waited
+    child = int((tmp_path / "child.pid").read_text())
+    assert _ends_within(child, 2.0), "the child it left outlived close()"  # it had 30 s of sleep left
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    """Whether ``pid`` has exited (or does within ``seconds``: it may be closing its files as we look)."""
+    import select
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([pidfd], [], [], seconds)[0])
+    finally:
+        os.close(pidfd)

@@ -52,7 +52,13 @@ async def call(ctx: RunContext, s: Step) -> str:
             outcome = got.get(case)
             if outcome is None:
                 exited = peer.exited()
-                why = f"exited with {exited}" if exited is not None else f"not within {s.timeout:g} s"
+                why = (
+                    f"exited with {exited}"
+                    if exited is not None
+                    else "exited"
+                    if peer.gone
+                    else f"not within {s.timeout:g} s"
+                )
                 if not got.get("connect", {"ok": True}).get("ok"):
                     why = "the connection failed"
                 outcome = {"case": case, "ok": False, "detail": f"{name} reported nothing ({why})"}
