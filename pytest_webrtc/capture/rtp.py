@@ -137,6 +137,8 @@ def verify_rtp(
 # between them must agree within CLOCK_TOLERANCE of that time or CLOCK_FLOOR seconds, whichever is
 # larger: bounded jitter, even a stall that delays all but one packet of a half, cannot trip it.
 CLOCK_MIN_SPAN, CLOCK_TOLERANCE, CLOCK_FLOOR = 1.0, 0.25, 0.2
+BACKLOG_PACE = 0.25  # a step sent in less than a quarter of its media time is part of a backlog ...
+BACKLOG_AT_ONCE = 0.25  # ... released within this many seconds of the stream's first packet (a fast clock is not)
 
 
 def _rtp_seconds(timestamps: list[int], rate: int) -> list[float]:
@@ -149,6 +151,22 @@ def _rtp_seconds(timestamps: list[int], rate: int) -> list[float]:
     return out
 
 
+def _after_backlog(times: list[float], rtp: list[float]) -> int:
+    """The first packet after a backlog released at the start: media queued before the connection
+    was up and sent at once (measured: GStreamer sent 2.2 s of video in 47 ms, then paced exactly),
+    true timestamps of a burst the clock check would read as a fast clock.  A step of a frame's own
+    packets (the same timestamp) neither ends nor extends it."""
+    index = 0
+    for step in range(1, len(times)):
+        media = rtp[step] - rtp[step - 1]
+        if media <= 0:
+            continue
+        if times[step] - times[step - 1] >= BACKLOG_PACE * media or times[step] - times[0] > BACKLOG_AT_ONCE:
+            break  # paced (or no burst any more): the stream proper starts here
+        index = step
+    return index
+
+
 def _clock(stream: RtpStream, payload_types: dict[int, int]) -> list[Finding]:
     """Timestamps advance at the clock rate of the negotiated payload type (RFC 3550 §5.1)."""
     rate = payload_types.get(stream.payload_type)
@@ -156,9 +174,12 @@ def _clock(stream: RtpStream, payload_types: dict[int, int]) -> list[Finding]:
     if rate is None or count < 8 or stream.times[-1] - stream.times[0] < CLOCK_MIN_SPAN:
         return []
     rtp = _rtp_seconds(stream.timestamps, rate)
+    start = _after_backlog(stream.times, rtp)
+    if count - start < 8 or stream.times[-1] - stream.times[start] < CLOCK_MIN_SPAN:
+        return []
     offsets = [arrival - sent for arrival, sent in zip(stream.times, rtp, strict=True)]
-    half = count // 2
-    i = min(range(half), key=offsets.__getitem__)
+    half = start + (count - start) // 2
+    i = min(range(start, half), key=offsets.__getitem__)
     j = min(range(half, count), key=offsets.__getitem__)
     wall, media = stream.times[j] - stream.times[i], rtp[j] - rtp[i]
     if abs(wall - media) <= max(CLOCK_TOLERANCE * wall, CLOCK_FLOOR):

@@ -168,3 +168,24 @@ def test_the_clock_of_a_linked_peer_is_judged_where_it_was_sent(sender_rate: flo
         assert [f.rule for f in findings] == ["rtp.timestamp"] and "the alice-link-peer capture" in findings[0].detail
     else:
         assert findings == []
+
+
+@pytest.mark.parametrize(
+    ("rate", "caught"),
+    [(1.0, False), (0.5, True), (10.0, True)],
+    ids=["true-clock-after-a-backlog", "half-rate-after-a-backlog", "ten-times-fast-is-no-backlog"],
+)
+def test_a_backlog_sent_at_once_at_the_start_is_not_a_fast_clock(rate: float, caught: bool) -> None:
+    """Measured (GStreamer calling Firefox): 2.2 s of video queued before the connection was up went out
+    in 47 ms, then the stream was paced exactly — true timestamps. A wrong clock after such a burst,
+    or one so fast that it looks like a burst throughout, is still caught."""
+    frames = Frames()
+    sequence = 0
+    for n in range(60):  # the backlog: 2.4 s of 40 ms frames, in about 60 ms
+        frames.add(ALICE, BOB, rtp(sequence, int(n * 0.04 * 90000)), after=0.001)
+        sequence += 1
+    for n in range(60, 160):  # then paced for 4 s, at ``rate`` times the true clock
+        frames.add(ALICE, BOB, rtp(sequence, int((2.4 + (n - 60) * 0.04 * rate) * 90000)), after=0.04)
+        sequence += 1
+    found = {rule for _, rule in judge(frames)[1]}
+    assert ("rtp.timestamp" in found) is caught, found
