@@ -54,10 +54,6 @@ class JanusChannel(JsonWebSocket):
         self.subscribed: set[int] = set()  # feeds (publisher ids) asked for
         self.feeds: dict[int, str] = {}  # feed id -> its display name (the peer that publishes it)
         self._subscribing = asyncio.Lock()
-        # No "subscribe" while Janus waits for the answer to its last subscriber offer: a renegotiation
-        # asked for meanwhile can be lost (measured once under load: a peer never got a second feed).
-        self._answered = asyncio.Event()
-        self._answered.set()
 
     @property
     def videoroom(self) -> int:
@@ -127,7 +123,6 @@ class JanusChannel(JsonWebSocket):
             data = message.get("plugindata", {}).get("data", {})
             jsep = message.get("jsep")
             if message.get("sender") == self.subscriber and jsep and jsep.get("type") == "offer":
-                self._answered.clear()
                 return {"type": "offer", "from": "videoroom", "connection": "subscriber",
                         "sdp": self._named(jsep["sdp"], data.get("streams", []))}  # fmt: skip
             if remote == "videoroom" and data.get("publishers"):
@@ -181,8 +176,6 @@ class JanusChannel(JsonWebSocket):
                     self.subscriber = int(reply["data"]["id"])
                     body = {"request": "join", "ptype": "subscriber", "room": self.videoroom, "streams": streams}
                 else:
-                    with contextlib.suppress(asyncio.TimeoutError):  # bounded: an answer that never comes
-                        await asyncio.wait_for(self._answered.wait(), 10.0)
                     body = {"request": "subscribe", "streams": streams}
                 reply = await self._call(
                     {"janus": "message", "handle_id": self.subscriber, "body": body}, 10.0, event=True
@@ -192,7 +185,6 @@ class JanusChannel(JsonWebSocket):
                 return
             offer = self.translate({**reply, "transaction": None})  # the offer it carries, as any other
             if offer is not None:
-                self._answered.clear()
                 self.deliver(offer)
 
     def _remote(self, handle: Any) -> str:
@@ -228,10 +220,7 @@ class JanusChannel(JsonWebSocket):
         if kind == "answer" and fields.get("connection") == "subscriber" and self.subscriber is not None:
             request = {"janus": "message", "handle_id": self.subscriber, "body": {"request": "start"},
                        "jsep": {"type": "answer", "sdp": fields["sdp"]}}  # fmt: skip
-            try:
-                await self._call(request, timeout, event=True)
-            finally:
-                self._answered.set()
+            await self._call(request, timeout, event=True)
         elif kind == "offer":
             jsep = {"type": "offer", "sdp": fields["sdp"]}
             if to == "videoroom":
