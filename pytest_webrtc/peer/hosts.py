@@ -9,6 +9,7 @@ to loopback or to namespaces they create, which makes loopback the default.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ipaddress
 import threading
 from collections.abc import Iterator, Sequence
@@ -39,28 +40,45 @@ _unbounded: Any = None
 
 @contextlib.contextmanager
 def host_addresses(addresses: Sequence[str] | None) -> Iterator[None]:
-    """Within the block, aioice gathers host candidates only from ``addresses``.
+    """Within the block, aioice gathers host candidates only from ``addresses`` — in this task (and
+    the tasks it starts) only: the choice is a context variable read by one dispatcher installed in
+    aioice once.  (Saving and restoring aioice's function per block, as before, went wrong when two
+    agents gathered at once: the second block restored the first's choice for good, and a later run
+    gathered on an address that no longer existed — no candidate, a connection stuck in ``new``:
+    measured, the Janus videoroom's subscriber connection, one run in ten in one process.)
 
     ``None`` leaves aioice's own choice (all interfaces) untouched.
     """
     if addresses is None:
         yield
         return
-    import aioice.ice
-
-    chosen = [str(ipaddress.ip_address(a)) for a in addresses]
-
-    def restricted(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return [a for a in chosen if (use_ipv6 if ":" in a else use_ipv4)]
-
-    with _lock:
-        original = aioice.ice.get_host_addresses
-        aioice.ice.get_host_addresses = restricted
+    _install_dispatcher()
+    token = _CHOSEN.set([str(ipaddress.ip_address(a)) for a in addresses])
     try:
         yield
     finally:
-        with _lock:
-            aioice.ice.get_host_addresses = original
+        _CHOSEN.reset(token)
+
+
+_CHOSEN: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("pytest_webrtc_hosts", default=None)
+
+
+def _install_dispatcher() -> None:
+    import aioice.ice
+
+    with _lock:
+        if getattr(aioice.ice.get_host_addresses, "_pytest_webrtc", False):
+            return
+        original = aioice.ice.get_host_addresses
+
+        def dispatch(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+            chosen = _CHOSEN.get()
+            if chosen is None:
+                return list(original(use_ipv4, use_ipv6))
+            return [a for a in chosen if (use_ipv6 if ":" in a else use_ipv4)]
+
+        dispatch._pytest_webrtc = True  # type: ignore[attr-defined]
+        aioice.ice.get_host_addresses = dispatch
 
 
 @contextlib.contextmanager

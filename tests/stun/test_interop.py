@@ -57,11 +57,32 @@ async def test_aiortc_offer_carries_srflx_candidate(server: StunServer) -> None:
 def test_host_addresses_override_is_restored() -> None:
     import aioice.ice
 
-    original = aioice.ice.get_host_addresses
     with host_addresses(["127.0.0.1", "::1"]):
         assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
         assert aioice.ice.get_host_addresses(False, True) == ["::1"]
-    assert aioice.ice.get_host_addresses is original
+    assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)  # aioice's own choice again
+
+
+def test_two_agents_gathering_at_once_keep_their_own_addresses() -> None:
+    """The override is per task: interleaved blocks (two agents gathering in one loop) neither see
+    the other's choice nor leave one behind (measured before: the second restored the first's for good)."""
+    import aioice.ice
+
+    async def gather(addresses: list[str], first: asyncio.Event, second: asyncio.Event) -> list[str]:
+        with host_addresses(addresses):
+            first.set()
+            await second.wait()
+            return list(aioice.ice.get_host_addresses(True, False))
+
+    async def main() -> tuple[list[str], list[str]]:
+        a_in, b_in = asyncio.Event(), asyncio.Event()
+        a = asyncio.ensure_future(gather(["127.0.0.2"], a_in, b_in))
+        await a_in.wait()
+        b = asyncio.ensure_future(gather(["127.0.0.3"], b_in, a_in))
+        return await a, await b
+
+    assert asyncio.run(main()) == (["127.0.0.2"], ["127.0.0.3"])
+    assert not {"127.0.0.2", "127.0.0.3"} & set(aioice.ice.get_host_addresses(True, False))
 
 
 async def _run(*argv: str, timeout: float = 10) -> str:
