@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .capture.rtp import RTP_RULES
 from .errors import StepFailure
 from .peer.stacks import STACKS
 
@@ -37,7 +38,6 @@ __all__ = ["CASES", "Cell", "add_interop_arguments", "pair_scenario", "render", 
 
 CASES = ("connect", "data", "video")
 FORMATS = ("text", "markdown", "html", "json")
-_VIDEO_RULES = ("rtp.", "rtcp.", "srtp.")  # wire rules that judge media only
 
 
 @dataclass
@@ -118,7 +118,7 @@ async def run_pair(
         if case in unsupported:
             cells.append(Cell(caller, callee, case, "unsupported", 0, 0.0, unsupported[case]))
             continue
-        counted = [f for f in errors if case == "video" or not f.rule.startswith(_VIDEO_RULES)]
+        counted = [f for f in errors if case == "video" or f.rule not in RTP_RULES]  # media rules: video's only
         report = reports.get(case)
         if missing is not None:
             outcome, reason = "fail", f"cannot run: {missing}"
@@ -196,6 +196,11 @@ def _summary(row: Iterable[Cell]) -> str:
     return " ".join(f"{c.case}:{_MARK[c.outcome]}" for c in row)
 
 
+def _connect_time(pair: Iterable[Cell]) -> float | None:
+    """The pair's time to connect, when it connected."""
+    return next((c.seconds for c in pair if c.case == "connect" and c.outcome == "pass"), None)
+
+
 def _failures(cells: Sequence[Cell]) -> list[str]:
     return [f"{c.caller} -> {c.callee} {c.case}: {c.reason}" for c in cells if c.outcome == "fail"]
 
@@ -212,7 +217,7 @@ def render(cells: Sequence[Cell], fmt: str = "text") -> str:
             row = []
             for callee in callees:
                 pair = by_pair.get((caller, callee), [])
-                connect = next((c.seconds for c in pair if c.case == "connect" and c.outcome == "pass"), None)
+                connect = _connect_time(pair)
                 note = " †" if any(c.notes for c in pair) else ""
                 row.append(_summary(pair).replace(" ", "<br>") + (f"<br>{connect:.2f} s" if connect else "") + note)
             lines.append(f"| **{caller}** | " + " | ".join(row) + " |")
@@ -253,7 +258,7 @@ def _html(
             ]
             pcap, ladder = (pair[0].pcap, pair[0].ladder) if pair else (None, None)
             extra = " ".join(x for x in (link(pcap, "pcap"), link(ladder, "ladder")) if x)
-            connect = next((c.seconds for c in pair if c.case == "connect" and c.outcome == "pass"), None)
+            connect = _connect_time(pair)
             timing = f"{connect:.2f} s to connect" if connect is not None else ""
             if any(c.notes for c in pair):
                 timing += f' <span title="{html.escape(pair[0].notes[0] if pair[0].notes else "")}">†</span>'

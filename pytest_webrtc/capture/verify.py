@@ -232,12 +232,12 @@ def _record(d: Datagram, context: WireContext | None) -> StunRecord:
         key, _ = _key_for(message, d.dst, context)
     # An RFC 3489 Binding (no magic cookie) is legal with a STUN server (RFC 8489 §11), never as an ICE check.
     violations = check(d.payload, key=key, require_fingerprint=ice, allow_classic=not ice)
-    generations = context.generations(context.owner(d.dst)) if ice and context is not None else []
-    named = str(message.get("USERNAME", "")).split(":", 1)[0] in {p.ufrag for p in generations}
-    if not named and any(v.rule == "integrity.mismatch" for v in violations):
+    if ice and context is not None and any(v.rule == "integrity.mismatch" for v in violations):
         # after an ICE restart a USERNAME that names none of the receiver's generations (in the
         # wrong order, say) is judged with whichever of its passwords signed it, if one did
-        for other in generations[1:]:
+        generations = context.generations(context.owner(d.dst))
+        named = str(message.get("USERNAME", "")).split(":", 1)[0] in {p.ufrag for p in generations}
+        for other in [] if named else generations[1:]:
             retried = check(d.payload, key=other.pwd.encode(), require_fingerprint=True, allow_classic=False)
             if not any(v.rule == "integrity.mismatch" for v in retried):
                 key, violations = other.pwd.encode(), retried

@@ -82,7 +82,6 @@ class Stack:
     description: str  # as error messages name it: "bob is {description} and cannot ..."
     argv: Callable[[], list[str]]  # the program (the convention's arguments are appended)
     sends_video: bool
-    receives: str  # what "received video" means for it, as the matrix's docs say
     missing: Callable[[], str | None]  # why it cannot run here, or None
     cwd: Callable[[], str | None] = lambda: None
     restarts_ice: bool = False  # its program restarts ICE in a call (case restart-ice) and answers a restart
@@ -93,27 +92,25 @@ STACKS: dict[str, Stack] = {
     for stack in (
         Stack(
             "aiortc", "aiortc (stack: aiortc, the echo-peer program)",
-            lambda: [sys.executable, "-m", "pytest_webrtc", "echo-peer"], True, "decoded frames", lambda: None,
+            lambda: [sys.executable, "-m", "pytest_webrtc", "echo-peer"], True, lambda: None,
         ),
         Stack(
             "chromium", "headless Chromium (stack: chromium)",
-            lambda: [sys.executable, "-m", "pytest_webrtc", "browser-peer"], True, "decoded frames (getStats)",
+            lambda: [sys.executable, "-m", "pytest_webrtc", "browser-peer"], True,
             _browser_missing("chromium"), restarts_ice=True,
         ),
         Stack(
             "firefox", "headless Firefox ESR (stack: firefox)",
             lambda: [sys.executable, "-m", "pytest_webrtc", "browser-peer", "--engine", "firefox"], True,
-            "decoded frames (getStats)", _browser_missing("firefox"), restarts_ice=True,
+            _browser_missing("firefox"), restarts_ice=True,
         ),
         Stack(
             "gstreamer", "GStreamer webrtcbin (stack: gstreamer)",
-            lambda: [SYSTEM_PYTHON, str(_PACKAGE / "peer" / "gst_peer.py")], True, "decoded frames (decodebin)",
-            _gstreamer_missing,
+            lambda: [SYSTEM_PYTHON, str(_PACKAGE / "peer" / "gst_peer.py")], True, _gstreamer_missing,
         ),
         Stack(
             "werift", "werift (stack: werift)",
-            lambda: ["node", str(werift_directory() / "echo-peer.mjs")], False,
-            "received frames (RTP marker bits; werift has no decoder)", _werift_missing,
+            lambda: ["node", str(werift_directory() / "echo-peer.mjs")], False, _werift_missing,
             lambda: str(werift_directory()),
         ),
     )

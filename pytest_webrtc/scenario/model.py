@@ -45,6 +45,9 @@ __all__ = [
 
 DEFAULT_TIMEOUTS = {"offer": 10.0, "answer": 10.0, "wait": 10.0, "stun": 10.0, "expect-media": 10.0, "call": 30.0}
 DEFAULT_STEP_TIMEOUT = 5.0
+LINK_KEYS = frozenset(
+    {"link", "down", "up", "drop", "delay", "duplicate"}
+)  # network step keys that need a link element
 DEFAULT_SCENARIO_TIMEOUT = 60.0
 
 
@@ -326,7 +329,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         timeout = float(args.get("timeout", DEFAULT_TIMEOUTS.get(kind, DEFAULT_STEP_TIMEOUT)))
         step = Step(i + 1, kind, args, line, timeout, args.get("expect-failure", False))
         problems += _check_peer_names(located, step, peers, i, set(actors.values()) | remotes, remotes)
-        linked = {"link", "down", "up", "drop", "delay", "duplicate"} & set(args)  # what needs a link element
+        linked = LINK_KEYS & set(args)
         if (
             kind == "network"
             and args.get("peer") in peers

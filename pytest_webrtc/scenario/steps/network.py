@@ -24,12 +24,10 @@ from ...errors import Expectation, HarnessConfigError
 from ...nat.link import LinkFault, duration, parse_conditions
 from ...nat.link_element import LinkElement
 from ..context import RunContext
-from ..model import Step
+from ..model import LINK_KEYS, Step
 from ..registry import step
 
-__all__ = ["LINK_KEYS", "network"]
-
-LINK_KEYS = frozenset({"link", "down", "up", "drop", "delay", "duplicate"})  # what needs a link element
+__all__ = ["network"]
 
 
 def _link_of(ctx: RunContext, name: str) -> LinkElement:
