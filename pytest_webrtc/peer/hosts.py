@@ -13,7 +13,7 @@ import contextvars
 import ipaddress
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ..candidates import candidate_address
 
@@ -52,33 +52,36 @@ def host_addresses(addresses: Sequence[str] | None) -> Iterator[None]:
     if addresses is None:
         yield
         return
-    _install_dispatcher()
-    token = _CHOSEN.set([str(ipaddress.ip_address(a)) for a in addresses])
+    chosen = _dispatcher_choice()
+    token = chosen.set([str(ipaddress.ip_address(a)) for a in addresses])
     try:
         yield
     finally:
-        _CHOSEN.reset(token)
+        chosen.reset(token)
 
 
-_CHOSEN: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("pytest_webrtc_hosts", default=None)
-
-
-def _install_dispatcher() -> None:
+def _dispatcher_choice() -> contextvars.ContextVar[list[str] | None]:
+    """The context variable aioice's dispatcher reads, installing the dispatcher once per process.
+    The variable lives on the dispatcher, not in this module: a re-imported module (pytester's
+    in-process runs drop the modules a run imported) must set the one the installed dispatcher reads."""
     import aioice.ice
 
     with _lock:
-        if getattr(aioice.ice.get_host_addresses, "_pytest_webrtc", False):
-            return
+        installed = getattr(aioice.ice.get_host_addresses, "pytest_webrtc_choice", None)
+        if installed is not None:
+            return cast(contextvars.ContextVar[list[str] | None], installed)
         original = aioice.ice.get_host_addresses
+        choice: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("pytest_webrtc_hosts", default=None)
 
         def dispatch(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-            chosen = _CHOSEN.get()
+            chosen = choice.get()
             if chosen is None:
                 return list(original(use_ipv4, use_ipv6))
             return [a for a in chosen if (use_ipv6 if ":" in a else use_ipv4)]
 
-        dispatch._pytest_webrtc = True  # type: ignore[attr-defined]
+        dispatch.pytest_webrtc_choice = choice  # type: ignore[attr-defined]
         aioice.ice.get_host_addresses = dispatch
+        return choice
 
 
 @contextlib.contextmanager

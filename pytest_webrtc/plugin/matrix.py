@@ -19,7 +19,6 @@ A case a stack really cannot do (werift sends no video) passes as ``unsupported`
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,23 +26,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from ..scenario.files import has_top_level_key
+
 if TYPE_CHECKING:
     from ..matrix import Cell
 
 __all__ = ["CellFailed", "MatrixFile", "MatrixItem", "is_matrix_file"]
 
-_MATRIX_KEY = re.compile(r"^interop-matrix\s*:", re.M)
 _RUNS = pytest.StashKey[dict[tuple[str, str], list["Cell"]]]()
 
 
 def is_matrix_file(path: Path) -> bool:
-    if path.suffix not in (".yaml", ".yml"):
-        return False
-    try:
-        head = path.read_text(encoding="utf-8", errors="replace")[: 64 * 1024]
-    except OSError:
-        return False
-    return _MATRIX_KEY.search(head) is not None
+    return has_top_level_key(path, "interop-matrix")
 
 
 class CellFailed(AssertionError):

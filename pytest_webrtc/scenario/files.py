@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["is_scenario_file"]
-
-_SCENARIO_KEY = re.compile(r"^scenario\s*:", re.M)
+__all__ = ["has_top_level_key", "is_scenario_file"]
 
 
-def is_scenario_file(path: Path) -> bool:
-    """The collection rule: a ``.yaml``/``.yml`` file with a top-level ``scenario:`` key."""
+def has_top_level_key(path: Path, key: str) -> bool:
+    """Whether a ``.yaml``/``.yml`` file has ``key:`` at the top level, in its first 64 KiB."""
     if path.suffix not in (".yaml", ".yml"):
         return False
     try:
@@ -19,4 +17,9 @@ def is_scenario_file(path: Path) -> bool:
             head = f.read(64 * 1024)
     except OSError:
         return False
-    return _SCENARIO_KEY.search(head) is not None
+    return re.search(rf"^{re.escape(key)}\s*:", head, re.M) is not None
+
+
+def is_scenario_file(path: Path) -> bool:
+    """The collection rule: a ``.yaml``/``.yml`` file with a top-level ``scenario:`` key."""
+    return has_top_level_key(path, "scenario")

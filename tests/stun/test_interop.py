@@ -120,3 +120,20 @@ async def test_coturn_natdiscovery_sees_no_nat_through_our_rfc5780_mode(server: 
     assert "NAT with Endpoint Independent Filtering!" in filtering
     origins = {t.sent_from for t in server.transactions}
     assert any(o is not None and o[0] == "127.0.0.2" for o in origins)  # CHANGE-REQUEST really honoured
+
+
+def test_a_reimported_hosts_module_still_steers_the_installed_dispatcher() -> None:
+    """pytester's in-process runs drop the modules a run imported: a fresh import of peer.hosts must
+    set what aioice's dispatcher, installed by the first import, reads (before: every later block was
+    ignored, and the seed's loopback peers gathered no candidate)."""
+    import importlib
+
+    import aioice.ice
+
+    import pytest_webrtc.peer.hosts as hosts
+
+    with hosts.host_addresses(["127.0.0.2"]):
+        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.2"]
+    fresh = importlib.reload(hosts)
+    with fresh.host_addresses(["127.0.0.3"]):
+        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.3"]
