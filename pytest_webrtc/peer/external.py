@@ -134,7 +134,8 @@ class ExternalPeer:
         try:
             pidfd = os.pidfd_open(self._proc.pid)
         except ProcessLookupError:
-            return  # gone (and reaped) already
+            await self._reaped()  # gone (and reaped) already
+            return
         except (AttributeError, OSError):  # no pidfd here: asyncio's own wait it is
             await self._proc.wait()
             return
@@ -149,6 +150,18 @@ class ExternalPeer:
             info = os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOWAIT)
             if info is not None:
                 self._status = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        if self._status is None:
+            await self._reaped()
+
+    async def _reaped(self) -> None:
+        """asyncio's watcher reaped it first: its status arrives with the loop's next callbacks (the
+        watcher thread hands it over) — awaited a second at most, a few milliseconds at a time (no
+        event tells it: ``wait()`` also waits for the end of the output, which a child may hold)."""
+        assert self._proc is not None
+        for _ in range(200):
+            if self._proc.returncode is not None:
+                return
+            await asyncio.sleep(0.005)
 
     async def _watch_exit(self) -> None:
         """Its output read as it comes (to its end, however long a child holds it); its exit told at

@@ -40,6 +40,28 @@ async def test_a_program_that_exits_names_its_exit_and_output(tmp_path: object) 
     assert "cannot start: no camera" in message
 
 
+async def test_its_exit_status_is_named_when_asyncio_reaped_it_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race CI met once ("exited with None"): asyncio's watcher thread reaps the program between
+    its pidfd waking us and our look at its status; the status asyncio then hands over is the one named."""
+    import asyncio
+    import os
+    from asyncio import base_subprocess
+
+    def reaped_already(*args: object) -> None:
+        raise ChildProcessError(10, "No child processes")
+
+    handed_over = base_subprocess.BaseSubprocessTransport._process_exited
+
+    def late(transport: object, returncode: int) -> None:  # the watcher thread's hand-over, slow
+        asyncio.get_running_loop().call_later(0.3, handed_over, transport, returncode)
+
+    monkeypatch.setattr(os, "waitid", reaped_already)
+    monkeypatch.setattr(base_subprocess.BaseSubprocessTransport, "_process_exited", late)
+    with pytest.raises(StepFailure) as info:
+        await run(f'{sys.executable} -c \\"import sys; sys.exit(3)\\"')
+    assert "bob (external) exited with 3 before joining the room" in str(info.value)
+
+
 async def test_a_program_that_does_not_echo_fails_the_data_step(tmp_path: object) -> None:
     script = tmp_path / "no_echo.py"  # type: ignore[operator]
     script.write_text(
