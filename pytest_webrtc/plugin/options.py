@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +35,19 @@ def _setting(group: Any, parser: pytest.Parser, flag: str, ini_help: str, defaul
 def _value(config: pytest.Config, name: str) -> Any:
     """A setting's value: the command line's, else the ini file's (else its default)."""
     return config.getoption(name) or config.getini(name)
+
+
+def _capture_dir(config: pytest.Config) -> Path | None:
+    """``--webrtc-capture-dir`` made absolute: a relative one from where pytest was started, the ini
+    file's from the ini file's directory (a relative path became a broken ``file:`` link in reports)."""
+    given = config.getoption("webrtc_capture_dir")
+    if given:
+        return config.invocation_params.dir / Path(given).expanduser()
+    configured = config.getini("webrtc_capture_dir")
+    if not configured:
+        return None
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return base / Path(configured).expanduser()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -237,7 +251,7 @@ def pytest_configure(config: pytest.Config) -> None:
     keep = _value(config, "webrtc_keep_captures")
     if keep not in ("always", "failed", "never"):
         raise pytest.UsageError(f"webrtc_keep_captures must be always, failed or never, not {keep!r}")
-    capture_dir = _value(config, "webrtc_capture_dir") or None
+    capture_dir = _capture_dir(config)
     overrides: dict[str, Any] = {"keep": keep, "capture_dir": capture_dir}
     stun_server = _value(config, "webrtc_stun_server")
     if stun_server:

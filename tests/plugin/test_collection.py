@@ -170,6 +170,16 @@ def test_failed_scenario_keeps_its_capture_and_names_it(project: pytest.Pytester
     assert (captures / "scenarios_fails.yaml_fails.pcap.json").exists()
 
 
+def test_a_relative_capture_dir_is_taken_from_where_pytest_started(project: pytest.Pytester, can_capture: None) -> None:
+    """A relative ``--webrtc-capture-dir`` once ended the run in an INTERNALERROR (a relative path has no
+    ``file:`` URI for the report's link); it is read from the invocation directory."""
+    result = project.runpytest(
+        "scenarios/seed.yaml", "--webrtc-capture-dir", "caps", "--webrtc-keep-captures", "always"
+    )
+    result.assert_outcomes(passed=1)
+    assert (project.path / "caps" / "scenarios_seed.yaml_seed.pcap").exists()
+
+
 @pytest.mark.parametrize("keep, kept", [("never", False), ("always", True), ("failed", False)])
 def test_keep_captures_policy_for_a_passing_scenario(
     project: pytest.Pytester, can_capture: None, keep: str, kept: bool
