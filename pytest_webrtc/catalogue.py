@@ -8,7 +8,7 @@ Schema enums and the tests that every rule has a failing case are checked agains
 from __future__ import annotations
 
 from . import demo
-from .capture import consent, dtls, rtp, verify
+from .capture import consent, dtls, feedback, rtp, verify
 from .conformance import peerjs, signaling, stun, turn, whip
 from .rules import RULES, Rule
 from .stun import violations
@@ -20,6 +20,7 @@ FAMILIES: dict[str, dict[str, Rule]] = {
     "stun codec": violations.RULES,
     "wire": verify.WIRE_RULES,
     "rtp": rtp.RTP_RULES,
+    "rtcp feedback and retransmission": feedback.FEEDBACK_RULES,
     "dtls": dtls.DTLS_RULES,
     "consent": consent.CONSENT_RULES,
     "stun conformance": stun.RULES,

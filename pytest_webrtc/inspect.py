@@ -45,7 +45,8 @@ def _load_sidecar(path: Path) -> tuple[WireContext | None, list[dict[str, Any]]]
     payload_types = {int(pt): int(rate) for pt, rate in data.get("payload_types", {}).items()}
     servers = {tuple(a) for a in data.get("stun_servers", [])}
     fingerprints = {int(port): [tuple(v) for v in values] for port, values in data.get("fingerprints", {}).items()}
-    return WireContext(peers, servers, payload_types, fingerprints), list(data.get("signaling", []))
+    rtx = {int(pt): int(apt) for pt, apt in data.get("rtx_payload_types", {}).items()}
+    return WireContext(peers, servers, payload_types, fingerprints, rtx), list(data.get("signaling", []))
 
 
 def inspect_capture(
@@ -151,9 +152,10 @@ def render_text(inspection: Inspection) -> str:
             lines.append(f"  {format_hostport(flow.source)}: {shown}; certificate sha-256 {flow.fingerprint()}")
     if verdict.streams:
         lines.append("")
-        lines.append("RTP streams (headers in clear, payloads SRTP):")
+        lines.append("RTP streams (headers in clear, payloads SRTP) and RTCP (each compound's first header):")
         lines += [f"  {stream.describe()}" for stream in verdict.streams]
-        rtp_findings = [f for f in verdict.findings if f.rule.startswith("rtp.")]
+        lines += [f"  {feedback.describe()}" for feedback in verdict.feedback.values()]
+        rtp_findings = [f for f in verdict.findings if f.rule.split(".")[0] in ("rtp", "rtcp", "rtx")]
         lines += [f"  ! {f}" for f in rtp_findings]
     errors = verdict.errors
     lines.append("")

@@ -48,6 +48,10 @@ CASES = {
     "rtp.sequence": "tests.capture.test_rtp::test_sequence_jumps_and_repeats",
     "rtp.timestamp": "tests.capture.test_rtp::test_timestamps_that_do_not_follow_the_clock",
     "rtp.ssrc-collision": "tests.capture.test_rtp::test_ssrc_reused_by_another_source",
+    "rtcp.nack-format": "tests.capture.test_feedback::test_feedback_of_the_wrong_length_is_caught_after_correct_ones",
+    "rtcp.pli-format": "tests.capture.test_feedback::test_feedback_of_the_wrong_length_is_caught_after_correct_ones",
+    "rtx.ssrc": "tests.capture.test_feedback::test_retransmissions_on_the_original_ssrc_are_caught_once",
+    "rtx.timestamp": "tests.capture.test_feedback::test_a_retransmission_with_another_timestamp_is_caught",
     "dtls.fingerprint": "tests.capture.test_dtls::test_a_certificate_that_does_not_match_its_fingerprint_is_caught",
     "dtls.handshake": "tests.capture.test_dtls::test_a_client_hello_without_answer_is_noted",
     "dtls.mti-suite": "tests.capture.test_dtls::test_a_server_refusing_the_mandatory_suite_is_caught",
@@ -119,7 +123,7 @@ def _doc_rows(path: str) -> dict[str, tuple[str, str]]:
     [("stun conformance", "docs/ci.md"), ("turn conformance", "docs/ci.md"), ("signaling conformance", "docs/ci.md"),
      ("peerjs conformance", "docs/ci.md"), ("whip conformance", "docs/ci.md"), ("whep conformance", "docs/ci.md"),
      ("wire", "docs/capture.md"),
-     ("rtp", "docs/capture.md"), ("dtls", "docs/capture.md"), ("consent", "docs/capture.md")],
+     ("rtp", "docs/capture.md"), ("rtcp feedback and retransmission", "docs/capture.md"), ("dtls", "docs/capture.md"), ("consent", "docs/capture.md")],
 )  # fmt: skip
 def test_the_docs_list_every_rule_with_its_section_and_level(family: str, doc: str) -> None:
     rows = _doc_rows(doc)

@@ -1,6 +1,6 @@
 """What the wire verdict knows besides the packets: each peer's ICE credentials (every generation,
-after ICE restarts) and addresses, the STUN servers, the negotiated payload types, the SDP
-fingerprints."""
+after ICE restarts) and addresses, the STUN servers, the negotiated payload types (and which are
+retransmission formats), the SDP fingerprints."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class WireContext:
     stun_servers: set[Address] = field(default_factory=set)
     payload_types: dict[int, int] = field(default_factory=dict)  # negotiated RTP payload type -> clock rate
     fingerprints: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # port -> SDP fingerprints
+    rtx: dict[int, int] = field(default_factory=dict)  # RTX payload type -> the one it repairs (apt, RFC 4588)
 
     def by_ufrag(self, ufrag: str) -> PeerCredentials | None:
         return next((p for p in self.peers if p.ufrag == ufrag), None)

@@ -43,6 +43,8 @@ class RtpStream:
     sequences: list[int] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    kinds: list[int] = field(default_factory=list)  # each packet's payload type
+    padded: list[bool] = field(default_factory=list)  # each packet's P bit (RFC 3550 §5.1)
     rtcp: int = 0  # RTCP packets from the same source
 
     def describe(self) -> str:
@@ -113,6 +115,8 @@ def verify_rtp(
         stream.sequences.append(sequence)
         stream.timestamps.append(timestamp)
         stream.times.append(d.time)
+        stream.kinds.append(pt)
+        stream.padded.append(bool(data[0] & 0x20))
     for stream in streams.values():
         stream.rtcp = rtcp_sources.get(stream.source, 0)
         findings += _clock(stream, payload_types or {})

@@ -21,6 +21,7 @@ from ..stun.message import Message, MessageClass, Method, decode, method_name
 from .consent import verify_consent
 from .credentials import PeerCredentials, WireContext
 from .dtls import verify_dtls
+from .feedback import verify_feedback
 from .packets import Datagram
 from .rtp import verify_rtp
 
@@ -136,6 +137,7 @@ class Verdict:
     skipped: int = 0  # datagrams that are not STUN
     streams: list[Any] = field(default_factory=list)  # RTP streams (capture.rtp.RtpStream)
     dtls: list[Any] = field(default_factory=list)  # DTLS flows (capture.dtls.DtlsFlow)
+    feedback: dict[Any, Any] = field(default_factory=dict)  # source -> capture.feedback.Feedback
 
     @property
     def errors(self) -> list[Finding]:
@@ -172,6 +174,10 @@ class Verdict:
                     "rtcp": st.rtcp,
                 }
                 for st in self.streams
+            ],
+            "feedback": [
+                {"source": list(f.source), "rtcp": dict(f.first), "retransmissions": f.retransmissions}
+                for f in self.feedback.values()
             ],
             "exchanges": [
                 {
@@ -466,12 +472,20 @@ def verify(
                 )
             )
     streams, rtp_findings = verify_rtp(datagrams, context.payload_types if context else None)
+    feedback, feedback_findings = verify_feedback(datagrams, streams, context.rtx if context else None)
     flows, dtls_findings = verify_dtls(datagrams, context.fingerprints if context else None)
-    rtp_findings += dtls_findings + verify_consent(exchanges, datagrams)
+    rtp_findings += feedback_findings + dtls_findings + verify_consent(exchanges, datagrams)
     findings = sorted(
         [*(f for r in records for f in r.findings), *rtp_findings],
         key=lambda f: (f.packet or 0, f.rule),
     )
     return Verdict(
-        records, exchanges, findings, kinds, skipped=len(datagrams) - len(records), streams=streams, dtls=flows
+        records,
+        exchanges,
+        findings,
+        kinds,
+        skipped=len(datagrams) - len(records),
+        streams=streams,
+        dtls=flows,
+        feedback=feedback,
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..addresses import Address
 from ..capture.dtls import fingerprints_from_sdp
+from ..capture.feedback import rtx_payload_types_from_sdp
 from ..capture.packets import Datagram, datagrams, ip_payload, udp_of
 from ..capture.rtp import payload_types_from_sdp
 from ..capture.verify import PeerCredentials, Verdict, WireContext, verify
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from ..signaling.protocol import RelayRecord
 
 __all__ = ["WireRecorder", "WireScope"]
+
+# rules on what a peer sends that a link element after it would falsify (see _before_the_links)
+OWN_STREAM_RULES = ("rtp.timestamp", "rtx.timestamp")
 
 
 @dataclass(frozen=True)
@@ -96,12 +100,14 @@ class WireRecorder:
             if credentials is not None:
                 peers.append(PeerCredentials(name, *credentials, frozenset(scope.endpoints.get(name, set()))))
         payload_types: dict[int, int] = {}
+        rtx: dict[int, int] = {}
         for sdp in scope.sdps.values():
             payload_types.update(payload_types_from_sdp(sdp))
+            rtx.update(rtx_payload_types_from_sdp(sdp))
         fingerprints = {
             port: fingerprints_from_sdp(scope.sdps[peer.name]) for peer in peers for _, port in peer.addresses
         }
-        return WireContext(peers, set(scope.stun_servers), payload_types, fingerprints)
+        return WireContext(peers, set(scope.stun_servers), payload_types, fingerprints, rtx)
 
     def _scenario_frames(self, wire: WireContext) -> list[tuple[float, bytes]]:
         ports = {port for _, port in wire.stun_servers}
@@ -125,7 +131,7 @@ class WireRecorder:
         self.frames = self._scenario_frames(wire)
         found: list[Datagram] = datagrams(self.frames, self.linktype)
         self.verdict = verify(found, wire)
-        self.verdict.findings = self._before_the_links(self.verdict.findings, wire.payload_types)
+        self.verdict.findings = self._before_the_links(self.verdict.findings, wire.payload_types, wire.rtx)
         stats = self.capture.stats()
         if stats.dropped or stats.interface_dropped:
             self.verdict.findings.append(
@@ -137,17 +143,20 @@ class WireRecorder:
             )
         return self.verdict
 
-    def _before_the_links(self, public: list[Finding], payload_types: dict[int, int]) -> list[Finding]:
+    def _before_the_links(
+        self, public: list[Finding], payload_types: dict[int, int], rtx: dict[int, int] | None = None
+    ) -> list[Finding]:
         """What a link element dropped or held never reaches the public side as it was sent: resend
         timers (DTLS), what a peer sends after its consent expired, and the RTP clock of a peer's own
         streams (a rate cap's queue delays each packet more than the last: measured, 0.3 s growing to
-        0.8 s in 3 s at 300 kbit/s) are judged where they were sent, in the captures beside the link
-        elements; the public capture's clock verdict on those streams is dropped."""
+        0.8 s in 3 s at 300 kbit/s) and its retransmissions' timestamps (their originals all there,
+        none lost yet) are judged where they were sent, in the captures beside the link elements;
+        the public capture's verdict of those rules on those streams is dropped."""
         from ..capture.verify import WireContext
 
         found: dict[str, Finding] = {}
         sent_before_a_link: set[str] = set()  # "ssrc 0x..." of streams a linked peer sends
-        clocks = WireContext(payload_types=payload_types)  # only the clock rates: no peer is known here
+        clocks = WireContext(payload_types=payload_types, rtx=rtx or {})  # formats only: no peer is known here
         for label, side in self.side_captures.items():
             side_datagrams = datagrams(side.snapshot(), side.linktype)
             sources = {d.number: d.src[0] for d in side_datagrams}
@@ -158,13 +167,15 @@ class WireRecorder:
                     f"ssrc 0x{stream.ssrc:08x}" for stream in verdict.streams if stream.source[0] == neighbour
                 }
             for finding in verdict.findings:
-                own_clock = finding.rule == "rtp.timestamp" and label.endswith("-link-peer")
+                own_clock = finding.rule in OWN_STREAM_RULES and label.endswith("-link-peer")
                 if own_clock and sources.get(finding.packet or 0) != neighbour:
                     continue  # a stream towards the peer: already delayed by the element
                 if finding.rule in ("dtls.retransmit-timing", "ice.consent-expired") or own_clock:
                     detail = f"{finding.detail} (the {label} capture, frame {finding.packet})"
                     found.setdefault(finding.detail, Finding(finding.rule, detail))
-        kept = [f for f in public if f.rule != "rtp.timestamp" or not any(s in f.detail for s in sent_before_a_link)]
+        kept = [
+            f for f in public if f.rule not in OWN_STREAM_RULES or not any(s in f.detail for s in sent_before_a_link)
+        ]
         return kept + list(found.values())
 
     async def stop(self) -> None:
@@ -205,6 +216,7 @@ class WireRecorder:
             "nat_captures": {peer: self.nat_pcap(path, peer).name for peer in self.nat_frames},
             "link_captures": {label: f"{path.stem}.{label}.pcap" for label in self.side_frames},
             "payload_types": {str(pt): rate for pt, rate in sorted(wire.payload_types.items())},
+            "rtx_payload_types": {str(pt): apt for pt, apt in sorted(wire.rtx.items())},
             "fingerprints": {str(port): values for port, values in sorted(wire.fingerprints.items())},
             "signaling": [
                 {"time": r.time, "room": r.room, "from": r.sender, "to": r.recipient, "type": r.type}

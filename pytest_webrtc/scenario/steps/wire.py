@@ -64,7 +64,11 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
         summary.append("connectivity checks succeeded on the selected pairs")
     errors = verdict.errors
     if "violations" in s.args:
-        expect_count("wire violations:", s.args["violations"], len(errors))
+        try:
+            expect_count("wire violations:", s.args["violations"], len(errors))
+        except Expectation as exc:  # name them: a count alone teaches nothing
+            named = "; ".join(str(f) for f in errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+            raise Expectation(f"{exc}{': ' + named if errors else ''}") from None
     if "integrity-failures" in s.args:
         failures = [f for f in verdict.findings if f.rule.startswith("integrity")]
         expect_count("integrity failures on the wire:", s.args["integrity-failures"], len(failures))
@@ -107,6 +111,16 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
                 f"run longer before this check"
             )
         summary.append(f"{len(verdict.streams)} RTP streams, each with RTCP")
+    for name, expected in s.args.get("feedback", {}).items():
+        senders = [f for source, f in verdict.feedback.items() if owner.get(source) == name]
+        for kind, count in expected.items():
+            got = sum(f.first[kind] for f in senders)
+            expect_count(f"RTCP {kind} from {name} on the wire (compounds led by one):", count, got)
+            summary.append(f"{name} sent {got} {kind}")
+    for name, expected in s.args.get("retransmissions", {}).items():
+        got = sum(f.retransmissions for source, f in verdict.feedback.items() if owner.get(source) == name)
+        expect_count(f"retransmissions (RTX) from {name} on the wire:", expected, got)
+        summary.append(f"{name} sent {got} retransmission(s)")
     if s.args.get("dtls-fingerprints"):
         checked = [flow for flow in verdict.dtls if flow.certificate is not None]
         if len(checked) < 2:
