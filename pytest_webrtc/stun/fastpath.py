@@ -23,11 +23,11 @@ from .auth import NONCE_COOKIE, LongTermAuth
 from .credentials import long_term_key
 from .message import FINGERPRINT_XOR
 
-__all__ = ["LongTermFastPath", "PreparedKey", "signed_success", "xor_mapped_attribute"]
+__all__ = ["MI_HEAD", "LongTermFastPath", "PreparedKey", "signed_success", "xor_mapped_attribute"]
 
 _CACHE_LIMIT = 4096
 _FINGERPRINT_HEAD = b"\x80\x28\x00\x04"
-_MI_HEAD = b"\x00\x08\x00\x14"
+MI_HEAD = b"\x00\x08\x00\x14"  # MESSAGE-INTEGRITY's type and length
 _LIMITS = {0x0006: 513, 0x0014: 763, 0x0015: 763}  # USERNAME, REALM, NONCE: RFC 8489 §14.3, §14.9, §14.10
 _COOKIE_PAD = b"\x21\x12\xa4\x42"
 
@@ -73,7 +73,7 @@ class LongTermFastPath:
         # The attributes before MESSAGE-INTEGRITY of a request found valid -> its key and when its
         # NONCE expires: a client repeats them byte for byte, so its next request is checked
         # without parsing them or looking its NONCE up again.
-        self._shapes: dict[bytes, tuple[PreparedKey, float]] = {}
+        self._shapes: dict[bytes, tuple[PreparedKey, float, bytes]] = {}  # ... and the covered type and length
 
     def key(self, data: bytes) -> PreparedKey | None:
         """The key to sign the answer with, or None: the generic path decides."""
@@ -84,7 +84,7 @@ class LongTermFastPath:
             return None
         fingerprint = end >= 52 and data[end - 8 : end - 4] == _FINGERPRINT_HEAD
         integrity = end - (32 if fingerprint else 24)
-        if integrity >= 20 and data[integrity : integrity + 4] == _MI_HEAD:
+        if integrity >= 20 and data[integrity : integrity + 4] == MI_HEAD:
             shape = self._shapes.get(data[20:integrity])
             if shape is not None:  # the hottest case: _verified, inlined
                 key = shape[0]
@@ -95,7 +95,7 @@ class LongTermFastPath:
                     if int.from_bytes(data[integrity + 28 : integrity + 32], "big") != crc:
                         return None
                 inner = key.inner.copy()
-                inner.update(data[:2] + (integrity + 4).to_bytes(2, "big") + data[4:integrity])
+                inner.update(shape[2] + data[4:integrity])
                 outer = key.outer.copy()
                 outer.update(inner.digest())
                 return key if hmac.compare_digest(data[integrity + 4 : integrity + 24], outer.digest()) else None
@@ -110,7 +110,7 @@ class LongTermFastPath:
         if verified is not None:
             if len(self._shapes) >= _CACHE_LIMIT:
                 self._shapes.clear()
-            self._shapes[data[20:integrity]] = (key, expires)
+            self._shapes[data[20:integrity]] = (key, expires, b"\x00\x01" + (integrity + 4).to_bytes(2, "big"))
         return verified
 
     def _verified(self, data: bytes, integrity: int, fingerprint: bool, key: PreparedKey) -> PreparedKey | None:
@@ -203,5 +203,5 @@ def signed_success(header: bytes, body: bytes, key: PreparedKey) -> bytes:
     inner.update(b"".join((kind, (length + 24).to_bytes(2, "big"), transaction, body)))
     outer = key.outer.copy()
     outer.update(inner.digest())
-    signed = b"".join((kind, (length + 32).to_bytes(2, "big"), transaction, body, _MI_HEAD, outer.digest()))
+    signed = b"".join((kind, (length + 32).to_bytes(2, "big"), transaction, body, MI_HEAD, outer.digest()))
     return signed + _FINGERPRINT_HEAD + ((zlib.crc32(signed) ^ FINGERPRINT_XOR) & 0xFFFFFFFF).to_bytes(4, "big")

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from ..addresses import Address, format_hostport
 from .attributes import CHANGE_IP, CHANGE_PORT, is_comprehension_required
 from .auth import Authenticator, AuthResult, LongTermAuth
-from .fastpath import LongTermFastPath, signed_success, xor_mapped_attribute
+from .fastpath import MI_HEAD, LongTermFastPath, signed_success, xor_mapped_attribute
 from .message import (
     FINGERPRINT_XOR,
     MAGIC_COOKIE,
@@ -143,6 +143,9 @@ class Responder:
         self._plain_prefix: bytes = struct.pack("!HH", 0x0101, 12 + len(software_attr) + 8)  # IPv4 answer: type, length
         self._plain_prefix6: bytes = struct.pack("!HH", 0x0101, 24 + len(software_attr) + 8)  # IPv6 answer
         self._long_term = LongTermFastPath(self.auth) if isinstance(self.auth, LongTermAuth) else None
+        # A signed IPv4 answer: type and length as MESSAGE-INTEGRITY covers them, and as sent (+ FINGERPRINT).
+        self._signed_covered: bytes = struct.pack("!HH", 0x0101, 12 + len(software_attr) + 24)
+        self._signed_prefix: bytes = struct.pack("!HH", 0x0101, 12 + len(software_attr) + 32)
 
     @property
     def rfc5780(self) -> bool:
@@ -309,6 +312,13 @@ class Responder:
             head = b"".join(
                 (self._plain_prefix6, data[4:20], _XOR_MAPPED_IPV6_HEAD, xored_port, xored, self._plain_suffix)
             )
+        elif len(address) == 4:  # signed, IPv4: the HMAC over precomputed pieces (RFC 8489 §14.5)
+            tail = b"".join((data[4:20], _XOR_MAPPED_IPV4_HEAD, xored_port, address, self._plain_suffix))
+            inner = key.inner.copy()
+            inner.update(self._signed_covered + tail)
+            outer = key.outer.copy()
+            outer.update(inner.digest())
+            head = b"".join((self._signed_prefix, tail, MI_HEAD, outer.digest()))
         else:
             if len(address) == 4:
                 mapped = _XOR_MAPPED_IPV4_HEAD + xored_port + address
