@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_webrtc.errors import ScenarioError, StepFailure
+from pytest_webrtc.errors import ScenarioError
 from pytest_webrtc.nat.netns import cannot_build_namespaces
 from pytest_webrtc.peer.browser import find_chromium
 from pytest_webrtc.scenario import load_scenario, run_scenario
 
-SCENARIO = Path(__file__).parent.parent.parent / "interop" / "chromium" / "ice_restart.yaml"
+SCENARIO = Path(__file__).parent.parent.parent / "scenarios" / "network" / "ice_restart.yaml"
 # Measured, about one run in eight: a Binding success from one Chromium to the other whose request is
 # in none of the three captures (public, both routers) — only around the restart (a data-only call
-# between the same two: 0 in 12). The rule is right to say it; the run is judged on everything else.
+# between the same two: 0 in 12). The rule says it, as a warning (SHOULD): the run passes.
 CHROMIUM_DURING_RESTART = "wire.response-unmatched"
 
 
@@ -26,13 +26,10 @@ CHROMIUM_DURING_RESTART = "wire.response-unmatched"
 @pytest.mark.skipif(cannot_build_namespaces() is not None, reason=str(cannot_build_namespaces()))
 @pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_after_the_restart_the_checks_carry_both_new_ufrags_and_verify(tmp_path: Path) -> None:
-    try:
-        result = asyncio.run(run_scenario(load_scenario(SCENARIO), {"keep": "always", "capture_dir": tmp_path}))
-    except StepFailure as failure:  # only the measured finding may fail it, and only the wire verdict
-        result = failure.result
-        assert result is not None and result.wire is not None and all(s.ok for s in result.steps[:1]), failure
-        assert {f.rule for f in result.wire.errors} == {CHROMIUM_DURING_RESTART}, result.wire.errors
-    assert result.steps[0].ok and result.wire is not None and result.pcap is not None
+    result = asyncio.run(run_scenario(load_scenario(SCENARIO), {"keep": "always", "capture_dir": tmp_path}))
+    assert result.ok and result.wire is not None and result.pcap is not None
+    assert not result.wire.errors, result.wire.errors
+    assert all(f.outcome == "warn" for f in result.wire.findings if f.rule == CHROMIUM_DURING_RESTART)
     (call,) = result.calls
     said = call["cases"]["restart-ice"]["detail"]
     old, new = re.match(r"ufrag (\S+) -> (\S+);", said).groups()  # type: ignore[union-attr]
