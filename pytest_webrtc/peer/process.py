@@ -248,6 +248,7 @@ class ProcessPeer:
     async def close(self) -> None:
         proc = self._proc
         if proc is None:
+            self._stderr.close()  # never started: its output file is all there is to close
             return
         try:
             if proc.returncode is None:

@@ -63,3 +63,12 @@ async def test_a_child_that_dies_fails_the_call_clearly(signaling: SignalingServ
             await peer.join()
     finally:
         await peer.close()
+
+
+async def test_a_peer_closed_before_it_started_leaves_no_open_file() -> None:
+    """CI once failed a later test on a ResourceWarning: the output file of a process peer that was
+    made but never started stayed open until the garbage collector found it."""
+    peer = ProcessPeer("bob", "ws://127.0.0.1:9", "r", ice_servers=[])
+    output = peer._stderr
+    await peer.close()
+    assert output.closed
