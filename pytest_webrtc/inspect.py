@@ -46,7 +46,8 @@ def _load_sidecar(path: Path) -> tuple[WireContext | None, list[dict[str, Any]]]
     servers = {tuple(a) for a in data.get("stun_servers", [])}
     fingerprints = {int(port): [tuple(v) for v in values] for port, values in data.get("fingerprints", {}).items()}
     rtx = {int(pt): int(apt) for pt, apt in data.get("rtx_payload_types", {}).items()}
-    return WireContext(peers, servers, payload_types, fingerprints, rtx), list(data.get("signaling", []))
+    srtp = [(bytes.fromhex(key), int(profile)) for key, profile in data.get("srtp_keys", [])]
+    return WireContext(peers, servers, payload_types, fingerprints, rtx, srtp), list(data.get("signaling", []))
 
 
 def inspect_capture(

@@ -29,6 +29,7 @@ class WireContext:
     payload_types: dict[int, int] = field(default_factory=dict)  # negotiated RTP payload type -> clock rate
     fingerprints: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # port -> SDP fingerprints
     rtx: dict[int, int] = field(default_factory=dict)  # RTX payload type -> the one it repairs (apt, RFC 4588)
+    srtp: list[tuple[bytes, int]] = field(default_factory=list)  # keys the harness's own peers send with (peer.keying)
 
     def by_ufrag(self, ufrag: str) -> PeerCredentials | None:
         return next((p for p in self.peers if p.ufrag == ufrag), None)

@@ -22,14 +22,24 @@ from __future__ import annotations
 import re
 import struct
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..addresses import Address, format_hostport
 from ..rules import Finding, Level, Rule, rule
 from .packets import Datagram
 from .rtp import RtpStream
+from .srtp import SrtpReader, nacked_sequences, original_sequence
 
-__all__ = ["FEEDBACK_NAMES", "FEEDBACK_RULES", "Feedback", "rtx_payload_types_from_sdp", "verify_feedback"]
+__all__ = [
+    "FEEDBACK_NAMES",
+    "FEEDBACK_RULES",
+    "Drop",
+    "Feedback",
+    "dropped",
+    "rtx_payload_types_from_sdp",
+    "verify_feedback",
+]
 
 FEEDBACK_RULES: dict[str, Rule] = {
     r.id: r
@@ -82,15 +92,25 @@ REPORT_NAMES = {200: "sr", 201: "rr", 202: "sdes", 203: "bye", 204: "app", 207: 
 
 @dataclass
 class Feedback:
-    """The RTCP one source sent, by the name of each compound's first packet; its RTX packets."""
+    """The RTCP one source sent, by the name of each compound's first packet; its RTX packets; and,
+    where its SRTP key is known (a harness peer), what its NACKs named and its RTX packets resent."""
 
     source: Address
     first: Counter[str] = field(default_factory=Counter)
     retransmissions: int = 0  # RTX packets (without padding) from this source
+    read: int = 0  # its SRTCP packets read with its key (0: the key is not known)
+    nacked: dict[int, set[int]] = field(default_factory=dict)  # media SSRC -> sequence numbers its NACKs named
+    resent: dict[int, set[int]] = field(default_factory=dict)  # original SSRC -> sequence numbers its RTX carried
 
     def describe(self) -> str:
         kinds = ", ".join(f"{name} {n}" for name, n in sorted(self.first.items()))
-        return f"{format_hostport(self.source)}: RTCP {kinds or 'none'}; {self.retransmissions} retransmission(s)"
+        read = ""
+        if self.read:
+            named = sum(len(s) for s in self.nacked.values())
+            read = f"; read with its key: {self.read} RTCP, NACKs named {named} packet(s)"
+        if self.resent:
+            read += f"; its RTX resent {sum(len(s) for s in self.resent.values())} packet(s)"
+        return f"{format_hostport(self.source)}: RTCP {kinds or 'none'}; {self.retransmissions} retransmission(s){read}"
 
 
 def rtx_payload_types_from_sdp(sdp: str) -> dict[int, int]:
@@ -106,7 +126,7 @@ def _signed(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def _rtcp(datagrams: list[Datagram], feedback: dict[Address, Feedback]) -> list[Finding]:
+def _rtcp(datagrams: list[Datagram], feedback: dict[Address, Feedback], reader: SrtpReader) -> list[Finding]:
     findings = []
     for d in datagrams:
         data = d.payload
@@ -114,7 +134,13 @@ def _rtcp(datagrams: list[Datagram], feedback: dict[Address, Feedback]) -> list[
             continue
         fmt, packet_type, length = data[0] & 0x1F, data[1], struct.unpack_from("!H", data, 2)[0]
         name = FEEDBACK_NAMES.get((packet_type, fmt), REPORT_NAMES.get(packet_type, f"pt{packet_type}"))
-        feedback.setdefault(d.src, Feedback(d.src)).first[name] += 1
+        sent = feedback.setdefault(d.src, Feedback(d.src))
+        sent.first[name] += 1
+        plain = reader.rtcp(d.src, data)
+        if plain is not None:
+            sent.read += 1
+            for media, sequences in nacked_sequences(plain).items():
+                sent.nacked.setdefault(media, set()).update(sequences)
         if name == "nack" and length < 3:
             findings.append(
                 Finding(
@@ -201,13 +227,31 @@ def _rtx_timestamps(stream: RtpStream, originals: list[RtpStream], rtx: dict[int
     )
 
 
+def _resent(stream: RtpStream, originals: list[RtpStream], rtx: dict[int, int], payloads: dict[int, bytes],
+            reader: SrtpReader, sent: Feedback) -> None:  # fmt: skip
+    """The original sequence numbers (OSN) of an RTX stream's packets, where its sender's key is known."""
+    for number, kind, padded in zip(stream.numbers, stream.kinds, stream.padded, strict=True):
+        plain = reader.rtp(stream.source, payloads[number]) if kind in rtx and not padded else None
+        osn = original_sequence(plain) if plain is not None else None
+        if osn is not None:
+            for original in originals:
+                sent.resent.setdefault(original.ssrc, set()).add(osn)
+
+
 def verify_feedback(
-    datagrams: list[Datagram], streams: list[RtpStream], rtx: dict[int, int] | None = None
+    datagrams: list[Datagram],
+    streams: list[RtpStream],
+    rtx: dict[int, int] | None = None,
+    keys: Sequence[tuple[bytes, int]] = (),
 ) -> tuple[dict[Address, Feedback], list[Finding]]:
-    """Feedback and retransmissions per source, and the findings of :data:`FEEDBACK_RULES`."""
+    """Feedback and retransmissions per source, and the findings of :data:`FEEDBACK_RULES`; with
+    ``keys`` (the harness's peers' SRTP keys), what their NACKs named and their RTX packets resent."""
     rtx = rtx or {}
+    reader = SrtpReader(keys)
     feedback: dict[Address, Feedback] = {}
-    findings = _rtcp(datagrams, feedback)
+    findings = _rtcp(datagrams, feedback, reader)
+    wanted = {n for st in streams if any(k in rtx for k in st.kinds) for n in st.numbers} if keys else set()
+    payloads = {d.number: d.payload for d in datagrams if d.number in wanted}
     for stream in streams:
         kinds = set(stream.kinds)
         repaired = {rtx[pt] for pt in kinds if pt in rtx}
@@ -232,4 +276,41 @@ def verify_feedback(
             finding = _rtx_timestamps(stream, originals, rtx)
             if finding is not None:
                 findings.append(finding)
+            if payloads:
+                _resent(stream, originals, rtx, payloads, reader, feedback[stream.source])
     return feedback, sorted(findings, key=lambda f: f.packet or 0)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """An RTP packet captured on one side of a link element and not on the other: the element dropped it."""
+
+    ssrc: int
+    sequence: int
+    source: Address
+    destination: Address
+    time: float
+
+
+def dropped(before: list[Datagram], after: list[Datagram], rtx: dict[int, int], guard: float = 1.0) -> list[Drop]:
+    """The media packets (not retransmissions, not RTCP) on one side of an element only, in either
+    direction; the last ``guard`` seconds are not judged (packets still inside the element)."""
+
+    def media(found: list[Datagram]) -> dict[tuple[int, int], Datagram]:
+        out = {}
+        for d in found:
+            data = d.payload
+            if d.kind == "rtp" and len(data) >= 12 and not 192 <= data[1] <= 223 and data[1] & 0x7F not in rtx:
+                out[(struct.unpack_from("!I", data, 8)[0], struct.unpack_from("!H", data, 2)[0])] = d
+        return out
+
+    one, other = media(before), media(after)
+    if not one or not other:
+        return []
+    end = min(max(d.time for d in before), max(d.time for d in after)) - guard
+    return [
+        Drop(ssrc, sequence, d.src, d.dst, d.time)
+        for side, twin in ((one, other), (other, one))
+        for (ssrc, sequence), d in side.items()
+        if (ssrc, sequence) not in twin and d.time < end
+    ]

@@ -472,7 +472,9 @@ def verify(
                 )
             )
     streams, rtp_findings = verify_rtp(datagrams, context.payload_types if context else None)
-    feedback, feedback_findings = verify_feedback(datagrams, streams, context.rtx if context else None)
+    feedback, feedback_findings = verify_feedback(
+        datagrams, streams, context.rtx if context else None, context.srtp if context else ()
+    )
     flows, dtls_findings = verify_dtls(datagrams, context.fingerprints if context else None)
     rtp_findings += feedback_findings + dtls_findings + verify_consent(exchanges, datagrams)
     findings = sorted(

@@ -25,6 +25,7 @@ from ..signaling.drivers import DEFAULT_PROTOCOL, channel
 from ..wakeup import Wakeup
 from .agent_media import AgentMedia
 from .hosts import CANDIDATE_SETS, gather_timeout, host_addresses, may_reach
+from .keying import srtp_keying
 from .pacing import check_on_arrival
 from .report import PeerReport, candidate_type
 from .sdp import TrickledCandidate, codecs_offered, split_candidates, trickled_candidate
@@ -484,4 +485,5 @@ class PeerAgent(AgentMedia):
             "renegotiations": self.renegotiations,
             "codecs": {kind: self.negotiated_codec(kind) for kind in ("audio", "video")},
             "events": [(e.time, e.kind, e.detail) for e in self.events],
+            "srtp": srtp_keying(self._dtls()),
         }

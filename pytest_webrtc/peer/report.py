@@ -38,6 +38,7 @@ class PeerReport(TypedDict, total=False):
     renegotiations: int
     codecs: dict[str, str | None]
     events: list[tuple[float, str, str]] | list[list[Any]]  # (time, kind, detail)
+    srtp: list[dict[str, Any]]  # [{"profile": libsrtp profile, "tx": hex}]: what it sends SRTP with (peer.keying)
 
 
 def external_report(peer_id: str, candidates: Iterable[str]) -> PeerReport:

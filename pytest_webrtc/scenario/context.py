@@ -179,4 +179,5 @@ class RunContext:
             self.world.stun_servers(),
             self.scenario.path,
             list(signaling.relayed) if signaling is not None else [],
+            [(bytes.fromhex(k["tx"]), int(k["profile"])) for r in reports.values() for k in r.get("srtp", [])],
         )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..addresses import Address
 from ..capture.dtls import fingerprints_from_sdp
-from ..capture.feedback import rtx_payload_types_from_sdp
+from ..capture.feedback import Drop, dropped, rtx_payload_types_from_sdp
 from ..capture.packets import Datagram, datagrams, ip_payload, udp_of
 from ..capture.rtp import payload_types_from_sdp
 from ..capture.verify import PeerCredentials, Verdict, WireContext, verify
@@ -45,6 +45,7 @@ class WireScope:
     stun_servers: set[Address]  # every address of the STUN (and TURN) servers
     scenario_path: str = ""
     relayed: Sequence[RelayRecord] = ()  # the built-in signaling server's relay log
+    srtp: Sequence[tuple[bytes, int]] = ()  # SRTP keys (key + salt, libsrtp profile) the harness's peers send with
 
 
 @dataclass
@@ -58,6 +59,8 @@ class WireRecorder:
     sides: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     side_captures: dict[str, Capture] = field(default_factory=dict)
     side_frames: dict[str, tuple[int, list[tuple[float, bytes]]]] = field(default_factory=dict)
+    side_verdicts: dict[str, Verdict] = field(default_factory=dict)  # label -> that capture's verdict (last judged)
+    drops: list[Drop] = field(default_factory=list)  # RTP packets the link elements dropped (last judged)
     capture: Capture | CaptureSlice | None = None
     nat_captures: dict[str, Capture] = field(default_factory=dict)  # peer -> capture in its router
     nat_frames: dict[str, tuple[int, list[tuple[float, bytes]]]] = field(default_factory=dict)
@@ -107,7 +110,7 @@ class WireRecorder:
         fingerprints = {
             port: fingerprints_from_sdp(scope.sdps[peer.name]) for peer in peers for _, port in peer.addresses
         }
-        return WireContext(peers, set(scope.stun_servers), payload_types, fingerprints, rtx)
+        return WireContext(peers, set(scope.stun_servers), payload_types, fingerprints, rtx, list(scope.srtp))
 
     def _scenario_frames(self, wire: WireContext) -> list[tuple[float, bytes]]:
         ports = {port for _, port in wire.stun_servers}
@@ -131,7 +134,7 @@ class WireRecorder:
         self.frames = self._scenario_frames(wire)
         found: list[Datagram] = datagrams(self.frames, self.linktype)
         self.verdict = verify(found, wire)
-        self.verdict.findings = self._before_the_links(self.verdict.findings, wire.payload_types, wire.rtx)
+        self.verdict.findings = self._before_the_links(self.verdict.findings, wire.payload_types, wire.rtx, wire.srtp)
         stats = self.capture.stats()
         if stats.dropped or stats.interface_dropped:
             self.verdict.findings.append(
@@ -144,7 +147,11 @@ class WireRecorder:
         return self.verdict
 
     def _before_the_links(
-        self, public: list[Finding], payload_types: dict[int, int], rtx: dict[int, int] | None = None
+        self,
+        public: list[Finding],
+        payload_types: dict[int, int],
+        rtx: dict[int, int] | None = None,
+        srtp: Sequence[tuple[bytes, int]] = (),
     ) -> list[Finding]:
         """What a link element dropped or held never reaches the public side as it was sent: resend
         timers (DTLS), what a peer sends after its consent expired, and the RTP clock of a peer's own
@@ -156,12 +163,17 @@ class WireRecorder:
 
         found: dict[str, Finding] = {}
         sent_before_a_link: set[str] = set()  # "ssrc 0x..." of streams a linked peer sends
-        clocks = WireContext(payload_types=payload_types, rtx=rtx or {})  # formats only: no peer is known here
+        clocks = WireContext(payload_types=payload_types, rtx=rtx or {}, srtp=list(srtp))  # no peer is known here
+        self.side_verdicts, self.drops = {}, []
         for label, side in self.side_captures.items():
             side_datagrams = datagrams(side.snapshot(), side.linktype)
             sources = {d.number: d.src[0] for d in side_datagrams}
             neighbour = self.sides[label][2] if label in self.sides else None
             verdict = verify(side_datagrams, clocks)
+            self.side_verdicts[label] = verdict
+            twin = self.side_captures.get(label.replace("-link-peer", "-link-router"))
+            if label.endswith("-link-peer") and twin is not None:  # what the element dropped, both ways
+                self.drops += dropped(side_datagrams, datagrams(twin.snapshot(), twin.linktype), rtx or {})
             if label.endswith("-link-peer"):
                 sent_before_a_link |= {
                     f"ssrc 0x{stream.ssrc:08x}" for stream in verdict.streams if stream.source[0] == neighbour
@@ -177,6 +189,10 @@ class WireRecorder:
             f for f in public if f.rule not in OWN_STREAM_RULES or not any(s in f.detail for s in sent_before_a_link)
         ]
         return kept + list(found.values())
+
+    def nearest(self, peer: str) -> Verdict | None:
+        """The verdict of the capture nearest ``peer``: beside its link element if it has one, else the public one."""
+        return self.side_verdicts.get(f"{peer}-link-peer", self.verdict)
 
     async def stop(self) -> None:
         """Stop capturing; the frames kept are those of the last judgement."""
@@ -217,6 +233,7 @@ class WireRecorder:
             "link_captures": {label: f"{path.stem}.{label}.pcap" for label in self.side_frames},
             "payload_types": {str(pt): rate for pt, rate in sorted(wire.payload_types.items())},
             "rtx_payload_types": {str(pt): apt for pt, apt in sorted(wire.rtx.items())},
+            "srtp_keys": [[key.hex(), profile] for key, profile in wire.srtp],  # the test peers' own (peer.keying)
             "fingerprints": {str(port): values for port, values in sorted(wire.fingerprints.items())},
             "signaling": [
                 {"time": r.time, "room": r.room, "from": r.sender, "to": r.recipient, "type": r.type}

@@ -197,13 +197,37 @@ sender.wrap_rtx = wrap_rtx
 """
 
 
-@pytest.mark.parametrize("broken", [False, True], ids=["aiortc", "aiortc-stamping-its-own-timestamps"])
+NACKING_THE_NEXT = """\
+import aiortc.rtcrtpreceiver as receiver
+
+_send = receiver.RTCRtpReceiver._send_rtcp_nack
+
+
+async def _send_rtcp_nack(self, media_ssrc, lost):  # the fault: it names the packet after each lost one
+    await _send(self, media_ssrc, [(s + 1) & 0xFFFF for s in lost])
+
+
+receiver.RTCRtpReceiver._send_rtcp_nack = _send_rtcp_nack
+"""
+
+
+@pytest.mark.parametrize(
+    ("fault", "failure"),
+    [
+        (None, None),
+        (BROKEN_RTX, "rtx.timestamp (RFC 4588 §4)"),
+        (NACKING_THE_NEXT, "packets lost on their way to bob that none of its NACKs named"),
+    ],
+    ids=["aiortc", "aiortc-stamping-its-own-timestamps", "aiortc-nacking-the-packet-after-each-lost-one"],
+)
 def test_the_video_through_loss_scenario_judges_real_retransmissions(
-    can_capture: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: bool
+    can_capture: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str | None, failure: str | None
 ) -> None:
-    """aiortc through 5 % loss: bob's NACKs, alice's RTX with the originals' timestamps — the shipped
-    scenario passes. The same run with alice's retransmissions stamped off by one tick (every peer
-    process loads the fault at start) fails on ``rtx.timestamp``, judged before the link element."""
+    """aiortc through 5 % loss: bob's NACKs name the packets alice's link element dropped, alice's RTX
+    bring them with the originals' timestamps — the shipped scenario passes. The same run with a
+    fault every peer process loads at start fails: retransmissions stamped off by one tick on
+    ``rtx.timestamp`` (judged before the link element); NACKs naming the packet after each lost one
+    — still NACKs, so counting them passes — on ``unnacked-loss`` (read with the peers' SRTP keys)."""
     import asyncio
 
     from pytest_webrtc.errors import StepFailure
@@ -212,16 +236,95 @@ def test_the_video_through_loss_scenario_judges_real_retransmissions(
 
     if cannot_build_namespaces() is not None:
         pytest.skip(str(cannot_build_namespaces()))
-    if broken:
-        (tmp_path / "sitecustomize.py").write_text(BROKEN_RTX)
+    if fault is not None:
+        (tmp_path / "sitecustomize.py").write_text(fault)
         monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{Path(__file__).parent.parent.parent}")
-    scenario = load_scenario(Path(__file__).parent.parent.parent / "scenarios" / "network" / "video_through_loss.yaml")
-    run = run_scenario(scenario, {"keep": "never", "capture_dir": tmp_path})
-    if not broken:
-        assert asyncio.run(run).ok
+    path = Path(__file__).parent.parent.parent / "scenarios" / "network" / "video_through_loss.yaml"
+    text = path.read_text()
+    if fault is NACKING_THE_NEXT:  # nothing is repaired, so bob decodes nothing in order: 4 s of media, then judge
+        media = 'expect-media: {peer: bob, kind: video, frames: ">=60", in-order: true, timeout: 15}'
+        assert media in text
+        text = text.replace(media, media.replace("timeout: 15", "timeout: 4, expect-failure: true"))
+    run = run_scenario(load_scenario(path, text), {"keep": "never", "capture_dir": tmp_path})
+    if failure is None:
+        result = asyncio.run(run)
+        assert result.ok
         return
     with pytest.raises(StepFailure) as info:
         asyncio.run(run)
     message = str(info.value)
-    assert "step 8 (expect-wire" in message and "rtx.timestamp (RFC 4588 §4)" in message, message
-    assert "the alice-link-peer capture" in message
+    assert "step 8 (expect-wire" in message and failure in message, message
+    if fault is BROKEN_RTX:
+        assert "the alice-link-peer capture" in message
+
+
+KEY = bytes(range(30))  # AES_CM_128 key (16) + salt (14)
+PROFILE = 1  # pylibsrtp Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+
+
+def protected(packets: list[bytes], rtcp: bool, key: bytes = KEY) -> list[bytes]:
+    from pylibsrtp import Policy, Session
+
+    session = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=PROFILE))
+    return [session.protect_rtcp(p) if rtcp else session.protect(p) for p in packets]
+
+
+def plain_nack(media: int, *fci: tuple[int, int]) -> bytes:
+    """A compound packet led by a receiver report, then a Generic NACK (the NACK not in clear in SRTCP)."""
+    report = struct.pack("!BBHI", 0x80, 201, 1, 0x3333)
+    body = b"".join(struct.pack("!HH", pid, blp) for pid, blp in fci)
+    return report + struct.pack("!BBHII", 0x81, 205, 2 + len(fci), 0x3333, media) + body
+
+
+def rtx_packet(seq: int, ts: int, osn: int, extension: bool = False) -> bytes:
+    first = 0x90 if extension else 0x80
+    header = struct.pack("!BBHII", first, 98, seq, ts, REPAIR)
+    if extension:  # a one-byte-header extension of one word, as browsers send
+        header += struct.pack("!HH", 0xBEDE, 1) + b"\x10\xff\x00\x00"
+    return header + struct.pack("!H", osn) + b"\x00" * 20
+
+
+@pytest.mark.parametrize("key", [KEY, bytes(30)], ids=["its-key", "another-key"])
+def test_with_the_harness_keys_nacks_and_osns_are_read(frames: Frames, key: bytes) -> None:
+    """A NACK behind a receiver report (only the report's header is in clear) names 65535 and, by its
+    bitmask, 1 and 16 after (the sequence wraps); an RTX packet, with a header extension, carries its
+    original's number. With another key nothing is read, and nothing is claimed."""
+    video(frames, 20, lose={5, 6})
+    for packet in protected([plain_nack(MEDIA, (65535, 0b1000000000000001))], rtcp=True, key=key):
+        frames.add(BOB, ALICE, packet)
+    for packet in protected(
+        [rtx_packet(1, timestamp(5), 65535, extension=True), rtx_packet(2, timestamp(6), 0)], False, key
+    ):
+        frames.add(ALICE, BOB, packet)
+    found = datagrams(frames.frames)
+    streams, _ = verify_rtp(found, NEGOTIATED)
+    feedback, findings = verify_feedback(found, streams, RTX, [(KEY, PROFILE)])
+    assert findings == []
+    assert feedback[BOB].first == {"rr": 1}  # what is in clear: the leading report
+    if key == KEY:
+        assert feedback[BOB].read == 1 and feedback[BOB].nacked == {MEDIA: {65535, 0, 15}}
+        assert feedback[ALICE].resent == {MEDIA: {65535, 0}}
+    else:
+        assert feedback[BOB].read == 0 and feedback[BOB].nacked == {} and feedback[ALICE].resent == {}
+
+
+def test_what_a_link_element_dropped_is_on_one_side_only(frames: Frames) -> None:
+    """Both directions; retransmissions and RTCP are not media; the last second (packets still in the
+    element when the captures stopped) is not judged."""
+    from pytest_webrtc.capture.feedback import dropped
+
+    before, after = Frames(), Frames()
+    after.now = before.now
+    for i in range(60):  # 2 s of alice's video; the element drops 10 and 55 (55: in the last second)
+        before.add(ALICE, BOB, rtp(i, timestamp(i)), after=1 / 30)
+        if i not in (10, 55):
+            after.add(ALICE, BOB, rtp(i, timestamp(i)), after=1 / 30)
+        else:
+            after.now += 1 / 30
+        if i == 20:  # bob's packet towards alice, dropped on its way in; and a resend, dropped too
+            after.add(BOB, ALICE, rtp(7, 1, ssrc=0x4444))
+            before.now += 0.001
+            after.add(ALICE, BOB, rtp(900, timestamp(10), REPAIR, 98))
+            before.now += 0.001
+    drops = dropped(datagrams(before.frames), datagrams(after.frames), RTX)
+    assert {(d.ssrc, d.sequence, d.destination) for d in drops} == {(MEDIA, 10, BOB), (0x4444, 7, ALICE)}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from ...addresses import format_hostport
+from ...capture.credentials import WireContext
 from ...errors import Expectation
 from ..context import RunContext
 from ..model import Step
 from ..registry import step
+from ..wire import WireRecorder
 from .common import expect_count
 
 
@@ -121,6 +123,11 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
         got = sum(f.retransmissions for source, f in verdict.feedback.items() if owner.get(source) == name)
         expect_count(f"retransmissions (RTX) from {name} on the wire:", expected, got)
         summary.append(f"{name} sent {got} retransmission(s)")
+    for key, what in (("unnacked-loss", "none of its NACKs named"), ("unrepaired-loss", "no retransmission brought")):
+        for name, expected in s.args.get(key, {}).items():
+            got, lost = _loss_left(recorder, wire, name, key == "unnacked-loss")
+            expect_count(f"packets lost on their way to {name} that {what} ({lost} lost):", expected, got)
+            summary.append(f"{name}: {lost} packets lost, {got} that {what}")
     if s.args.get("dtls-fingerprints"):
         checked = [flow for flow in verdict.dtls if flow.certificate is not None]
         if len(checked) < 2:
@@ -133,3 +140,38 @@ async def expect_wire(ctx: RunContext, s: Step) -> str:
     if errors and "violations" not in s.args:
         raise Expectation(f"{len(errors)} wire violation(s): " + "; ".join(str(f) for f in errors[:5]))
     return "; ".join(summary)
+
+
+def _loss_left(recorder: WireRecorder, wire: WireContext, name: str, nacks: bool) -> tuple[int, int]:
+    """(packets the link elements dropped on their way to ``name`` that its NACKs did not name — or
+    that no retransmission brought to it —, packets dropped on their way to it), read in the capture
+    nearest to it with the harness peers' SRTP keys (``capture.srtp``)."""
+    if not recorder.side_captures and not recorder.side_verdicts:
+        raise Expectation("no link element in this run: give a peer a link with loss (topology: {peer: {link: ...}})")
+    towards = [d for d in recorder.drops if wire.owner(d.destination) == name]
+    nearest = recorder.nearest(name)
+    assert nearest is not None
+    if nacks:
+        mine = [f for source, f in nearest.feedback.items() if wire.owner(source) == name]
+        if not any(f.read for f in mine):
+            raise Expectation(
+                f"{name}'s RTCP cannot be read: no SRTP key opens it (only the harness's own aiortc peers report "
+                "theirs, peer.keying) — judge what is in clear instead (feedback: {peer: {nack: ...}})"
+            )
+        named: dict[int, set[int]] = {}
+        for f in mine:
+            for ssrc, sequences in f.nacked.items():
+                named.setdefault(ssrc, set()).update(sequences)
+    else:
+        senders = {wire.owner(d.source) for d in towards}
+        theirs = [f for source, f in nearest.feedback.items() if wire.owner(source) in senders]
+        if towards and not any(f.read or f.resent for f in theirs):
+            raise Expectation(
+                f"the retransmissions to {name} cannot be read: no SRTP key of their senders opens them (only the "
+                "harness's own aiortc peers report theirs) — count them instead (retransmissions: {peer: ...})"
+            )
+        named = {}
+        for f in theirs:
+            for ssrc, sequences in f.resent.items():
+                named.setdefault(ssrc, set()).update(sequences)
+    return sum(1 for d in towards if d.sequence not in named.get(d.ssrc, set())), len(towards)
