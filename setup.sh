@@ -82,7 +82,7 @@ PYTHON=${PYTHON:-$(command -v python || command -v python3)}
 # its first scenario 350 -> 225 ms; importing the peer 0.50 -> 0.37 s). Both kinds of file are
 # caches that Python and pytest check against each source's mtime and size.
 "$PYTHON" -m compileall -q -j 0 pytest_webrtc tests bench >/dev/null
-env -u PYTHONDONTWRITEBYTECODE "$PYTHON" - <<'PY'
+env -u PYTHONDONTWRITEBYTECODE "$PYTHON" - >/dev/null <<'PY'
 import importlib
 import pkgutil
 
