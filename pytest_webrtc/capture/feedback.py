@@ -163,7 +163,7 @@ def _rtcp(datagrams: list[Datagram], feedback: dict[Address, Feedback], reader: 
 def _repaired(stream: RtpStream, rtx: dict[int, int], streams: list[RtpStream]) -> list[RtpStream]:
     """The original streams an RTX stream may repair: same source, another SSRC, the apt payload type."""
     repaired = {rtx[pt] for pt in set(stream.kinds) if pt in rtx}
-    return [s for s in streams if s.source == stream.source and s.ssrc != stream.ssrc and s.payload_type in repaired]
+    return [s for s in streams if s.source == stream.source and s.ssrc != stream.ssrc and repaired & set(s.kinds)]
 
 
 def _gaps(original: RtpStream, base: int) -> list[tuple[int, int]]:

@@ -122,6 +122,17 @@ def test_the_broken_retransmission_is_named_once_with_its_count(frames: Frames) 
     assert "5 of 5 retransmissions so" in findings[0].detail and f"0x{REPAIR:08x}" in findings[0].detail
 
 
+def test_the_original_stream_is_found_by_any_of_its_payload_types(frames: Frames) -> None:
+    """A stream that began with another format (a codec switch) still has its retransmissions judged."""
+    frames.add(ALICE, BOB, rtp(65529, 1, MEDIA, pt=99), after=1 / 30)
+    video(frames, 20)
+    frames.add(ALICE, BOB, rtp(600, timestamp(4) + 1, REPAIR, 98))
+    found = datagrams(frames.frames)
+    streams, _ = verify_rtp(found, {**NEGOTIATED, 99: 90000})
+    _, findings = verify_feedback(found, streams, RTX)
+    assert [f.rule for f in findings] == ["rtx.timestamp"]
+
+
 def test_retransmissions_on_the_original_ssrc_are_caught_once(frames: Frames) -> None:
     """RFC 4588 under SSRC multiplexing: the repair stream needs an SSRC of its own. The broken sender
     resends on the media SSRC only after 30 correct packets (twice: still one finding)."""
