@@ -74,6 +74,7 @@ def verify_rtp(
     owners: dict[int, tuple[str, int]] = {}
     findings: list[Finding] = []
     rtcp_sources: dict[tuple[str, int], int] = {}
+    last: dict[tuple[int, tuple[str, int]], bytes] = {}  # each stream's last packet, whole
     for d in datagrams:
         if d.kind != "rtp" or len(d.payload) < 8:
             continue
@@ -105,12 +106,15 @@ def verify_rtp(
         stream = streams.setdefault((ssrc, d.src), RtpStream(ssrc, d.src, pt))
         if stream.sequences:
             step = (sequence - stream.sequences[-1]) & 0xFFFF
+            if step == 0 and data == last.get((ssrc, d.src)):
+                continue  # the same packet again: a copy the network made (a router seen on both sides, a duplicating link), not the sender's
             if step == 0 or (MAX_DROPOUT < step < 0x10000 - MAX_MISORDER):
                 findings.append(
                     _finding(
                         d.number, "rtp.sequence", f"ssrc 0x{ssrc:08x}: sequence {sequence} after {stream.sequences[-1]}"
                     )
                 )
+        last[(ssrc, d.src)] = data
         stream.numbers.append(d.number)
         stream.sequences.append(sequence)
         stream.timestamps.append(timestamp)

@@ -68,6 +68,17 @@ def test_sequence_jumps_and_repeats(frames: Frames) -> None:
     assert judge(frames)[1] == {(4, "rtp.sequence"), (5, "rtp.sequence")}
 
 
+def test_a_copy_of_the_same_packet_is_the_networks_not_the_senders(frames: Frames) -> None:
+    """A router's capture on both its sides (or a duplicating link) shows each packet twice: byte for
+    byte the same, no sequence rule broken; a different packet with the same number still is."""
+    for i in range(3):
+        frames.add(ALICE, BOB, rtp(10 + i, 1000 + 3000 * i))
+        frames.add(ALICE, BOB, rtp(10 + i, 1000 + 3000 * i))
+    frames.add(ALICE, BOB, rtp(12, 99999))  # the sender's: number 12 again, for another packet
+    streams, found = judge(frames)
+    assert found == {(7, "rtp.sequence")} and streams[0].numbers == [1, 3, 5, 7]  # the copies not counted
+
+
 def test_ssrc_reused_by_another_source(frames: Frames) -> None:
     video(frames, 2)
     frames.add(BOB, ALICE, rtp(1, 1))  # Bob reuses Alice's SSRC
