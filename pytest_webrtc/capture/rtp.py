@@ -28,7 +28,12 @@ RTP_RULES: dict[str, Rule] = {
         rule("rtp.payload-type", "RFC 3264 §5.1", "RTP payload types are among those the SDP negotiated"),
         rule("rtp.sequence", "RFC 3550 §A.1", "sequence numbers of a stream increase by one, without large jumps"),
         rule("rtp.timestamp", "RFC 3550 §5.1", "timestamps of a stream advance at the codec's clock rate"),
-        rule("rtp.ssrc-collision", "RFC 3550 §8.2", "one SSRC is used by one source transport address", Level.MUST),
+        rule(
+            "rtp.ssrc-collision",
+            "RFC 3550 §8.2",
+            "one SSRC is used by one source transport address (a sender that moves carries on its numbering)",
+            Level.MUST,
+        ),
     )
 }
 MAX_DROPOUT, MAX_MISORDER = 3000, 100  # RFC 3550 §A.1
@@ -96,13 +101,20 @@ def verify_rtp(
             )
         owner = owners.setdefault(ssrc, d.src)
         if owner != d.src:
-            findings.append(
-                _finding(
-                    d.number,
-                    "rtp.ssrc-collision",
-                    f"ssrc 0x{ssrc:08x} from {format_hostport(d.src)}, already used by {format_hostport(owner)}",
+            prior = streams.get((ssrc, owner))
+            if prior is not None and _continues(prior, sequence, timestamp):
+                owners[ssrc] = (
+                    d.src
+                )  # the same source, moved (a new ICE pair, a NAT rebinding) or seen on both sides of a router
+            else:
+                findings.append(
+                    _finding(
+                        d.number,
+                        "rtp.ssrc-collision",
+                        f"ssrc 0x{ssrc:08x} from {format_hostport(d.src)}, already used by {format_hostport(owner)} "
+                        f"(whose stream was at sequence {prior.sequences[-1] if prior else '?'}; this one is at {sequence})",
+                    )
                 )
-            )
         stream = streams.setdefault((ssrc, d.src), RtpStream(ssrc, d.src, pt))
         if stream.sequences:
             step = (sequence - stream.sequences[-1]) & 0xFFFF
@@ -137,6 +149,20 @@ def verify_rtp(
             )
     findings.sort(key=lambda f: f.packet or 0)
     return list(streams.values()), findings
+
+
+MOVE_SEQUENCE, MOVE_TICKS = MAX_MISORDER, 10 * 90000  # how close a stream from a new address must be to the old one's
+
+
+def _continues(prior: RtpStream, sequence: int, timestamp: int) -> bool:
+    """A packet from another address carries on ``prior``'s numbering and clock (within 100 sequence
+    numbers and 10 s of 90 kHz): the same sender — ICE moved it to another pair, a NAT rebound it,
+    or a capture on both sides of a router sees it twice. Another sender's SSRC is random, and so
+    are its first sequence number and timestamp (RFC 3550 §5.1): it does not."""
+    step = (sequence - prior.sequences[-1]) & 0xFFFF
+    ticks = (timestamp - prior.timestamps[-1]) & 0xFFFFFFFF
+    close_in_sequence = step <= MOVE_SEQUENCE or step >= 0x10000 - MOVE_SEQUENCE
+    return close_in_sequence and (ticks <= MOVE_TICKS or ticks >= (1 << 32) - MOVE_TICKS)
 
 
 # The RTP clock is judged over a stream of CLOCK_MIN_SPAN seconds of capture or more, between the

@@ -81,8 +81,23 @@ def test_a_copy_of_the_same_packet_is_the_networks_not_the_senders(frames: Frame
 
 def test_ssrc_reused_by_another_source(frames: Frames) -> None:
     video(frames, 2)
-    frames.add(BOB, ALICE, rtp(1, 1))  # Bob reuses Alice's SSRC
+    frames.add(BOB, ALICE, rtp(20000, 123456789))  # Bob reuses Alice's SSRC, with numbering of his own
     assert judge(frames)[1] == {(3, "rtp.ssrc-collision")}
+
+
+def test_a_sender_that_moves_or_is_seen_on_both_sides_of_a_router_keeps_its_ssrc(frames: Frames) -> None:
+    """Measured: a NAT router's capture shows each packet from the inside address and, translated,
+    from the outside one; a new ICE pair or a NAT rebinding moves a stream to another address. Both
+    carry on the numbering: no collision. A second sender hidden after such a move still is one."""
+    outside, moved = ("198.51.100.6", 34383), ("127.0.0.1", 40009)
+    for i in range(4):  # both sides of a router
+        frames.add(ALICE, BOB, rtp(100 + i, 3000 * i))
+        frames.add(outside, BOB, rtp(100 + i, 3000 * i))
+    for i in range(4, 8):  # then the stream moves to another port
+        frames.add(moved, BOB, rtp(100 + i, 3000 * i))
+    assert judge(frames)[1] == set()
+    culprit = frames.add(BOB, ALICE, rtp(41000, 987654321))
+    assert judge(frames)[1] == {(culprit, "rtp.ssrc-collision")}
 
 
 def test_timestamps_that_do_not_follow_the_clock(frames: Frames) -> None:
