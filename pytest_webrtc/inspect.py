@@ -31,6 +31,28 @@ class Inspection:
     ladder: Ladder
     signaling: list[dict[str, Any]] = field(default_factory=list)
     shown: list[StunRecord] = field(default_factory=list)
+    note: str = ""  # what kind of capture this is, when that limits what can be judged
+
+
+# A NAT router's capture (the harness keeps one per NATed peer, on all its interfaces) sees each
+# datagram on both sides, translated: these rules judge end to end, or a resend's timing, and
+# would read the two copies as a wrong mapping, a wrong source or a resend at 0 ms.
+ROUTER_BLIND = ("wire.xor-mapped-address", "wire.response-source", "stun.retransmit-timing",
+                "stun.retransmit-changed", "dtls.retransmit-timing")  # fmt: skip
+
+
+def _router_capture(path: Path) -> tuple[str, Path] | None:
+    """(peer, the run's pcap) when ``path`` is the capture inside a peer's NAT router that a harness
+    run kept beside its pcap (named in that pcap's sidecar)."""
+    for sidecar in sorted(path.parent.glob("*.pcap.json"))[:200]:
+        try:
+            data = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            continue
+        for peer, name in (data.get("nat_captures") or {}).items() if isinstance(data, dict) else ():
+            if name == path.name:
+                return str(peer), sidecar.with_name(sidecar.name[: -len(".json")])
+    return None
 
 
 def _load_sidecar(path: Path) -> tuple[WireContext | None, list[dict[str, Any]]]:
@@ -58,7 +80,17 @@ def inspect_capture(
 
     linktype, frames = read_pcap(path)
     context, signaling = _load_sidecar(path)
+    router = _router_capture(path) if context is None else None
+    if router is not None:
+        context, signaling = _load_sidecar(router[1])
     verdict = verify(datagrams(frames, linktype), context)
+    note = ""
+    if router is not None:
+        note = (f"a capture inside {router[0]}'s NAT router (run {router[1].name}): each datagram on both its "
+                f"sides, translated; {', '.join(ROUTER_BLIND)} are not judged here")  # fmt: skip
+        verdict.findings = [f for f in verdict.findings if f.rule not in ROUTER_BLIND]
+        for record in verdict.records:
+            record.findings = [f for f in record.findings if f.rule not in ROUTER_BLIND]
 
     def wanted(record: StunRecord) -> bool:
         d = record.datagram
@@ -80,7 +112,7 @@ def inspect_capture(
         for m in signaling
     )
     actors = _actors(rows, context)
-    return Inspection(path, verdict, context, Ladder(actors, rows), signaling, shown)
+    return Inspection(path, verdict, context, Ladder(actors, rows), signaling, shown, note)
 
 
 def _actors(rows: list[LadderRow], context: WireContext | None) -> list[str]:
@@ -106,6 +138,8 @@ def render_text(inspection: Inspection) -> str:
         f"{inspection.path}: {len(verdict.records)} STUN messages judged; {verdict.skipped} other datagrams "
         f"({', '.join(f'{k} {n}' for k, n in sorted(verdict.kinds.items()) if k != 'stun') or 'none'})"
     ]
+    if inspection.note:
+        lines.append(f"({inspection.note})")
     if inspection.context is None:
         lines.append("(no sidecar: actors are addresses; ICE integrity cannot be checked without the SDP passwords)")
     lines.append(f"{'#':>5} {'time ms':>9}  {'source':<22} {'destination':<22} {'transaction':<24} message")
@@ -176,6 +210,7 @@ def render_json(inspection: Inspection) -> str:
     data["file"] = str(inspection.path)
     data["ladder"] = inspection.ladder.as_dict()
     data["signaling"] = inspection.signaling
+    data["note"] = inspection.note
     return json.dumps(data, indent=1)
 
 
@@ -228,6 +263,7 @@ def render_html(inspection: Inspection) -> str:
 td,th{{border:1px solid #ccc;padding:2px 6px;font-family:monospace}} tr.bad{{background:#fdd}}</style></head>
 <body><h1>{html.escape(inspection.path.name)}</h1>
 <p>Verdict: <b>{status}</b> — {len(verdict.records)} STUN messages, {len(verdict.errors)} violation(s).</p>
+<p>{html.escape(inspection.note)}</p>
 <h2>Ladder</h2>
 {render_svg(inspection.ladder)}
 <h2>STUN messages</h2>

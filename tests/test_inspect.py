@@ -151,3 +151,32 @@ def test_a_pcapng_written_by_tshark(tmp_path: Path, can_capture: None) -> None:
     assert data["ok"] is True
     assert [m["summary"].split(" [")[0] for m in data["messages"]] == ["BINDING request", "BINDING success"]
     assert data["exchanges"][0]["response"] == 2
+
+
+@pytest.mark.parametrize("beside_its_run", [True, False], ids=["beside-its-run", "alone"])
+def test_a_nat_routers_capture_is_judged_for_what_it_can_show(tmp_path: Path, beside_its_run: bool) -> None:
+    """A router's capture holds each datagram twice: inside (10.0.1.2) and translated (198.51.100.6).
+    Beside the run whose sidecar names it, inspect says so and leaves the end-to-end rules alone (the
+    mapped address is right — for the outside copy); a FINGERPRINT broken in the answer is still
+    caught. Alone, nothing tells it apart from a broken exchange."""
+    inside, outside, server = ("10.0.1.2", 5000), ("198.51.100.6", 41000), ("203.0.113.1", 3478)
+    request = Message(Method.BINDING, MessageClass.REQUEST, b"N" * 12).encode(fingerprint=True)
+    answer = Message(Method.BINDING, MessageClass.SUCCESS, b"N" * 12).add("XOR-MAPPED-ADDRESS", outside)
+    response = bytearray(answer.encode(fingerprint=True))
+    response[-1] ^= 0xFF  # a wrong FINGERPRINT: the server's defect, visible on both sides
+    frames = [
+        (1.0, udp_frame(inside, server, request)),
+        (1.0001, udp_frame(outside, server, request)),
+        (1.1, udp_frame(server, outside, bytes(response))),
+        (1.1001, udp_frame(server, inside, bytes(response))),
+    ]
+    path = write_pcap(tmp_path / "run.alice-nat.pcap", frames)
+    if beside_its_run:
+        (tmp_path / "run.pcap.json").write_text(json.dumps({"nat_captures": {"alice": "run.alice-nat.pcap"}}))
+    result = inspect(str(path))
+    assert result.returncode == 1 and "fingerprint.mismatch" in result.stdout, result.stdout
+    if beside_its_run:
+        assert "a capture inside alice's NAT router (run run.pcap)" in result.stdout
+        assert "wire.xor-mapped-address" not in result.stdout.split("not judged here")[1], result.stdout
+    else:
+        assert "wire.xor-mapped-address (RFC 8489 §14.2)" in result.stdout
