@@ -307,10 +307,12 @@ def _calls(scenario: Scenario) -> tuple[dict[str, str], dict[str, tuple[str, ...
     callees: dict[str, str] = {}
     cases: dict[str, tuple[str, ...]] = {}
     for step in scenario.steps:
-        if step.kind == "call":
+        if step.kind in ("call", "restart-ice"):  # a restart-ice step restarts ICE in the pair's call
             sender, receiver = str(step.args["from"]), str(step.args["to"])
             callees[sender] = receiver
-            cases[sender] = cases[receiver] = tuple(step.args.get("cases", ["data"]))
+            named = step.args.get("cases", ["data"]) if step.kind == "call" else ["data", "restart-ice"]
+            covered = dict.fromkeys([*cases.get(sender, ()), *named])  # every step's cases, in order
+            cases[sender] = cases[receiver] = tuple(covered)
     return callees, cases
 
 

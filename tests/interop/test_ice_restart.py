@@ -30,8 +30,8 @@ def test_after_the_restart_the_checks_carry_both_new_ufrags_and_verify(tmp_path:
     assert result.ok and result.wire is not None and result.pcap is not None
     assert not result.wire.errors, result.wire.errors
     assert all(f.outcome == "warn" for f in result.wire.findings if f.rule == CHROMIUM_DURING_RESTART)
-    (call,) = result.calls
-    said = call["cases"]["restart-ice"]["detail"]
+    assert [r.step.kind for r in result.steps] == ["call", "restart-ice", "expect-wire"]
+    said = result.calls[-1]["cases"]["restart-ice"]["detail"]  # the restart-ice step's record of the call
     old, new = re.match(r"ufrag (\S+) -> (\S+);", said).groups()  # type: ignore[union-attr]
     peers = json.loads(Path(str(result.pcap) + ".json").read_text())["peers"]
     ufrags = {p["name"]: p["ufrag"] for p in peers}
@@ -49,3 +49,15 @@ def test_a_stack_without_ice_restart_is_refused_at_load_time(tmp_path: Path) -> 
     path.write_text(SCENARIO.read_text().replace("bob: {stack: chromium, stun: false}", "bob: {stack: aiortc}"))
     with pytest.raises(ScenarioError, match="bob is aiortc .* and cannot restart ICE .aiortc has no ICE restart."):
         load_scenario(path)
+
+
+def test_the_restart_ice_step_tells_the_caller_at_start_and_runs_alone_too(tmp_path: Path) -> None:
+    """The stack programs learn their cases at start: a restart-ice step adds its case to the pair's
+    call (after a call step's own cases, once each); without a call step it makes the call itself."""
+    from pytest_webrtc.scenario.world import _calls
+
+    scenario = load_scenario(SCENARIO)
+    assert _calls(scenario) == ({"alice": "bob"}, {"alice": ("data", "restart-ice"), "bob": ("data", "restart-ice")})
+    alone = tmp_path / "alone.yaml"
+    alone.write_text(SCENARIO.read_text().replace("  - call: {from: alice, to: bob, cases: [data]}\n", ""))
+    assert _calls(load_scenario(alone))[1]["alice"] == ("data", "restart-ice")

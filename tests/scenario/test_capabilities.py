@@ -50,6 +50,7 @@ MINIMAL = {
     "network": "{peer: bob, down: true}",
     "play": "{peer: bob}",
     "call": "{from: bob, to: alice}",
+    "restart-ice": "{from: bob, to: alice}",
 }
 # The roles "bob" plays where a step names two peers (the other one is alice, an aiortc peer).
 ROLES = {"offer": "from", "answer": "from", "data": "from", "bye": "from"}
@@ -61,7 +62,9 @@ def scenario_text(kind: str, step: str, args: str) -> str:
         servers = "topology: {alice: none, bob: {nat: none, link: {}}}\n"
     # An answer or data needs an earlier offer between the two (the order check): alice offers to bob.
     before = "  - offer: {from: alice, to: bob}\n" if step in ("answer", "data") else ""
-    alice = "{stack: aiortc}" if step == "call" else "{}"  # a callee that echoes
+    alice = {"call": "{stack: aiortc}", "restart-ice": "{stack: chromium}"}.get(
+        step, "{}"
+    )  # a callee that echoes (and restarts)
     return (
         f"scenario: {step} with a {kind} peer\n{servers}peers:\n  alice: {alice}\n  bob: {DECLARED[kind]}\n"
         f"steps:\n  - join: [alice]\n{before}  - {step}: {args}\n"
@@ -111,9 +114,11 @@ def test_external_and_http_peers_are_refused_for_what_they_cannot_do() -> None:
     assert refused("offer-url", "join") and refused("offer-url", "candidates") and refused("offer-url", "bye")
     assert not refused("command", "join") and not refused("command", "answer") and not refused("offer-url", "answer")
     for kind in ("aiortc", "process"):  # everything but a call, which a stack: program makes by itself
-        assert all(not refused(kind, step) for step in MINIMAL if step != "call"), kind
+        assert all(not refused(kind, step) for step in MINIMAL if step not in ("call", "restart-ice")), kind
         assert refused(kind, "call") == ["call another peer by itself (a stack: peer does)"]
+        assert refused(kind, "restart-ice") == ["restart ICE (aiortc has no ICE restart)"]
     assert refused("stack:werift", "track") and not refused("stack:werift", "call")
+    assert refused("stack:gstreamer", "restart-ice") and not refused("stack:chromium", "restart-ice")
 
 
 @pytest.mark.parametrize(

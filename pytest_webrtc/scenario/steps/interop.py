@@ -1,8 +1,9 @@
-"""Steps of the interop family: call (one stack calls another by itself and reports each case)."""
+"""Steps of the interop family: call (one stack calls another by itself and reports each case), restart-ice."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import TYPE_CHECKING, Any, cast
 
 from ...errors import Expectation
@@ -82,6 +83,24 @@ async def call(ctx: RunContext, s: Step) -> str:
     return f"{sender} called {receiver}: " + "; ".join(parts)
 
 
+@step(  # the stacks that restart ICE (Chromium, Firefox) also call and echo: one need per role says it
+    "restart-ice",
+    need("from", Capability.ICE_RESTART, what="restart ICE (aiortc has no ICE restart)"),
+    need("to", Capability.ICE_RESTART, what="restart ICE (aiortc has no ICE restart)"),
+)
+async def restart_ice(ctx: RunContext, s: Step) -> str:
+    """RFC 8445 §9 in the call from ``from`` to ``to`` (made by a call step before, or by this one):
+    the caller makes an offer with new credentials, the callee answers with its own, and the data
+    channel must echo again over the pair ICE selects then. The stack programs are told at start
+    (a restart-ice step adds the case to the pair's call); the wire verdict judges the checks after
+    the restart with the re-offer's and re-answer's SDPs."""
+    as_call = dataclasses.replace(s, kind="call", args={**s.args, "cases": ["data", "restart-ice"]})
+    await call(ctx, as_call)  # fails on a case that failed or never came, restart-ice's too
+    restarted = ctx.calls[-1]["cases"]["restart-ice"]
+    when = float(restarted.get("since_offer", restarted.get("seconds", 0)))
+    return f"{s.args['from']} restarted ICE in its call with {s.args['to']}: {restarted.get('detail', '')} ({when:.2f} s after the offer)"
+
+
 def _descriptions(ctx: RunContext, sender: str, receiver: str) -> float | None:
     """The offer and answer the two exchanged, as the signaling server relayed them: what the wire
     verdict judges their ICE checks, DTLS fingerprints and RTP against.  Returns when the offer went."""
@@ -90,11 +109,15 @@ def _descriptions(ctx: RunContext, sender: str, receiver: str) -> float | None:
     for record in server.relayed if server is not None else ():
         pair = (record.sender, record.recipient)
         if record.type in ("offer", "answer") and pair in ((sender, receiver), (receiver, sender)):
-            name = str(record.sender)
-            if name in ctx.sdp and ctx.sdp[name] != record.payload.get("sdp"):  # a re-offer (an ICE restart)
+            name, sdp = str(record.sender), str(record.payload.get("sdp", ""))
+            if sdp in (v for k, v in ctx.sdp.items() if k.split("~")[0] == name):
+                if record.type == "offer" and offered is None:
+                    offered = float(record.time)
+                continue  # known already (an earlier step of the same call read it)
+            if name in ctx.sdp and ctx.sdp[name] != sdp:  # a re-offer (an ICE restart)
                 seen = sum(1 for key in ctx.sdp if key.split("~")[0] == name)
                 name = f"{name}~{seen + 1}"  # its credentials judge the checks after the restart
-            ctx.sdp[name] = str(record.payload.get("sdp", ""))
+            ctx.sdp[name] = sdp
             if record.type == "offer" and offered is None:
                 offered = float(record.time)
     return offered
