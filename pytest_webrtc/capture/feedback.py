@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from ..addresses import Address, format_hostport
 from ..rules import Finding, Level, Rule, rule
 from .packets import Datagram
-from .rtp import RtpStream
+from .rtp import RtpStream, signed32
 from .srtp import SrtpReader, nacked_sequences, original_sequence
 
 __all__ = [
@@ -121,11 +121,6 @@ def rtx_payload_types_from_sdp(sdp: str) -> dict[int, int]:
     }
 
 
-def _signed(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
 def _rtcp(datagrams: list[Datagram], feedback: dict[Address, Feedback], reader: SrtpReader) -> list[Finding]:
     findings = []
     for d in datagrams:
@@ -160,9 +155,8 @@ def _rtcp(datagrams: list[Datagram], feedback: dict[Address, Feedback], reader: 
     return findings
 
 
-def _repaired(stream: RtpStream, rtx: dict[int, int], streams: list[RtpStream]) -> list[RtpStream]:
-    """The original streams an RTX stream may repair: same source, another SSRC, the apt payload type."""
-    repaired = {rtx[pt] for pt in set(stream.kinds) if pt in rtx}
+def _repaired(stream: RtpStream, repaired: set[int], streams: list[RtpStream]) -> list[RtpStream]:
+    """The original streams an RTX stream may repair: same source, another SSRC, an apt payload type."""
     return [s for s in streams if s.source == stream.source and s.ssrc != stream.ssrc and repaired & set(s.kinds)]
 
 
@@ -173,7 +167,7 @@ def _gaps(original: RtpStream, base: int) -> list[tuple[int, int]]:
         if i:
             step = (seq - original.sequences[i - 1]) & 0xFFFF
             total += step - 0x10000 if step >= 0x8000 else step
-        extended.append((total, _signed(original.timestamps[i] - base)))
+        extended.append((total, signed32(original.timestamps[i] - base)))
     extended.sort()
     return [
         (min(t1, t2), max(t1, t2)) for (s1, t1), (s2, t2) in zip(extended, extended[1:], strict=False) if s2 - s1 > 1
@@ -193,7 +187,7 @@ class _Original:
     @classmethod
     def of(cls, stream: RtpStream) -> _Original:
         base = stream.timestamps[0]
-        span = [_signed(t - base) for t in stream.timestamps]
+        span = [signed32(t - base) for t in stream.timestamps]
         return cls(stream, set(stream.timestamps), min(span), max(span), _gaps(stream, base))
 
     def could_be(self, timestamp: int) -> bool:
@@ -201,7 +195,7 @@ class _Original:
         after all it caught of the stream, or inside a gap a lost original left."""
         if timestamp in self.seen:
             return True
-        at = _signed(timestamp - self.stream.timestamps[0])
+        at = signed32(timestamp - self.stream.timestamps[0])
         return not self.low <= at <= self.high or any(low <= at <= high for low, high in self.gaps)
 
 
@@ -271,7 +265,7 @@ def verify_feedback(
             )
         sent = sum(1 for k, p in zip(stream.kinds, stream.padded, strict=True) if k in rtx and not p)
         feedback.setdefault(stream.source, Feedback(stream.source)).retransmissions += sent
-        originals = _repaired(stream, rtx, streams)
+        originals = _repaired(stream, repaired, streams)
         if originals:
             finding = _rtx_timestamps(stream, originals, rtx)
             if finding is not None:
@@ -289,7 +283,6 @@ class Drop:
     sequence: int
     source: Address
     destination: Address
-    time: float
 
 
 def dropped(before: list[Datagram], after: list[Datagram], rtx: dict[int, int], guard: float = 1.0) -> list[Drop]:
@@ -309,7 +302,7 @@ def dropped(before: list[Datagram], after: list[Datagram], rtx: dict[int, int], 
         return []
     end = min(max(d.time for d in before), max(d.time for d in after)) - guard
     return [
-        Drop(ssrc, sequence, d.src, d.dst, d.time)
+        Drop(ssrc, sequence, d.src, d.dst)
         for side, twin in ((one, other), (other, one))
         for (ssrc, sequence), d in side.items()
         if (ssrc, sequence) not in twin and d.time < end

@@ -15,7 +15,7 @@ from ..addresses import format_hostport
 from ..rules import Finding, Level, Rule, rule
 from .packets import Datagram
 
-__all__ = ["RTP_RULES", "RtpStream", "payload_types_from_sdp", "verify_rtp"]
+__all__ = ["RTP_RULES", "RtpStream", "payload_types_from_sdp", "signed32", "verify_rtp"]
 
 RTP_RULES: dict[str, Rule] = {
     r.id: r
@@ -160,9 +160,8 @@ def _continues(prior: RtpStream, sequence: int, timestamp: int) -> bool:
     or a capture on both sides of a router sees it twice. Another sender's SSRC is random, and so
     are its first sequence number and timestamp (RFC 3550 §5.1): it does not."""
     step = (sequence - prior.sequences[-1]) & 0xFFFF
-    ticks = (timestamp - prior.timestamps[-1]) & 0xFFFFFFFF
     close_in_sequence = step <= MOVE_SEQUENCE or step >= 0x10000 - MOVE_SEQUENCE
-    return close_in_sequence and (ticks <= MOVE_TICKS or ticks >= (1 << 32) - MOVE_TICKS)
+    return close_in_sequence and abs(signed32(timestamp - prior.timestamps[-1])) <= MOVE_TICKS
 
 
 # The RTP clock is judged over a stream of CLOCK_MIN_SPAN seconds of capture or more, between the
@@ -175,12 +174,17 @@ BACKLOG_PACE = 0.25  # a step sent in less than a quarter of its media time is p
 BACKLOG_AT_ONCE = 0.25  # ... released within this many seconds of the stream's first packet (a fast clock is not)
 
 
+def signed32(value: int) -> int:
+    """A difference of two RTP timestamps as the signed step it is (they wrap at 2**32)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
 def _rtp_seconds(timestamps: list[int], rate: int) -> list[float]:
     """Timestamps unwrapped (32-bit, signed steps) and in seconds from the first."""
     out, total = [0.0], 0
     for previous, current in zip(timestamps, timestamps[1:], strict=False):
-        step = (current - previous) & 0xFFFFFFFF
-        total += step - (1 << 32) if step >= 1 << 31 else step
+        total += signed32(current - previous)
         out.append(total / rate)
     return out
 

@@ -33,7 +33,6 @@ class SrtpReader:
     def __init__(self, keys: Sequence[tuple[bytes, int]]) -> None:
         self.keys = list(keys)
         self._sessions: dict[Address, Session | None] = {}
-        self.opened: dict[Address, int] = {}  # source -> packets read
 
     def _open(self, source: Address, data: bytes, rtcp: bool) -> bytes | None:
         if not self.keys:
@@ -43,11 +42,9 @@ class SrtpReader:
             if session is None:
                 return None
             try:
-                plain = session.unprotect_rtcp(data) if rtcp else session.unprotect(data)
+                return session.unprotect_rtcp(data) if rtcp else session.unprotect(data)
             except Error:
                 return None  # replayed, or damaged
-            self.opened[source] = self.opened.get(source, 0) + 1
-            return plain
         for key, profile in self.keys:
             try:
                 candidate = _session(key, profile)
@@ -55,7 +52,6 @@ class SrtpReader:
             except Error:
                 continue
             self._sessions[source] = candidate
-            self.opened[source] = 1
             return plain
         if rtcp:  # RTCP is authenticated whole: no key opening it means none is this source's
             self._sessions[source] = None

@@ -165,16 +165,16 @@ class WireRecorder:
         sent_before_a_link: set[str] = set()  # "ssrc 0x..." of streams a linked peer sends
         clocks = WireContext(payload_types=payload_types, rtx=rtx or {}, srtp=list(srtp))  # no peer is known here
         self.side_verdicts, self.drops = {}, []
-        for label, side in self.side_captures.items():
-            side_datagrams = datagrams(side.snapshot(), side.linktype)
+        parsed = {label: datagrams(side.snapshot(), side.linktype) for label, side in self.side_captures.items()}
+        for label, side_datagrams in parsed.items():
             sources = {d.number: d.src[0] for d in side_datagrams}
             neighbour = self.sides[label][2] if label in self.sides else None
             verdict = verify(side_datagrams, clocks)
             self.side_verdicts[label] = verdict
-            twin = self.side_captures.get(label.replace("-link-peer", "-link-router"))
-            if label.endswith("-link-peer") and twin is not None:  # what the element dropped, both ways
-                self.drops += dropped(side_datagrams, datagrams(twin.snapshot(), twin.linktype), rtx or {})
             if label.endswith("-link-peer"):
+                twin = parsed.get(label.replace("-link-peer", "-link-router"))
+                if twin is not None:  # what the element dropped, both ways
+                    self.drops += dropped(side_datagrams, twin, rtx or {})
                 sent_before_a_link |= {
                     f"ssrc 0x{stream.ssrc:08x}" for stream in verdict.streams if stream.source[0] == neighbour
                 }
