@@ -152,26 +152,22 @@ def _loss_left(recorder: WireRecorder, wire: WireContext, name: str, nacks: bool
     nearest = recorder.nearest(name)
     assert nearest is not None
     if nacks:
-        mine = [f for source, f in nearest.feedback.items() if wire.owner(source) == name]
-        if not any(f.read for f in mine):
+        readers = [f for source, f in nearest.feedback.items() if wire.owner(source) == name]
+        if not any(f.read for f in readers):
             raise Expectation(
                 f"{name}'s RTCP cannot be read: no SRTP key opens it (only the harness's own aiortc peers report "
                 "theirs, peer.keying) — judge what is in clear instead (feedback: {peer: {nack: ...}})"
             )
-        named: dict[int, set[int]] = {}
-        for f in mine:
-            for ssrc, sequences in f.nacked.items():
-                named.setdefault(ssrc, set()).update(sequences)
     else:
         senders = {wire.owner(d.source) for d in towards}
-        theirs = [f for source, f in nearest.feedback.items() if wire.owner(source) in senders]
-        if towards and not any(f.read or f.resent for f in theirs):
+        readers = [f for source, f in nearest.feedback.items() if wire.owner(source) in senders]
+        if towards and not any(f.read or f.resent for f in readers):
             raise Expectation(
                 f"the retransmissions to {name} cannot be read: no SRTP key of their senders opens them (only the "
                 "harness's own aiortc peers report theirs) — count them instead (retransmissions: {peer: ...})"
             )
-        named = {}
-        for f in theirs:
-            for ssrc, sequences in f.resent.items():
-                named.setdefault(ssrc, set()).update(sequences)
+    named: dict[int, set[int]] = {}  # SSRC -> the sequence numbers its NACKs named, or its RTX brought
+    for f in readers:
+        for ssrc, sequences in (f.nacked if nacks else f.resent).items():
+            named.setdefault(ssrc, set()).update(sequences)
     return sum(1 for d in towards if d.sequence not in named.get(d.ssrc, set())), len(towards)
