@@ -118,7 +118,7 @@ def _candidate_label(line: str) -> str:
         candidate = parse_candidate(line)
     except ValueError:
         return "candidate"
-    return f"candidate {candidate.type} {candidate.port}"
+    return f"candidate {candidate.type} {format_hostport((candidate.host, candidate.port))}"
 
 
 def signaling_rows(relayed: Iterable[RelayRecord], signaling: str = SIGNALING) -> list[LadderRow]:
@@ -174,4 +174,15 @@ def build_ladder(
                 rows.append(LadderRow(when, name, name, detail))
             elif kind == "message" and " -> " in detail and len(others) == 1:
                 rows.append(LadderRow(when, name, others[0], "data " + detail.split(" -> ")[1]))
+            elif kind == "message" and " <- " in detail and len(others) == 1 and not _logs(reports, others[0]):
+                # from a peer that keeps no event log (a program): its sending is drawn from what arrived
+                rows.append(LadderRow(when, others[0], name, "data " + detail.split(" <- ")[1]))
+            elif kind == "candidate" and detail.startswith("ignored "):
+                refused = _candidate_label(detail[len("ignored ") :].split(": ")[0])
+                rows.append(LadderRow(when, name, name, f"ignored {refused.removeprefix('candidate ')}"))
     return ladder
+
+
+def _logs(reports: Mapping[str, PeerReport], peer: str) -> bool:
+    """Whether ``peer`` reports its own events (the harness's peers do; a program does not)."""
+    return bool(reports.get(peer, {}).get("events"))

@@ -27,6 +27,7 @@ import os
 import shlex
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +39,10 @@ from ..signaling.server import SignalingServer
 from .process import file_tail, peer_arguments
 from .report import PeerReport, external_report
 
-__all__ = ["ExternalPeer"]
+__all__ = ["PYTHON", "ExternalPeer"]
+
+TRANSCRIPT_BYTES = 1 << 20  # what is kept of a program's output for the report and the file beside the pcap
+PYTHON = "{python}"  # in a command or its environment: the interpreter running the harness (sys.executable)
 
 
 class ExternalPeer:
@@ -65,15 +69,19 @@ class ExternalPeer:
             "WEBRTC_ICE_SERVERS": json.dumps(ice_servers),
             # The harness observes an external program through its own server, so it speaks v1.
             "WEBRTC_SIGNALING_PROTOCOL": "harness",
-            **(env or {}),
+            **{key: value.replace(PYTHON, sys.executable) for key, value in (env or {}).items()},
         }
-        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        if isinstance(command, str):
+            argv = shlex.split(command.replace(PYTHON, shlex.quote(sys.executable)))
+        else:
+            argv = [part.replace(PYTHON, sys.executable) for part in command]
         self.argv = argv + peer_arguments(signaling.url, room, peer_id, ice_servers)
         self.cwd = cwd
         self.netns = netns  # run inside this network namespace (a topology's: sealed from the network)
         self._proc: asyncio.subprocess.Process | None = None
         self._exit_watch: asyncio.Task[None] | None = None
         self._log = tempfile.TemporaryFile()
+        self.transcript = ""  # everything it wrote (its last TRANSCRIPT_BYTES), once it is closed
         self.results: list[dict[str, Any]] = []  # its RESULT lines (the caller extension, docs/interop.md)
         self._reader: asyncio.Task[None] | None = None
         self._status: int | None = None  # its exit status, read when it exits (before asyncio reaps it)
@@ -218,7 +226,8 @@ class ExternalPeer:
         return self._proc is None or self._proc.returncode is not None or watched
 
     def output(self, size: int = 1500) -> str:
-        return file_tail(self._log, size)
+        """The last ``size`` bytes it wrote so far (stdout and stderr), as text."""
+        return self.transcript[-size:] if self._log.closed else file_tail(self._log, size)
 
     # -- observing it through signaling -----------------------------------------------
 
@@ -236,10 +245,10 @@ class ExternalPeer:
         try:
             await self.signaling.wait_until(seen, timeout, f"{self.id} (external): {what}")
         except TimeoutError as exc:
-            raise PeerError(f"{exc}; its output: {self.output()[-400:]!r}") from None
+            raise PeerError(f"{exc} (its output is below the steps)") from None
         if not self._records(**match):
             raise PeerError(
-                f"{self.id} (external) exited with {self.exited()} before {what}; its output: {self.output()[-400:]!r}"
+                f"{self.id} (external) exited with {self.exited()} before {what} (its output is below the steps)"
             )
         return self._records(**match)
 
@@ -301,4 +310,6 @@ class ExternalPeer:
         for task in (self._reader, self._exit_watch):
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
-        self._log.close()
+        if not self._log.closed:
+            self.transcript = file_tail(self._log, TRANSCRIPT_BYTES)
+            self._log.close()

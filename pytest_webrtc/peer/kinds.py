@@ -43,6 +43,7 @@ class PeerSetup:
     call: str | None = None  # the peer this one calls (a call step's from)
     cases: tuple[str, ...] = ()  # what the call it takes part in covers
     host_addresses: tuple[str, ...] = ("127.0.0.1",)  # the only addresses its ICE may use
+    env: dict[str, str] | None = None  # a program's extra environment (command: peers)
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,9 @@ async def _command(setup: PeerSetup) -> SignalingPeer:
     from .external import ExternalPeer
 
     assert setup.command is not None
+    env = {"WEBRTC_HOST_ADDRESSES": ",".join(setup.host_addresses), **(setup.env or {})}
     peer = ExternalPeer(
-        setup.name, setup.command, setup.signaling_server, setup.room, setup.ice_servers, setup.cwd, setup.netns
+        setup.name, setup.command, setup.signaling_server, setup.room, setup.ice_servers, setup.cwd, setup.netns, env
     )
     await peer.start()
     return peer

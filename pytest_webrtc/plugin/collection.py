@@ -94,12 +94,13 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         from ..scenario import RunResult, run_scenario
 
-        if self.scenario.topology:
+        if self.scenario.topology or self.scenario.sealed:
             from ..nat.netns import cannot_build_namespaces
 
             reason = cannot_build_namespaces()
             if reason is not None:
-                pytest.skip(f"this scenario puts peers behind NATs: {reason}")
+                where = "behind NATs" if self.scenario.topology else "in sealed namespaces (sealed: true)"
+                pytest.skip(f"this scenario puts peers {where}: {reason}")
         stashed = self.config.stash.get(OVERRIDES_KEY, None)
         overrides: dict[str, Any] = {**stashed} if stashed else {}
         if not overrides.get("capture_dir"):

@@ -102,6 +102,7 @@ class RunContext:
 
     world: World
     joined: dict[str, list[str]] = field(default_factory=dict)  # room -> members, in join order
+    listed: dict[str, list[str]] = field(default_factory=dict)  # peer -> whom the server listed when it joined
     closed: set[str] = field(default_factory=set)
     sdp: dict[str, str] = field(default_factory=dict)  # peer -> the last offer/answer it sent
     channel_ordered: dict[str, bool] = field(default_factory=dict)

@@ -66,6 +66,7 @@ class PeerSpec:
     stun: bool = True
     room: str | None = None
     command: str | None = None  # another project's peer program (the answerer convention)
+    env: dict[str, Any] | None = None  # the program's extra environment (command: peers only)
     offer_url: str | None = None  # another stack's echo server, reached by POSTing offers
     stack: str | None = None  # a WebRTC stack's program (pytest_webrtc.peer.stacks): firefox, gstreamer, ...
     behind_nat: bool = False  # the scenario has a topology: the peer runs in its namespace
@@ -224,6 +225,12 @@ class Scenario:
     turn: TurnSpec | None = None  # the peers' relay (topology), or the TURN server turn-conformance judges
     located: Located | None = None
     directory: str = ""  # the file's directory, absolute: external peer programs run there
+    sealed: bool | None = None  # command: peers sealed in namespaces: None where the machine can, True always
+
+    @property
+    def has_programs(self) -> bool:
+        """Whether a peer is another project's program (``command:``), which the harness may seal."""
+        return any(spec.command for spec in self.peers.values())
 
     @property
     def name(self) -> str:
@@ -271,6 +278,12 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         name: PeerSpec(name, **{k.replace("-", "_"): v for k, v in (spec or {}).items()}, behind_nat=behind_nat)
         for name, spec in data.get("peers", {}).items()
     }
+    for name, spec in peers.items():
+        if spec.env and not spec.command:
+            raise located.error(
+                f"peers.{name}.env: an environment is for a program (command:); {name} is {spec.kind.description}",
+                ("peers", name, "env"),
+            )
     servers = data.get("servers", {})
     actors: dict[str, str] = {}  # kind -> peer id
     for kind in ("sfu", "mcu"):
@@ -290,6 +303,10 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
     if topology and set(topology) != set(peers):
         missing = ", ".join(sorted(set(peers) - set(topology)))
         raise located.error(f"topology: every peer needs a NAT type (or none); missing: {missing}", ("topology",))
+    if topology and "sealed" in data:
+        raise located.error(
+            "sealed: a topology already puts every peer in a namespace of its own; drop sealed", ("sealed",)
+        )
     judged = any("turn-conformance" in raw for raw in data["steps"])
     turn = TurnSpec() if judged else None  # a turn-conformance step judges the built-in coturn unless told
     if "turn" in servers:
@@ -364,6 +381,7 @@ def parse_scenario(path: str | Path, text: str | None = None, directory: str | P
         turn=turn,
         located=located,
         directory=str(Path(directory).resolve()),
+        sealed=data.get("sealed"),
     )
 
 

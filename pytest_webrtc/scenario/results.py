@@ -20,7 +20,7 @@ from .model import Scenario, Step
 if TYPE_CHECKING:
     from ..capture.verify import Verdict
 
-__all__ = ["RunResult", "StepResult", "actor_lines"]
+__all__ = ["RunResult", "StepResult", "actor_lines", "program_output"]
 
 
 @dataclass
@@ -57,6 +57,8 @@ class RunResult:
     links: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # peer -> direction -> link counts
     calls: list[dict[str, Any]] = field(default_factory=list)  # call steps: from, to, each case's report
     notes: list[str] = field(default_factory=list)  # what the run says of itself (containment off, ...)
+    outputs: dict[str, str] = field(default_factory=dict)  # program (command:, stack) -> what it wrote
+    output_files: dict[str, Path] = field(default_factory=dict)  # program -> its whole output, kept beside the pcap
 
     @property
     def wire_ok_or_absent(self) -> bool:
@@ -93,10 +95,28 @@ class RunResult:
             lines.append(f"    {'FAIL' if finding.failed else 'note'} {finding}")
         if self.pcap is not None:
             lines.append(f"  capture: {self.pcap}")
+        if self.failure is not None:  # a failure shows what each program said, as it wrote it
+            for name, output in self.outputs.items():
+                lines += program_output(name, output, self.output_files.get(name))
         return "\n".join(lines)
 
     def ladder_text(self) -> str:
         return self.ladder.text() if self.ladder is not None else "(no ladder)"
+
+
+OUTPUT_LINES = 40  # how much of a program's output a failure report shows
+
+
+def program_output(name: str, output: str, kept: Path | None = None) -> list[str]:
+    """A program's last lines of output, each a line of the report (indented, not escaped)."""
+    lines = output.splitlines()
+    where = f"; all of it: {kept}" if kept is not None else ""
+    if not lines:
+        return [f"  output of {name}: (nothing){where}"]
+    shown = lines[-OUTPUT_LINES:]
+    cut = f"last {len(shown)} of {len(lines)} lines" if len(lines) > len(shown) else f"{len(lines)} line"
+    cut += "s" if len(lines) > 1 else ""
+    return [f"  output of {name} ({cut}{where}):", *(f"    | {line}" for line in shown)]
 
 
 def actor_lines(name: str, report: dict[str, Any]) -> list[str]:

@@ -16,12 +16,13 @@ from typing import Any
 
 from ..errors import PeerError, ScenarioError, SignalingError, StepFailure, WebRTCHarnessError
 from ..ladder import build_ladder
+from ..peer.external import ExternalPeer
 from ..peer.report import PeerReport
 from .context import RunContext, World
 from .model import Scenario, Step
 from .results import RunResult, StepResult
 from .steps import STEPS
-from .world import RunOptions, build_world, close_world, containment_notes
+from .world import RunOptions, build_world, close_world, containment_notes, seal
 
 __all__ = ["RunOptions", "run_scenario"]
 
@@ -88,13 +89,20 @@ def _ladder(ctx: RunContext, reports: dict[str, PeerReport]) -> Any:
 
 
 def _keep_capture(ctx: RunContext, result: RunResult, options: RunOptions, failed: bool) -> None:
+    """The pcap (and its sidecar), and each program's whole output beside it: ``NAME.PEER.log``."""
     recorder = ctx.world.wire
     keep = options.keep
-    if recorder is None or not recorder.frames or keep == "never" or (keep == "failed" and not failed):
+    if keep == "never" or (keep == "failed" and not failed):
         return
     directory = options.capture_dir or Path(tempfile.gettempdir()) / "pytest-webrtc-captures"
     name = options.name or ctx.scenario.name
-    result.pcap = recorder.save(directory / f"{name}.pcap", ctx.wire_scope(result.reports))
+    for peer, output in result.outputs.items():
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.{peer}.log"
+        path.write_text(output, encoding="utf-8")
+        result.output_files[peer] = path
+    if recorder is not None and recorder.frames:
+        result.pcap = recorder.save(directory / f"{name}.pcap", ctx.wire_scope(result.reports))
 
 
 def _laps(phases: dict[str, float]) -> Any:
@@ -112,6 +120,7 @@ def _laps(phases: dict[str, float]) -> Any:
 async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] | None = None) -> RunResult:
     """Run every step; raise StepFailure at the first failing one (after cleaning up)."""
     options = RunOptions.from_mapping(options) if isinstance(options, dict) else options or RunOptions()
+    scenario, sealing = seal(scenario, options)
     ctx = RunContext(World(scenario))
     result = RunResult(scenario)
     started = time.perf_counter()
@@ -145,7 +154,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
             result.links = {name: site.link.report() for name, site in ctx.world.topology.sites.items() if site.link}
         result.conformance = list(ctx.conformance)
         result.calls = list(ctx.calls)
-        result.notes = containment_notes(scenario)
+        result.notes = sealing + containment_notes(scenario)
         if ctx.world.stun_target is not None and any(f.rule.startswith("stun.") for f in result.conformance):
             result.stun_profile = ctx.world.stun_target.profile
         if ctx.world.turn_target is not None and any(f.rule.startswith("turn.") for f in result.conformance):
@@ -162,6 +171,9 @@ async def run_scenario(scenario: Scenario, options: RunOptions | dict[str, Any] 
         result.ladder = _ladder(ctx, result.reports)
         lap("ladder")
         await close_world(ctx.world, ctx.closed)
+        result.outputs = {
+            name: peer.transcript for name, peer in ctx.world.peers.items() if isinstance(peer, ExternalPeer)
+        }
         lap("teardown")
         _keep_capture(ctx, result, options, failed is not None or wire_failure is not None or setup_error is not None)
         lap("pcap")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from .context import World
 from .model import Scenario, SignalingSpec, StunSpec, TurnSpec
 from .wire import WireRecorder
 
-__all__ = ["RunOptions", "build_world", "close_world", "containment_notes"]
+__all__ = ["RunOptions", "build_world", "close_world", "containment_notes", "seal"]
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,64 @@ def _needs_whip_server(scenario: Scenario, signaling: SignalingSpec) -> bool:
     return False
 
 
+def _unsealable(scenario: Scenario, options: RunOptions) -> str | None:
+    """What in the scenario needs this machine's own network (loopback), so that it cannot be sealed."""
+    signaling = options.signaling or scenario.signaling
+    stun = options.stun or scenario.stun
+    if signaling.url or signaling.protocol != "harness":
+        return "its signaling server is not the built-in one"
+    if stun.mode == "external":
+        return "its STUN server is another project's, on this machine's network"
+    if scenario.sfu or scenario.mcu:
+        return "the SFU and MCU actors run on this machine's loopback"
+    if scenario.turn is not None:
+        return "it judges a TURN server"
+    http = next((name for name, spec in scenario.peers.items() if spec.offer_url), None)
+    if http is not None:
+        return f"{http} is an echo server on this machine's network (offer-url:)"
+    step = next((s for s in scenario.steps if s.kind in ("publish", "play", "connect")), None)
+    if step is not None:
+        return f"{step.label()} needs a server on this machine's network"
+    return None
+
+
+def seal(scenario: Scenario, options: RunOptions) -> tuple[Scenario, list[str]]:
+    """A scenario with another project's program (``command:``) runs sealed: every peer in a network
+    namespace of its own with no NAT (``topology: {each: none}``), so a program written the way its
+    authors write it (a stack's defaults: every interface gathered, no loopback) reaches the
+    harness's peers over its namespace's one address, and nothing it sends leaves the machine.
+    ``sealed: false`` never seals, ``sealed: true`` always (ScenarioError where it cannot); by
+    default it seals where the machine can build namespaces (root), and says why where it cannot.
+    Returns the scenario to run and what the run says of it."""
+    from ..nat.netns import cannot_build_namespaces
+
+    if scenario.topology or scenario.sealed is False or not (scenario.sealed or scenario.has_programs):
+        return scenario, []
+    programs = [name for name, spec in scenario.peers.items() if spec.command]
+    why_not = _unsealable(scenario, options) or cannot_build_namespaces()
+    if why_not is not None:
+        if scenario.sealed:
+            raise ScenarioError(f"sealed: true, but the scenario cannot be sealed: {why_not}", scenario.path)
+        return scenario, [
+            f"containment: OFF — {', '.join(programs)} (command:) ran on this machine's own network ({why_not}): "
+            "the harness's peers use only remote candidates on 127.0.0.1, so a program must gather its host "
+            "candidates there (WEBRTC_HOST_ADDRESSES); as root it would run sealed and gather as it likes"
+        ]
+    sealed = replace(
+        scenario,
+        topology=dict.fromkeys(scenario.peers, "none"),
+        peers={name: replace(spec, behind_nat=True) for name, spec in scenario.peers.items()},
+    )
+    why = f"{', '.join(programs)} {'is a program' if len(programs) == 1 else 'are programs'} (command:)"
+    if not programs:
+        why = "sealed: true"
+    return sealed, [
+        f"sealed: {', '.join(scenario.peers)} each in a network namespace of its own, no NAT (as topology "
+        f"{{{', '.join(f'{name}: none' for name in scenario.peers)}}}), because {why}; sealed: false runs them "
+        "on this machine's loopback instead"
+    ]
+
+
 def containment_notes(scenario: Scenario) -> list[str]:
     """Stacks that try to reach the Internet (browsers, foreign stacks) run sealed only in a topology."""
     if scenario.topology:
@@ -347,6 +405,7 @@ async def _start_peers(world: World) -> None:
             callees.get(name),
             cases.get(name, ()),
             host_addresses,
+            {key: str(value) for key, value in (spec.env or {}).items()},
         )
         try:
             world.peers[name] = await spec.kind.start(setup)

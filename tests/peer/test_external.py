@@ -37,7 +37,8 @@ async def test_a_program_that_exits_names_its_exit_and_output(tmp_path: object) 
         await run(f"{sys.executable} -c \\\"import sys; print('cannot start: no camera'); sys.exit(3)\\\"")
     message = str(info.value)
     assert "step 1 (join, line 7): bob (external) exited with 3 before joining the room" in message
-    assert "cannot start: no camera" in message
+    report = info.value.result.text()  # its output, as the lines it wrote (not one escaped string)
+    assert "  output of bob (1 line; all of it: " in report and "\n    | cannot start: no camera" in report
 
 
 async def test_its_exit_status_is_named_when_asyncio_reaped_it_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,7 +71,8 @@ async def test_a_program_that_does_not_echo_fails_the_data_step(tmp_path: object
         "from pytest_webrtc.peer.echo import run_echo_peer\n"
         "e = os.environ\n"
         "agent = PeerAgent(e['WEBRTC_PEER_ID'], e['WEBRTC_SIGNALING_URL'], e['WEBRTC_ROOM'],\n"
-        "                  ice_servers=json.loads(e['WEBRTC_ICE_SERVERS']), protocol=e['WEBRTC_SIGNALING_PROTOCOL'])\n"
+        "                  ice_servers=json.loads(e['WEBRTC_ICE_SERVERS']), protocol=e['WEBRTC_SIGNALING_PROTOCOL'],\n"
+        "                  candidates=e['WEBRTC_HOST_ADDRESSES'].split(','))\n"
         "async def main():\n"
         "    task = asyncio.create_task(run_echo_peer(agent, 20))\n"
         "    await asyncio.sleep(0)\n"
@@ -80,7 +82,10 @@ async def test_a_program_that_does_not_echo_fails_the_data_step(tmp_path: object
     )
     with pytest.raises(StepFailure) as info:
         await run(f"{sys.executable} {script}")
-    assert "step 5 (data, line 11): alice: 1 message(s) on 'data' (got 0) did not happen within 2 s" in str(info.value)
+    assert (
+        "step 5 (data, line 11): bob echoed back 0 of 1 message(s) on 'data' within 2 s; the first missing: "
+        "alice's 'ping'" in str(info.value)
+    )
 
 
 def test_external_peers_need_the_builtin_signaling_server() -> None:

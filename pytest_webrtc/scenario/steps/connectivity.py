@@ -6,7 +6,7 @@ import asyncio
 
 from ...addresses import format_hostport
 from ...candidates import candidate_address
-from ...errors import Expectation
+from ...errors import Expectation, PeerError
 from ...peer.interface import Capability
 from ..context import RunContext
 from ..model import Step
@@ -67,9 +67,38 @@ async def wait(ctx: RunContext, s: Step) -> str:
     for name in names(s.args["peers"]):
         for kind in ("ice", "dtls", "connection"):
             if kind in s.args:
-                state = await ctx.commanded(name).wait_state(kind, names(s.args[kind]), timeout=s.timeout)
+                try:
+                    state = await ctx.commanded(name).wait_state(kind, names(s.args[kind]), timeout=s.timeout)
+                except PeerError as exc:
+                    refused = await _refused(ctx, name)
+                    raise (Expectation(f"{exc}; {refused}") if refused else exc) from None
                 reached.append(f"{name} {kind}={state}")
     return ", ".join(reached)
+
+
+async def _refused(ctx: RunContext, name: str) -> str:
+    """Why a connection may never have come: the remote candidates ``name`` would not use (a harness
+    peer on loopback sends nowhere else), whose they were, and the fix."""
+    events = (await ctx.peer(name).get_report()).get("events", [])
+    ignored = [detail[len("ignored ") :].split(": ")[0] for _, kind, detail in events
+               if kind == "candidate" and detail.startswith("ignored ")]  # fmt: skip
+    if not ignored:
+        return ""
+    addresses = ", ".join(dict.fromkeys(format_hostport(candidate_address(c)) for c in ignored))
+    others = [p for p in ctx.scenario.peers if p != name]
+    whose = others[0] if len(others) == 1 else "the other side"
+    programs = [p for p, spec in ctx.scenario.peers.items() if spec.command]
+    seal = "drop 'sealed: false'" if ctx.scenario.sealed is False else "run as root"
+    fix = (
+        f"{seal} so that {', '.join(programs)} runs sealed in a namespace (the default where the machine can), "
+        "or make it gather host candidates on the addresses in WEBRTC_HOST_ADDRESSES (127.0.0.1)"
+        if programs
+        else f"give {name} a topology, or candidates it may reach"
+    )
+    return (
+        f"{name} ignored {len(ignored)} candidate(s) of {whose} ({addresses}): not on loopback, and the harness's "
+        f"peers send only to 127.0.0.0/8 and ::1 outside namespaces; fix: {fix}"
+    )
 
 
 @step(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import Expectation
+from ...errors import Expectation, PeerError
 from ...peer.interface import Capability
 from ..context import RunContext
 from ..model import Step
@@ -60,16 +60,17 @@ async def data(ctx: RunContext, s: Step) -> str:
     ordered = ctx.channel_ordered.get(label, True)
     if "arrive" in s.args:  # an unreliable channel: what arrives in the step's time, judged as a subset
         return await _lossy(ctx, s, listener, label, before, payloads, ordered)
-    received = (await listener.wait_messages(label, before + len(payloads), timeout=s.timeout))[before:]
     expected: list[str | bytes] = payloads
     if "reply" in s.args:  # what comes back for each message, "{sent}" standing for it
         expected = [str(s.args["reply"]).replace("{sent}", p if isinstance(p, str) else p.decode()) for p in payloads]
+    try:
+        received = (await listener.wait_messages(label, before + len(payloads), timeout=s.timeout))[before:]
+    except PeerError:  # not all came: say what did, in the scenario's terms
+        received = (await listener.wait_messages(label, 0, timeout=1))[before:]
+        raise Expectation(_missing(s, sender, receiver, label, payloads, expected, received, echo)) from None
     same = received == expected if ordered else sorted(map(repr, received)) == sorted(map(repr, expected))
     if not same:
-        raise Expectation(
-            f"{receiver} received different data on {label!r} than {sender} sent "
-            f"({len(received)} messages; first differs: {_first_difference(expected, received)})"
-        )
+        raise Expectation(_differs(s, sender, receiver, label, payloads, expected, received, echo))
     size = sum(len(p) for p in payloads)
     kind = "binary" if isinstance(payloads[0], bytes) else "text"
     echoed = f", echoed back by {receiver}" if echo else ""
@@ -111,8 +112,52 @@ async def _lossy(
     return f"{sender} -> {receiver} over {label!r}: {len(received)} of {len(payloads)} message(s) arrived{order}, none twice"
 
 
-def _first_difference(sent: list[Any], got: list[Any]) -> str:
-    for i, (a, b) in enumerate(zip(sent, got, strict=False)):
-        if a != b:
-            return f"#{i}: sent {a!r:.40} got {b!r:.40}"
-    return f"sent {len(sent)}, got {len(got)}"
+def _shown(value: str | bytes) -> str:
+    """A message as a person reads it: text quoted (cut at 60 characters), binary by its size."""
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes"
+    return repr(value) if len(value) <= 60 else repr(value[:57]) + "..."
+
+
+def _which(i: int, count: int) -> str:
+    return f" (message #{i + 1} of {count})" if count > 1 else ""
+
+
+def _differs(
+    s: Step, sender: str, receiver: str, label: str, sent: list[Any], expected: list[Any], got: list[Any], echo: bool
+) -> str:
+    """What came is not what was expected: the first message that differs, in the step's terms —
+    the reply asked for, the echo, or the data itself."""
+    i = next((i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if a != b), None)
+    if i is None:  # each expected one came, and more
+        return (
+            f"{len(got)} message(s) came on {label!r} for the {len(sent)} {sender} sent: {_shown(got[len(sent)])} too"
+        )
+    a, b = expected[i], got[i]
+    if isinstance(a, bytes) and isinstance(b, bytes) and len(a) == len(b):
+        at = next(j for j, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
+        what = f"{len(b)} bytes differing from byte {at} (0x{b[at]:02x}, expected 0x{a[at]:02x})"
+    else:
+        what = _shown(b)
+    where = f" on {label!r}{_which(i, len(expected))}"
+    if "reply" in s.args:
+        return f"{receiver} replied {what} to {sender}'s {_shown(sent[i])}{where}; expected the reply {_shown(a)}"
+    if echo:
+        return f"{receiver} echoed back {what} for {sender}'s {_shown(a)}{where}; an echo is the message unchanged"
+    return f"{receiver} received {what} where {sender} sent {_shown(a)}{where}"
+
+
+def _missing(
+    s: Step, sender: str, receiver: str, label: str, sent: list[Any], expected: list[Any], got: list[Any], echo: bool
+) -> str:
+    """Fewer messages came than were sent within the step's time."""
+    came = f"{len(got)} of {len(sent)}"
+    if "reply" in s.args:
+        first = f"expected the reply {_shown(expected[len(got)])} to {sender}'s {_shown(sent[len(got)])}"
+        return f"{receiver} replied to {came} message(s) on {label!r} within {s.timeout:g} s; {first}"
+    if echo:
+        return (
+            f"{receiver} echoed back {came} message(s) on {label!r} within {s.timeout:g} s; the first missing: "
+            f"{sender}'s {_shown(sent[len(got)])}"
+        )
+    return f"{receiver} received {came} message(s) {sender} sent on {label!r} within {s.timeout:g} s"
