@@ -22,9 +22,11 @@ import argparse
 import asyncio
 import html
 import json
+import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,7 +49,7 @@ class Cell:
     caller: str
     callee: str
     case: str
-    outcome: str  # "pass", "fail", "unsupported"
+    outcome: str  # "pass", "fail", "unsupported" (the stack cannot do it), "unavailable" (cannot run here)
     violations: int  # wire rules broken in the run that count against this case
     seconds: float  # from the offer to the case's report (connect: the time to connect)
     reason: str  # what happened, in a line: the report, the first violation, why unsupported
@@ -120,8 +122,8 @@ async def run_pair(
             continue
         counted = [f for f in errors if case == "video" or f.rule not in RTP_RULES]  # media rules: video's only
         report = reports.get(case)
-        if missing is not None:
-            outcome, reason = "fail", f"cannot run: {missing}"
+        if missing is not None:  # not a verdict on either stack: counted apart, the exit status unaffected
+            outcome, reason = "unavailable", f"cannot run here: {missing}"
         elif counted:  # the wire names the cause, whatever the program reported
             said = f" (reported: {report.get('detail', '')})" if report is not None and not report.get("ok") else ""
             outcome, reason = "fail", f"{counted[0].rule}: {counted[0].detail}{said}"
@@ -180,7 +182,7 @@ async def run_matrix(
 
 # -- rendering ---------------------------------------------------------------------------
 
-_MARK = {"pass": "pass", "fail": "FAIL", "unsupported": "n/a"}
+_MARK = {"pass": "pass", "fail": "FAIL", "unsupported": "n/a", "unavailable": "unavailable"}
 
 
 def _grid(cells: Sequence[Cell]) -> tuple[list[str], list[str], dict[tuple[str, str], list[Cell]]]:
@@ -202,15 +204,29 @@ def _connect_time(pair: Iterable[Cell]) -> float | None:
 
 
 def _failures(cells: Sequence[Cell]) -> list[str]:
-    return [f"{c.caller} -> {c.callee} {c.case}: {c.reason}" for c in cells if c.outcome == "fail"]
+    """A line per failing cell, then per pair that could not run here (with why)."""
+    failing = [f"{c.caller} -> {c.callee} {c.case}: {c.reason}" for c in cells if c.outcome == "fail"]
+    unavailable = {(c.caller, c.callee): c.reason for c in cells if c.outcome == "unavailable"}
+    return failing + [f"{a} -> {b}: {why}" for (a, b), why in unavailable.items()]
 
 
-def render(cells: Sequence[Cell], fmt: str = "text") -> str:
+def _tally(cells: Sequence[Cell]) -> str:
+    """``N of M cells pass, F fail`` and, when any could not run here, how many."""
+    count = Counter(c.outcome for c in cells)
+    text = f"{count['pass']} of {len(cells)} cells pass, {count['fail']} fail"
+    if count["unavailable"]:
+        text += f", {count['unavailable']} unavailable (a stack cannot run on this machine; not counted as failures)"
+    return text
+
+
+def render(cells: Sequence[Cell], fmt: str = "text", base: Path | None = None) -> str:
+    """The matrix as text, markdown, html or json; an HTML page links each pair's pcap and ladder
+    relative to ``base`` (the page's directory)."""
     if fmt == "json":
         return json.dumps([asdict(c) for c in cells], indent=1)
     callers, callees, by_pair = _grid(cells)
     if fmt == "html":
-        return _html(callers, callees, by_pair, cells)
+        return _html(callers, callees, by_pair, cells, base)
     if fmt == "markdown":
         lines = ["| caller \\ callee | " + " | ".join(callees) + " |", "|---" * (len(callees) + 1) + "|"]
         for caller in callers:
@@ -230,19 +246,31 @@ def render(cells: Sequence[Cell], fmt: str = "text") -> str:
     lines = ["caller \\ callee".ljust(16) + "".join(c.ljust(width) for c in callees)]
     for caller in callers:
         lines.append(caller.ljust(16) + "".join(_summary(by_pair.get((caller, c), [])).ljust(width) for c in callees))
-    passed = sum(c.outcome == "pass" for c in cells)
-    lines.append(f"{passed} of {len(cells)} cells pass, {sum(c.outcome == 'fail' for c in cells)} fail")
-    return "\n".join(lines + _failures(cells)) + "\n"
+    lines.append(_tally(cells))
+    notes = sorted({n for c in cells for n in c.notes})
+    return "\n".join(lines + _failures(cells) + [f"† {n}" for n in notes]) + "\n"
 
 
-_COLOURS = {"pass": "#c8f0c8", "fail": "#f6c2c2", "unsupported": "#e4e4e4"}
+_COLOURS = {"pass": "#c8f0c8", "fail": "#f6c2c2", "unsupported": "#e4e4e4", "unavailable": "#f4ecc8"}
 
 
 def _html(
-    callers: list[str], callees: list[str], by_pair: dict[tuple[str, str], list[Cell]], cells: Sequence[Cell]
+    callers: list[str],
+    callees: list[str],
+    by_pair: dict[tuple[str, str], list[Cell]],
+    cells: Sequence[Cell],
+    base: Path | None = None,
 ) -> str:
+    """A page that shows everything the text does (reasons and footnotes written out, not in
+    tooltips: a screenshot or a CI artifact keeps them)."""
+
     def link(path: str | None, text: str) -> str:
-        return f'<a href="{html.escape(Path(path).name)}">{text}</a>' if path else ""
+        if not path:
+            return ""
+        href = os.path.relpath(path, base) if base is not None else Path(path).name
+        return f'<a href="{html.escape(href)}">{text}</a>'
+
+    notes = sorted({n for c in cells for n in c.notes})
 
     rows = []
     for caller in callers:
@@ -250,9 +278,10 @@ def _html(
         for callee in callees:
             pair = by_pair.get((caller, callee), [])
             parts = [
-                f'<div class="case" style="background:{_COLOURS[c.outcome]}" title="{html.escape(c.reason)}">'
+                f'<div class="case" style="background:{_COLOURS[c.outcome]}">'
                 f"{c.case}: <b>{_MARK[c.outcome]}</b>"
                 + (f" ({c.violations} violation{'s' if c.violations != 1 else ''})" if c.violations else "")
+                + (f"<div class='why'>{html.escape(c.reason[:160])}</div>" if c.outcome != "pass" else "")
                 + "</div>"
                 for c in pair
             ]
@@ -260,24 +289,24 @@ def _html(
             extra = " ".join(x for x in (link(pcap, "pcap"), link(ladder, "ladder")) if x)
             connect = _connect_time(pair)
             timing = f"{connect:.2f} s to connect" if connect is not None else ""
-            if any(c.notes for c in pair):
-                timing += f' <span title="{html.escape(pair[0].notes[0] if pair[0].notes else "")}">†</span>'
+            marks = sorted({notes.index(n) + 1 for c in pair for n in c.notes})
+            timing += "".join(f" <sup>†{m}</sup>" for m in marks)
 
             tds.append(f"<td>{''.join(parts)}<div class='meta'>{timing} {extra}</div></td>")
         rows.append(f"<tr><th>{html.escape(caller)}</th>{''.join(tds)}</tr>")
     failing = "".join(f"<li>{html.escape(f)}</li>" for f in _failures(cells))
-    passed = sum(c.outcome == "pass" for c in cells)
+    footnotes = "".join(f"<p class='meta'>†{i} {html.escape(n)}</p>" for i, n in enumerate(notes, 1))
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>pytest-webrtc interop matrix</title><style>"
         "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
         "td,th{border:1px solid #888;padding:4px;vertical-align:top}.case{padding:2px 4px;margin:1px 0}"
-        ".meta{font-size:80%;color:#444}</style></head><body>"
-        f"<h1>Interop matrix</h1><p>{passed} of {len(cells)} cells pass. Rows call, columns answer.</p>"
+        ".meta{font-size:80%;color:#444}.why{font-size:80%;max-width:22em}</style></head><body>"
+        f"<h1>Interop matrix</h1><p>{html.escape(_tally(cells))}. Rows call, columns answer.</p>"
         "<table><tr><th>caller \\ callee</th>"
         + "".join(f"<th>{html.escape(c)}</th>" for c in callees)
         + "</tr>"
         + "".join(rows)
-        + f"</table>{'<h2>Failing cells</h2><ul>' + failing + '</ul>' if failing else ''}</body></html>\n"
+        + f"</table>{footnotes}{'<h2>Failing cells</h2><ul>' + failing + '</ul>' if failing else ''}</body></html>\n"
     )
 
 
@@ -308,9 +337,11 @@ def add_interop_arguments(parser: argparse.ArgumentParser) -> None:
         "--stacks", type=_stacks, default=list(STACKS), help=f"comma-separated (default: {','.join(STACKS)})"
     )
     parser.add_argument("--format", choices=FORMATS, default="text", help="how to print the matrix (default: text)")
-    parser.add_argument("-o", "--output", help="write the matrix to this file (pcaps and ladders go beside it)")
     parser.add_argument(
-        "--captures", help="where the pcaps, ladders and scenarios go (default: beside -o, or a temp dir)"
+        "-o", "--output", help="write the matrix to this file (pcaps and ladders go to the folder FILE-captures)"
+    )
+    parser.add_argument(
+        "--captures", help="where the pcaps, ladders and scenarios go (default: FILE-captures beside -o, or a temp dir)"
     )
     parser.add_argument(
         "--into", help="write the markdown table between the <!-- matrix:begin/end --> lines of this file"
@@ -323,7 +354,7 @@ def _cmd_interop(args: argparse.Namespace) -> int:
 
     output = Path(args.output) if args.output else None
     directory = Path(args.captures) if args.captures else (
-        output.parent if output else Path(tempfile.mkdtemp(prefix="pytest-webrtc-interop-"))
+        output.with_name(f"{output.name}-captures") if output else Path(tempfile.mkdtemp(prefix="pytest-webrtc-interop-"))
     )  # fmt: skip
     problem = cannot_build_namespaces()
     if problem:
@@ -334,7 +365,7 @@ def _cmd_interop(args: argparse.Namespace) -> int:
         print(f"interop: {row[0].caller} -> {row[0].callee}: {_summary(row)}", file=sys.stderr, flush=True)
 
     cells = asyncio.run(run_matrix(args.stacks, directory, progress))
-    text = render(cells, args.format)
+    text = render(cells, args.format, output.resolve().parent if output is not None else directory.resolve())
     print(
         f"interop: {len(cells)} cells in {time.perf_counter() - started:.1f} s; captures in {directory}",
         file=sys.stderr,
@@ -346,4 +377,4 @@ def _cmd_interop(args: argparse.Namespace) -> int:
         output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-    return 1 if any(c.outcome == "fail" for c in cells) else 0
+    return 1 if any(c.outcome == "fail" for c in cells) else 0  # unavailable cells are no verdict

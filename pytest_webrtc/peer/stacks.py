@@ -71,6 +71,11 @@ def _browser_missing(engine: str) -> Callable[[], str | None]:
 def _werift_missing() -> str | None:
     if shutil.which("node") is None:
         return "node is not installed (apt-get install nodejs)"
+    if not werift_directory().is_dir():  # an installed wheel: the program and its lock file are the checkout's
+        return (
+            "werift's peer program ships with a checkout of pytest-webrtc, not with the installed package "
+            "(interop/werift: npm ci there, then run from the checkout)"
+        )
     if not (werift_directory() / "node_modules" / "werift").is_dir():
         return f"werift is not installed (npm ci in {werift_directory()})"
     return None

@@ -27,6 +27,7 @@ CELLS = [
     Cell("firefox", "gstreamer", "data", "pass", 0, 0.45, "text and 64 KiB binary echoed intact", None, "/c/ff.pcap"),
     Cell("gstreamer", "aiortc", "connect", "fail", 1, 30.0, "dtls.mti-suite: refused", "dtls.mti-suite", "/c/g.pcap"),
     Cell("werift", "aiortc", "video", "unsupported", 0, 0.0, "werift cannot send video here (no encoder)"),
+    Cell("werift", "firefox", "connect", "unavailable", 0, 0.0, "cannot run here: node is not installed"),
 ]
 
 sealed = pytest.mark.skipif(cannot_build_namespaces() is not None, reason=str(cannot_build_namespaces()))
@@ -34,7 +35,7 @@ sealed = pytest.mark.skipif(cannot_build_namespaces() is not None, reason=str(ca
 
 def test_json_cells_carry_what_other_projects_ci_reads() -> None:
     cells = json.loads(render(CELLS, "json"))
-    assert [c["outcome"] for c in cells] == ["pass", "pass", "fail", "unsupported"]
+    assert [c["outcome"] for c in cells] == ["pass", "pass", "fail", "unsupported", "unavailable"]
     for cell in cells:
         assert {"caller", "callee", "case", "outcome", "violations", "seconds", "reason"} <= set(cell)
     assert cells[2]["rule"] == "dtls.mti-suite" and cells[2]["violations"] == 1
@@ -43,11 +44,46 @@ def test_json_cells_carry_what_other_projects_ci_reads() -> None:
 def test_text_and_markdown_name_every_failing_cell() -> None:
     text = render(CELLS, "text")
     assert "gstreamer -> aiortc connect: dtls.mti-suite: refused" in text
-    assert "2 of 4 cells pass, 1 fail" in text
+    assert "2 of 5 cells pass, 1 fail, 1 unavailable (a stack cannot run on this machine" in text
+    assert "werift -> firefox: cannot run here: node is not installed" in text
     markdown = render(CELLS, "markdown")
-    assert markdown.splitlines()[0] == "| caller \\ callee | gstreamer | aiortc |"
+    assert markdown.splitlines()[0] == "| caller \\ callee | gstreamer | aiortc | firefox |"
     assert "| **firefox** | connect:pass<br>data:pass<br>0.41 s |" in markdown
     assert "video:n/a" in markdown and "connect:FAIL" in markdown
+
+
+def test_the_html_page_writes_out_what_the_text_says() -> None:
+    """Reasons and footnotes are on the page, not only in tooltips (a screenshot or a CI artifact keeps them)."""
+    note = replace(CELLS[0], notes=["DTLS 1.3: the certificates travel encrypted"])
+    page = render([note, *CELLS[1:]], "html")
+    assert "title=" not in page
+    assert "<div class='why'>dtls.mti-suite: refused</div>" in page
+    assert "<div class='why'>cannot run here: node is not installed</div>" in page
+    assert "<sup>†1</sup>" in page and "†1 DTLS 1.3: the certificates travel encrypted</p>" in page
+    assert "2 of 5 cells pass, 1 fail, 1 unavailable" in page
+
+
+def test_a_stack_that_cannot_run_here_is_unavailable_not_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a wheel werift's program is absent: its cells are unavailable with a true reason, and the
+    exit status stays 0 (measured before: FAIL, 'npm ci in .../site-packages/interop/werift', exit 1)."""
+    import argparse
+
+    import pytest_webrtc.peer.stacks as stacks
+    from pytest_webrtc.matrix import _cmd_interop
+
+    monkeypatch.setattr(stacks, "werift_directory", lambda: tmp_path / "site-packages" / "interop" / "werift")
+    why = stacks.STACKS["werift"].missing()
+    assert why is not None and "ships with a checkout of pytest-webrtc, not with the installed package" in why
+    output = tmp_path / "out" / "matrix.json"
+    output.parent.mkdir()
+    args = argparse.Namespace(stacks=["werift"], format="json", output=str(output), captures=None, into=None)
+    assert _cmd_interop(args) == 0
+    cells = json.loads(output.read_text())
+    run = [c for c in cells if c["case"] != "video"]  # werift sends no video: unsupported, whatever the machine
+    assert {c["outcome"] for c in run} == {"unavailable"} and all(why in c["reason"] for c in run)
+    assert sorted(p.name for p in output.parent.iterdir()) == ["matrix.json", "matrix.json-captures"]
 
 
 def test_the_pair_scenario_is_a_scenario_with_a_call_step(tmp_path: Path) -> None:
@@ -102,8 +138,9 @@ def test_the_html_matrix_shows_its_colours_in_a_real_browser(tmp_path: Path) -> 
     from pytest_webrtc.nat.netns import Namespace
 
     page = tmp_path / "matrix.html"
-    page.write_text(render(CELLS, "html"))
-    assert '<a href="ff.pcap">pcap</a>' in page.read_text() and '<a href="ff.ladder.txt">ladder</a>' in page.read_text()
+    page.write_text(render(CELLS, "html", Path("/")))
+    text = page.read_text()
+    assert '<a href="c/ff.pcap">pcap</a>' in text and '<a href="c/ff.ladder.txt">ladder</a>' in text
     shot, namespace = tmp_path / "shot.png", Namespace("html")
     try:
         subprocess.run(
@@ -114,7 +151,8 @@ def test_the_html_matrix_shows_its_colours_in_a_real_browser(tmp_path: Path) -> 
     finally:
         namespace.delete()
     colours = _png_colours(shot.read_bytes())
-    assert {(0xC8, 0xF0, 0xC8), (0xF6, 0xC2, 0xC2), (0xE4, 0xE4, 0xE4)} <= colours  # pass, fail, unsupported
+    assert {(0xC8, 0xF0, 0xC8), (0xF6, 0xC2, 0xC2), (0xE4, 0xE4, 0xE4), (0xF4, 0xEC, 0xC8)} <= colours
+    # pass, fail, unsupported, unavailable
 
 
 def _outside_interfaces() -> list[str]:
