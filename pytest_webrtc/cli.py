@@ -297,12 +297,16 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .inspect import inspect_capture, render_html, render_json, render_text
+    from .inspect import inspect_capture, no_match, render_html, render_json, render_text
 
     try:
         inspection = inspect_capture(Path(args.file), host=args.host, port=args.port, transaction=args.transaction)
     except (ValueError, OSError) as exc:
         print(f"inspect: {exc}", file=sys.stderr)
+        return 2
+    nothing = no_match(inspection)
+    if nothing is not None:  # a filter that keeps nothing is a mistake to say, not an empty PASS
+        print(f"inspect: {nothing}", file=sys.stderr)
         return 2
     render = {"text": render_text, "json": render_json, "html": render_html}[args.format]
     output = render(inspection)

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .addresses import format_hostport
+from .addresses import Address, format_hostport
 from .capture.packets import datagrams
 from .capture.verify import PeerCredentials, StunRecord, Verdict, WireContext, verify
 from .ladder import Ladder, LadderRow, signaling_rows, wire_rows
 from .signaling.protocol import RelayRecord
 
-__all__ = ["Inspection", "inspect_capture", "render_html", "render_json", "render_text"]
+__all__ = ["Inspection", "inspect_capture", "no_match", "render_html", "render_json", "render_text"]
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Inspection:
     signaling: list[dict[str, Any]] = field(default_factory=list)
     shown: list[StunRecord] = field(default_factory=list)
     note: str = ""  # what kind of capture this is, when that limits what can be judged
+    filters: str = ""  # what --host, --port, --transaction asked for ("" when nothing was filtered)
 
 
 # A NAT router's capture (the harness keeps one per NATed peer, on all its interfaces) sees each
@@ -112,7 +113,9 @@ def inspect_capture(
         for m in signaling
     )
     actors = _actors(rows, context)
-    return Inspection(path, verdict, context, Ladder(actors, rows), signaling, shown, note)
+    asked = {"--host": host, "--port": port, "--transaction": transaction}
+    filters = " ".join(f"{flag} {value}" for flag, value in asked.items() if value is not None)
+    return Inspection(path, verdict, context, Ladder(actors, rows), signaling, shown, note, filters)
 
 
 def _actors(rows: list[LadderRow], context: WireContext | None) -> list[str]:
@@ -131,13 +134,99 @@ def _actors(rows: list[LadderRow], context: WireContext | None) -> list[str]:
 _fmt = format_hostport
 
 
+_DTLS_MESSAGES = {
+    1: "ClientHello",
+    2: "ServerHello",
+    11: "Certificate",
+    12: "ServerKeyExchange",
+    13: "CertificateRequest",
+    14: "ServerHelloDone",
+    15: "CertificateVerify",
+    16: "ClientKeyExchange",
+}
+
+
+def _names(inspection: Inspection) -> dict[Address, str]:
+    """Transport address -> actor name, where the sidecar says whose it is."""
+    context = inspection.context
+    if context is None:
+        return {}
+    names = {address: peer.name for peer in context.peers for address in peer.addresses}
+    names.update({address: "STUN" for address in context.stun_servers})
+    return names
+
+
+def _party(address: Address, names: dict[Address, str]) -> str:
+    """``alice 127.0.0.1:5000`` where the actor is known, else the address."""
+    return f"{names[address]} {_fmt(address)}" if address in names else _fmt(address)
+
+
+def no_match(inspection: Inspection) -> str | None:
+    """What to say when a filter left nothing to show (None when something is shown, or nothing was filtered)."""
+    if not inspection.filters or inspection.shown:
+        return None
+    ids = sorted({r.message.transaction_id.hex()[:8] for r in inspection.verdict.records if r.message})
+    some = f"; transaction ids there begin {', '.join(ids[:6])}{' ...' if len(ids) > 6 else ''}" if ids else ""
+    return f"no STUN message of {inspection.path.name} matches {inspection.filters} ({len(inspection.verdict.records)} in the file{some})"
+
+
+def _sections(inspection: Inspection) -> list[tuple[str, list[str]]]:
+    """What the report says after its table, as titled groups of lines: the text and the HTML page
+    show the same."""
+    verdict = inspection.verdict
+    sections: list[tuple[str, list[str]]] = []
+    numbers = {r.number for r in inspection.shown}
+    exchanges = []
+    for exchange in verdict.exchanges:
+        if exchange.request.number not in numbers:
+            continue
+        sent = ",".join(str(t.number) for t in exchange.transmissions)
+        if exchange.response is None:
+            exchanges.append(f"#{sent} -> no response")
+        else:
+            rtt = exchange.rtt or 0.0
+            exchanges.append(
+                f"#{sent} -> #{exchange.response.number}  {rtt * 1000:.2f} ms  {exchange.response.summary()}"
+            )
+    sections.append(("exchanges (request -> response, round-trip time)", exchanges))
+    if verdict.dtls:
+        names = _names(inspection)
+        sections.append((
+            "DTLS handshakes (in clear until ChangeCipherSpec)",
+            [f"{_party(flow.source, names)}: {', '.join(_DTLS_MESSAGES.get(m, str(m)) for m in flow.messages)}; "
+             f"certificate sha-256 {flow.fingerprint()}" for flow in verdict.dtls],
+        ))  # fmt: skip
+    if verdict.streams:
+        rtp_findings = [f for f in verdict.findings if f.rule.split(".")[0] in ("rtp", "rtcp", "rtx")]
+        sections.append((
+            "RTP streams (headers in clear, payloads SRTP) and RTCP (each compound's first header)",
+            [stream.describe() for stream in verdict.streams]
+            + [feedback.describe() for feedback in verdict.feedback.values()]
+            + [f"! {f}" for f in rtp_findings],
+        ))  # fmt: skip
+    return sections
+
+
+def _verdict_line(inspection: Inspection) -> str:
+    errors = inspection.verdict.errors
+    whole = " (of the whole file; the table shows what the filter kept)" if inspection.filters else ""
+    return (
+        f"verdict{whole}: {'PASS' if not errors else 'FAIL'} — {len(errors)} violation(s), "
+        f"{len(inspection.verdict.findings) - len(errors)} note(s)"
+    )
+
+
+def _headline(inspection: Inspection) -> str:
+    verdict = inspection.verdict
+    shown = f", {len(inspection.shown)} shown ({inspection.filters})" if inspection.filters else ""
+    others = ", ".join(f"{k} {n}" for k, n in sorted(verdict.kinds.items()) if k != "stun") or "none"
+    return f"{len(verdict.records)} STUN messages judged{shown}; {verdict.skipped} other datagrams ({others})"
+
+
 def render_text(inspection: Inspection) -> str:
     verdict = inspection.verdict
     start = min((r.datagram.time for r in verdict.records), default=0.0)
-    lines = [
-        f"{inspection.path}: {len(verdict.records)} STUN messages judged; {verdict.skipped} other datagrams "
-        f"({', '.join(f'{k} {n}' for k, n in sorted(verdict.kinds.items()) if k != 'stun') or 'none'})"
-    ]
+    lines = [f"{inspection.path}: {_headline(inspection)}"]
     if inspection.note:
         lines.append(f"({inspection.note})")
     if inspection.context is None:
@@ -155,51 +244,9 @@ def render_text(inspection: Inspection) -> str:
             lines.append(
                 f"{'':>40}{'!' if finding.failed else '~'} {finding.rule} ({finding.section}): {finding.detail}"
             )
-    lines.append("")
-    lines.append("exchanges (request -> response, round-trip time):")
-    numbers = {r.number for r in inspection.shown}
-    for exchange in inspection.verdict.exchanges:
-        if exchange.request.number not in numbers:
-            continue
-        sent = ",".join(str(t.number) for t in exchange.transmissions)
-        if exchange.response is None:
-            lines.append(f"  #{sent} -> no response")
-        else:
-            rtt = exchange.rtt or 0.0
-            lines.append(
-                f"  #{sent} -> #{exchange.response.number}  {rtt * 1000:.2f} ms  {exchange.response.summary()}"
-            )
-    if verdict.dtls:
-        lines.append("")
-        lines.append("DTLS handshakes (in clear until ChangeCipherSpec):")
-        for flow in verdict.dtls:
-            names = {
-                1: "ClientHello",
-                2: "ServerHello",
-                11: "Certificate",
-                12: "ServerKeyExchange",
-                13: "CertificateRequest",
-                14: "ServerHelloDone",
-                15: "CertificateVerify",
-                16: "ClientKeyExchange",
-            }
-            shown = ", ".join(names.get(m, str(m)) for m in flow.messages)
-            lines.append(f"  {format_hostport(flow.source)}: {shown}; certificate sha-256 {flow.fingerprint()}")
-    if verdict.streams:
-        lines.append("")
-        lines.append("RTP streams (headers in clear, payloads SRTP) and RTCP (each compound's first header):")
-        lines += [f"  {stream.describe()}" for stream in verdict.streams]
-        lines += [f"  {feedback.describe()}" for feedback in verdict.feedback.values()]
-        rtp_findings = [f for f in verdict.findings if f.rule.split(".")[0] in ("rtp", "rtcp", "rtx")]
-        lines += [f"  ! {f}" for f in rtp_findings]
-    errors = verdict.errors
-    lines.append("")
-    lines.append(
-        f"verdict: {'PASS' if not errors else 'FAIL'} — {len(errors)} violation(s), "
-        f"{len(verdict.findings) - len(errors)} note(s)"
-    )
-    lines.append("")
-    lines.append(inspection.ladder.text())
+    for title, items in _sections(inspection):
+        lines += ["", f"{title}:", *(f"  {item}" for item in items)]
+    lines += ["", _verdict_line(inspection), "", inspection.ladder.text()]
     return "\n".join(lines)
 
 
@@ -211,6 +258,7 @@ def render_json(inspection: Inspection) -> str:
     data["ladder"] = inspection.ladder.as_dict()
     data["signaling"] = inspection.signaling
     data["note"] = inspection.note
+    data["filters"] = inspection.filters
     return json.dumps(data, indent=1)
 
 
@@ -246,28 +294,44 @@ def render_svg(ladder: Ladder, column: int = 170, row_height: int = 24) -> str:
 
 
 def render_html(inspection: Inspection) -> str:
+    """The same report as the text, as a page: the verdict, the ladder, every STUN message with its
+    actor, time (ms from the first) and findings, then the text's sections."""
     verdict = inspection.verdict
+    names = _names(inspection)
+    start = min((r.datagram.time for r in verdict.records), default=0.0)
     rows = []
     for record in inspection.shown:
         d = record.datagram
+        tid = record.message.transaction_id.hex() if record.message else "-"
         findings = "<br>".join(html.escape(f"{f.rule} ({f.section}): {f.detail}") for f in record.findings)
         rows.append(
-            f"<tr class={'ok' if record.valid else 'bad'}><td>{d.number}</td><td>{html.escape(_fmt(d.src))}"
-            f"</td><td>{html.escape(_fmt(d.dst))}</td><td>{html.escape(record.summary())}</td>"
-            f"<td>{findings}</td></tr>"
+            f"<tr class={'ok' if record.valid else 'bad'}><td>{d.number}</td><td>{(d.time - start) * 1000:.1f}</td>"
+            f"<td>{html.escape(_party(d.src, names))}</td><td>{html.escape(_party(d.dst, names))}</td>"
+            f"<td>{tid}</td><td>{html.escape(record.summary())}</td><td>{findings}</td></tr>"
         )
     status = "PASS" if verdict.ok else "FAIL"
+    notes = [inspection.note] if inspection.note else []
+    if inspection.context is None:
+        notes.append("no sidecar: actors are addresses; ICE integrity cannot be checked without the SDP passwords")
+    sections = "".join(
+        f"<h2>{html.escape(title)}</h2><ul>{''.join(f'<li>{html.escape(item)}</li>' for item in items)}</ul>"
+        for title, items in _sections(inspection)
+    )
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(str(inspection.path))} — pytest-webrtc</title>
 <style>body{{font-family:sans-serif;margin:1em}} table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:2px 6px;font-family:monospace}} tr.bad{{background:#fdd}}</style></head>
+td,th{{border:1px solid #ccc;padding:2px 6px;font-family:monospace}} tr.bad{{background:#fdd}}
+li{{font-family:monospace;font-size:12px}}</style></head>
 <body><h1>{html.escape(inspection.path.name)}</h1>
-<p>Verdict: <b>{status}</b> — {len(verdict.records)} STUN messages, {len(verdict.errors)} violation(s).</p>
-<p>{html.escape(inspection.note)}</p>
-<h2>Ladder</h2>
+<p>{html.escape(_headline(inspection))}</p>
+<p>Verdict: <b>{status}</b> — {html.escape(_verdict_line(inspection).split(": ", 1)[1])}</p>
+{"".join(f"<p>({html.escape(n)})</p>" for n in notes)}
+<h2>Ladder (time in ms from the first event)</h2>
 {render_svg(inspection.ladder)}
 <h2>STUN messages</h2>
-<table><tr><th>#</th><th>source</th><th>destination</th><th>message</th><th>findings</th></tr>
+<table><tr><th>#</th><th>time (ms)</th><th>source</th><th>destination</th><th>transaction</th><th>message</th><th>findings</th></tr>
 {"".join(rows)}
-</table></body></html>
+</table>
+{sections}
+</body></html>
 """

@@ -53,7 +53,7 @@ class Ladder:
         start = min(r.time for r in self.rows)
         actors = self.columns()
         col = {actor: i for i, actor in enumerate(actors)}
-        header = " " * 10 + "".join(actor.center(width) for actor in actors)
+        header = f"{'ms':>8}  " + "".join(actor.center(width) for actor in actors)  # rows: ms since the first
         lines = [header.rstrip()]
         rows = sorted(self.rows, key=lambda r: r.time)
         shown = rows if len(rows) <= max_rows else rows[: max_rows // 2] + rows[-max_rows // 2 :]

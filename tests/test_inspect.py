@@ -76,6 +76,41 @@ def test_filters(seed_pcap: Path) -> None:
     assert {m["transaction_id"] for m in by_tid["messages"]} == {first_tid}
 
 
+def test_a_filter_that_matches_nothing_says_so(seed_pcap: Path) -> None:
+    """Measured before: '8 STUN messages judged', an empty table and 'verdict: PASS'."""
+    result = inspect(str(seed_pcap), "--transaction", "ffffffff")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"inspect: no STUN message of {seed_pcap.name} matches --transaction ffffffff (8 in the file"
+    )
+    shown = inspect(str(seed_pcap), "--port", "1")
+    assert shown.returncode == 2 and "matches --port 1" in shown.stderr
+
+
+def test_a_filtered_report_says_what_it_shows_and_whose_verdict_it_is(seed_pcap: Path) -> None:
+    sidecar = json.loads(Path(str(seed_pcap) + ".json").read_text())
+    stun_port = sidecar["stun_servers"][0][1]
+    out = inspect(str(seed_pcap), "--port", str(stun_port)).stdout
+    assert f"8 STUN messages judged, 4 shown (--port {stun_port})" in out
+    assert "verdict (of the whole file; the table shows what the filter kept): PASS" in out
+
+
+def test_the_html_page_carries_everything_the_text_has(seed_pcap: Path, tmp_path: Path) -> None:
+    text = inspect(str(seed_pcap)).stdout
+    page = tmp_path / "report.html"
+    assert inspect(str(seed_pcap), "--format", "html", "-o", str(page)).returncode == 0
+    html = page.read_text()
+    for title in (
+        "exchanges (request -&gt; response, round-trip time)",
+        "DTLS handshakes (in clear until ChangeCipherSpec)",
+    ):
+        assert f"<h2>{title}</h2>" in html and title.replace("&gt;", ">") + ":" in text
+    exchange = next(line.strip() for line in text.splitlines() if " ms  BINDING success" in line)
+    assert f"<li>{exchange.replace('>', '&gt;')}</li>" in html
+    assert "<th>time (ms)</th>" in html and "Ladder (time in ms from the first event)" in html
+    assert "<td>alice 127.0.0.1:" in html and "<td>STUN 127.0.0.1:" in html  # actors named, as in the text's ladder
+
+
 def test_a_broken_capture_fails_the_verdict(tmp_path: Path) -> None:
     request = Message(Method.BINDING, MessageClass.REQUEST, b"T" * 12)
     response = Message(Method.BINDING, MessageClass.SUCCESS, b"T" * 12).add("XOR-MAPPED-ADDRESS", ("127.0.0.1", 1))
