@@ -28,6 +28,19 @@ def test_readme_fixture_example_runs(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=2)
 
 
+def test_api_docs_python_test_against_a_program_runs(pytester: pytest.Pytester) -> None:
+    """docs/api.md's worked example, with the two ini lines it says a user needs: passes, no warning."""
+    api = (ROOT / "docs" / "api.md").read_text()
+    example = api.split("### A Python test against your program", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    ini = api.split("```ini\n", 1)[1].split("```", 1)[0]
+    assert ini == "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    pytester.makeini(ini + "addopts = -p no:benchmark\nfilterwarnings = error\n")
+    pytester.makepyfile(test_api_example=example)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "warning" not in result.stdout.str().lower()
+
+
 def test_readme_gives_the_two_commands_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()

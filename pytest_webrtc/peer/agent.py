@@ -64,6 +64,7 @@ class PeerAgent(AgentMedia):
         self.messages: defaultdict[str, list[str | bytes]] = defaultdict(list)
         self.local_candidates: list[TrickledCandidate] = []
         self.remote_candidates: list[str] = []
+        self.present: set[str] = set()  # the room's peers as far as this peer knows (join list, peer-joined)
         self._changed = Wakeup()
         self.echo = False  # echo every received message back on its channel (the echo-peer convention)
         self.media: dict[str, Any] = {}  # kind -> MediaLog of the first track of that kind
@@ -168,7 +169,21 @@ class PeerAgent(AgentMedia):
     async def join(self, timeout: float = 5.0) -> list[str]:
         peers = await self.signaling.join(timeout)
         self._event("signaling-out", f"join {self.signaling.room}")
+        self.present.update(peers)
         return peers
+
+    async def wait_joined(self, peer: str, timeout: float = 10.0) -> None:
+        """Until ``peer`` is in the room: listed when this peer joined, or announced since (a program
+        joins when it starts, before or after us). Notices of others that arrive meanwhile are kept."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while peer not in self.present:
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                await self.wait_peer("peer-joined", max(left, 0))
+            except SignalingError:
+                raise PeerError(
+                    f"{self.id}: {peer} did not join room {self.signaling.room!r} within {timeout:g} s"
+                ) from None
 
     async def _send(self, kind: str, to: str, **fields: Any) -> None:
         await self.signaling.send(kind, to, **fields)
@@ -188,7 +203,12 @@ class PeerAgent(AgentMedia):
     async def wait_peer(self, kind: str, timeout: float) -> str:
         """Wait for a ``peer-joined`` or ``peer-left`` notice; returns the peer id."""
         message = await self._receive(kind, timeout)
-        return str(message["peer"])
+        peer = str(message["peer"])
+        if kind == "peer-joined":
+            self.present.add(peer)
+        elif kind == "peer-left":
+            self.present.discard(peer)
+        return peer
 
     # -- SDP -------------------------------------------------------------------------
 

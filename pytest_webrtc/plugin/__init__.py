@@ -5,6 +5,7 @@ This package is the only place that imports pytest; nothing imports it.
 
 from .collection import pytest_collect_file, pytest_runtest_makereport, pytest_terminal_summary
 from .fixtures import (
+    external_peer,  # noqa: F401  (without pytest-asyncio: a fixture that says what to install)
     pytest_pyfunc_call,
     signaling_server,
     stun_server,

@@ -29,12 +29,31 @@ LADDER_SECTION = "webrtc ladder"
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix in (".yaml", ".yml") and is_scenario_file(file_path):
-        return ScenarioFile.from_parent(parent, path=file_path)
+        return ScenarioFile.from_parent(parent, path=file_path, nodeid=_outside_nodeid(file_path, parent.config))
     from .matrix import MatrixFile, is_matrix_file
 
     if is_matrix_file(file_path):  # interop-matrix: one item per ordered pair of stacks and case
         return MatrixFile.from_parent(parent, path=file_path)
     return None
+
+
+def _suites_root() -> Path:
+    return Path(__file__).resolve().parent.parent / "suites"
+
+
+def _outside_nodeid(path: Path, config: pytest.Config) -> str | None:
+    """A test id that names the file when pytest's would not: a file outside the rootdir given
+    directly gets the id ``::name`` (a shipped suite run from an installed package, say). A shipped
+    scenario is ``suites/RELATIVE``, any other such file its name."""
+    try:
+        path.relative_to(config.rootpath)
+        return None  # pytest's own id, relative to the rootdir
+    except ValueError:
+        pass
+    try:
+        return f"suites/{path.resolve().relative_to(_suites_root()).as_posix()}"
+    except ValueError:
+        return path.name
 
 
 def scenario_paths(config: pytest.Config, given: list[str]) -> list[str]:
@@ -54,7 +73,11 @@ def scenario_paths(config: pytest.Config, given: list[str]) -> list[str]:
                 )
             out.append(str(path))
         else:
-            raise pytest.UsageError(f"--webrtc-scenario {value}: no such file or directory")
+            shipped = Path(*path.parts[1:]) if path.parts[:1] == ("scenarios",) else None
+            hint = ""
+            if shipped is not None and (_suites_root() / shipped).exists():  # the docs' path, outside a checkout
+                hint = f"; scenarios/ is a checkout's folder: the installed package runs it as --webrtc-suite {shipped}"
+            raise pytest.UsageError(f"--webrtc-scenario {value}: no such file or directory{hint}")
     return out
 
 

@@ -124,14 +124,22 @@ except ImportError:  # pragma: no cover - the fixture needs an event loop in the
 
 if pytest_asyncio is None:
 
+    def _needs_asyncio(name: str) -> None:
+        pytest.fail(
+            f"{name} is an async fixture: install pytest-asyncio (pip install pytest-asyncio) and set "
+            "asyncio_mode = auto and asyncio_default_fixture_loop_scope = function in your pytest ini",
+            pytrace=False,
+        )
+
     @pytest.fixture
     def webrtc_peer() -> None:
         """Needs pytest-asyncio: without it, the first use says what to install."""
-        pytest.fail(
-            "webrtc_peer is an async fixture: install pytest-asyncio (pip install pytest-asyncio) and set "
-            "asyncio_mode = auto in your pytest ini",
-            pytrace=False,
-        )
+        _needs_asyncio("webrtc_peer")
+
+    @pytest.fixture
+    def external_peer() -> None:
+        """Needs pytest-asyncio: without it, the first use says what to install."""
+        _needs_asyncio("external_peer")
 
 else:
 
@@ -147,8 +155,7 @@ else:
 
         made: list[Any] = []
         assert stun_server.udp_address is not None
-        host, port = stun_server.udp_address
-        ice_servers = [{"urls": f"stun:{host}:{port}"}] if ":" not in host else []
+        ice_servers = stun_server.ice_servers if ":" not in stun_server.udp_address[0] else []
 
         async def make(
             peer_id: str,
@@ -163,6 +170,44 @@ else:
                 await peer.start()
             else:
                 peer = PeerAgent(peer_id, signaling_server.url, room, ice_servers=servers, candidates=candidates)
+            made.append(peer)
+            return peer
+
+        yield make
+        for peer in made:
+            await peer.close()
+
+    @pytest_asyncio.fixture
+    async def external_peer(
+        signaling_server: SignalingServer, stun_server: StunServer, request: pytest.FixtureRequest
+    ) -> AsyncIterator[Any]:
+        """Factory of programs: ``await external_peer("bot", [sys.executable, "bot.py"], room="room", env=None,
+        cwd=None)`` starts another project's peer program with the external-peer convention's variables
+        (docs/ci.md) — ``signaling_server``'s URL, the room, the id, ``stun_server`` as WEBRTC_ICE_SERVERS,
+        WEBRTC_HOST_ADDRESSES=127.0.0.1 — in the test file's directory, and gives an ``ExternalPeer``:
+        ``await bot.join()`` waits until the program joined, ``bot.output()`` is what it printed,
+        ``bot.exited()`` its exit status. Every program (and what it started) is stopped at teardown."""
+        from ..peer.external import ExternalPeer
+
+        made: list[ExternalPeer] = []
+
+        async def make(
+            peer_id: str,
+            command: str | list[str],
+            room: str = "room",
+            env: dict[str, str] | None = None,
+            cwd: str | None = None,
+        ) -> ExternalPeer:
+            peer = ExternalPeer(
+                peer_id,
+                command,
+                signaling_server,
+                room,
+                stun_server.ice_servers,
+                cwd=str(cwd or request.path.parent),
+                env={"WEBRTC_HOST_ADDRESSES": "127.0.0.1", **(env or {})},
+            )
+            await peer.start()
             made.append(peer)
             return peer
 
@@ -191,7 +236,7 @@ else:
         await actor.stop()
 
 
-ASYNC_FIXTURES = ("webrtc_peer", "sfu", "mcu")
+ASYNC_FIXTURES = ("webrtc_peer", "external_peer", "sfu", "mcu")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -248,6 +248,16 @@ class StunServer:
         return endpoints[1][1] if endpoints else None
 
     @property
+    def ice_servers(self) -> list[dict[str, str]]:
+        """This server as an RTCIceServer list (``[{"urls": "stun:127.0.0.1:PORT"}]``, a ``?transport=tcp``
+        entry too when it listens on TCP only): what a peer's configuration or ``WEBRTC_ICE_SERVERS`` takes."""
+        if self.udp_address is not None:
+            return [{"urls": f"stun:{format_hostport(self.udp_address)}"}]
+        if self.tcp_address is not None:
+            return [{"urls": f"stun:{format_hostport(self.tcp_address)}?transport=tcp"}]
+        raise RuntimeError("the STUN server is not started")
+
+    @property
     def address(self) -> Address:
         """The primary address (UDP if enabled, else TCP)."""
         addr = self.udp_address or self.tcp_address

@@ -201,6 +201,63 @@ def test_webrtc_peer_factory_connects_two_peers(suite: pytest.Pytester) -> None:
     suite.runpytest().assert_outcomes(passed=1)
 
 
+def test_wait_joined_whoever_came_first_and_ice_servers(suite: pytest.Pytester) -> None:
+    """wait_joined returns for a peer listed at join and for one announced later (in process and as a
+    process), and times out naming who did not come; stun_server.ice_servers is its RTCIceServer list."""
+    suite.makepyfile(
+        """
+        import pytest
+        from pytest_webrtc.errors import PeerError
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("process", [False, True])
+        async def test_joined(webrtc_peer, stun_server, process):
+            host, port = stun_server.udp_address
+            assert stun_server.ice_servers == [{"urls": f"stun:{host}:{port}"}]
+            early = await webrtc_peer("early")
+            await early.join()
+            alice = await webrtc_peer("alice", process=process)
+            assert await alice.join() == ["early"]
+            await alice.wait_joined("early", timeout=1)     # listed when alice joined: no notice comes
+            late = await webrtc_peer("late")
+            await late.join()
+            await alice.wait_joined("late", timeout=5)      # announced afterwards
+            with pytest.raises(PeerError, match="alice: nobody did not join room 'room' within 0.3 s"):
+                await alice.wait_joined("nobody", timeout=0.3)
+        """
+    )
+    suite.runpytest().assert_outcomes(passed=2)
+
+
+def test_external_peer_fixture_starts_a_program_with_the_conventions_variables(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        env_peer="""
+        import json, os, sys
+        keys = ["WEBRTC_SIGNALING_URL", "WEBRTC_ROOM", "WEBRTC_PEER_ID", "WEBRTC_ICE_SERVERS", "WEBRTC_HOST_ADDRESSES", "MINE"]
+        print(json.dumps({k: os.environ.get(k) for k in keys}), flush=True)
+        sys.exit(4)
+        """,
+        test_program="""
+        import asyncio, json, sys
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_program(external_peer, signaling_server, stun_server):
+            program = await external_peer("bot", [sys.executable, "env_peer.py"], room="r1", env={"MINE": "x"})
+            for _ in range(200):
+                if program.exited() is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert program.exited() == 4
+            seen = json.loads(program.output().splitlines()[0])
+            assert seen == {"WEBRTC_SIGNALING_URL": signaling_server.url, "WEBRTC_ROOM": "r1", "WEBRTC_PEER_ID": "bot",
+                            "WEBRTC_ICE_SERVERS": json.dumps(stun_server.ice_servers),
+                            "WEBRTC_HOST_ADDRESSES": "127.0.0.1", "MINE": "x"}
+        """,
+    )
+    suite.runpytest().assert_outcomes(passed=1)
+
+
 def test_sfu_fixture_forwards_between_webrtc_peers(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
