@@ -112,7 +112,7 @@ def program_output(name: str, output: str, kept: Path | None = None) -> list[str
     lines = output.splitlines()
     where = f"; all of it: {kept}" if kept is not None else ""
     if not lines:
-        return [f"  output of {name}: (nothing){where}"]
+        return [f"  output of {name} (nothing{where})"]
     shown = lines[-OUTPUT_LINES:]
     cut = f"last {len(shown)} of {len(lines)} lines" if len(lines) > len(shown) else f"{len(lines)} line"
     cut += "s" if len(lines) > 1 else ""
