@@ -105,3 +105,50 @@ def test_the_documented_mistakes_give_the_documented_messages() -> None:
             load_scenario("f.yaml", DOCUMENTED_MISTAKES[key])
         expected = line.split(" ...")[0]
         assert any(given.startswith(expected) for given in str(error.value).splitlines()), (str(error.value), expected)
+
+
+CHECKOUT_NOTE = (
+    "> In a checkout: paths in `tests/`, `bench/`, `interop/` and `setup.sh` are a checkout's (a clone, or the "
+    "sdist); an installed package has none of them, and runs a checkout's `scenarios/NAME` as `--webrtc-suite NAME`."
+)
+
+
+def test_every_documented_command_is_run_from_a_wheel_or_marked_as_needing_a_checkout() -> None:
+    """tests/doc_commands.RUNS says how tests/test_packaging.py runs each command of docs/ from a wheel;
+    a command that is neither there nor in a '# in a checkout' block fails here (and one that left the
+    docs must leave RUNS)."""
+    from tests.doc_commands import RUNS, documented
+
+    shown = {command for commands in documented().values() for command in commands}
+    assert not shown - set(RUNS), f"documented but run by no test, nor marked '# in a checkout': {shown - set(RUNS)}"
+    assert not set(RUNS) - shown, f"no longer documented: {set(RUNS) - shown}"
+
+
+def test_docs_pointing_at_checkout_files_say_so() -> None:
+    pattern = re.compile(r"`(tests|bench|interop)/|setup\.sh|`scenarios/")
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        text = page.read_text()
+        if pattern.search(text):
+            assert CHECKOUT_NOTE in text, f"{page.name} names a checkout's files without the note"
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation but '-' and '_' dropped, spaces to '-'."""
+    out = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", markdown, re.M):
+        out.add(re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"))
+    return out
+
+
+def test_every_link_between_pages_and_to_an_anchor_exists() -> None:
+    """capture.md linked performance.md#capture-loss, an anchor that page never had."""
+    pages = {p.name: p.read_text() for p in (ROOT / "docs").glob("*.md")}
+    broken = []
+    for name, text in pages.items():
+        for target, anchor in re.findall(r"\]\(([\w.-]+\.md)?(?:#([\w-]+))?\)", text):
+            page = target or name
+            if page not in pages:
+                broken.append(f"{name}: {target} does not exist")
+            elif anchor and anchor not in _anchors(pages[page]):
+                broken.append(f"{name}: {page}#{anchor} is no heading there")
+    assert not broken, broken

@@ -7,7 +7,10 @@ readable. The sdist holds the whole project (suites, docs, tests, set-up, licenc
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import tarfile
@@ -16,6 +19,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from pytest_webrtc.nat.netns import cannot_build_namespaces
+from tests.doc_commands import RUNS, Run
 
 ROOT = Path(__file__).parent.parent
 # One worker builds them: the wheel is built in the checkout's build/ directory, which two
@@ -98,3 +104,159 @@ def test_a_wheel_in_a_fresh_venv_runs_the_suites_from_outside_the_repository(
     assert "1 passed" in own
     docs = run([python, "-m", "pytest_webrtc", "docs", "ci"], user, env=env)
     assert docs.startswith("# pytest-webrtc in another project's CI")
+
+
+def _venv(built: tuple[Path, Path], tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A fresh venv with the wheel (dependencies from this environment: no network), and the
+    environment a user's shell would have (no PYTHONPATH into the checkout)."""
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = str(env_dir / "bin" / "python")
+    run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", str(built[0])], tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_WEBRTC_RUN")}
+    env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env['PATH']}"  # an activated venv: `pytest`, `python` are its own
+    return python, env
+
+
+def _server(argv: list[str], cwd: Path, env: dict[str, str], expect: str) -> tuple[subprocess.Popen[str], str]:
+    """A long-running command of ours: its first line (which must say ``expect``), and the process."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    line = _line_with(proc, expect)
+    assert expect in line, f"{argv}: {line!r}"
+    return proc, line
+
+
+def _line_with(proc: subprocess.Popen[str], expect: str, lines: int = 20) -> str:
+    """The first of its first ``lines`` lines that says ``expect`` (a log line may come before), else the last read."""
+    assert proc.stdout is not None
+    line = ""
+    for _ in range(lines):
+        line = proc.stdout.readline()
+        if expect in line or not line:
+            break
+    return line
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+@pytest.mark.slow
+def test_every_documented_command_runs_from_the_wheel_outside_the_checkout(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Each command of docs/ (tests/doc_commands.py: all but '# in a checkout' blocks), as a user with the
+    wheel would run it, against servers started from the same wheel (coturn for TURN)."""
+    from pytest_webrtc.addresses import format_hostport
+    from pytest_webrtc.coturn import CoturnTurn
+
+    python, env = _venv(built, tmp_path)
+    user, out = tmp_path / "project", tmp_path / "out"
+    user.mkdir()
+    out.mkdir()
+    (user / "my_call.yaml").write_text(OWN)
+    ours = [python, "-m", "pytest_webrtc"]
+    servers: list[subprocess.Popen[str]] = []
+    turn = CoturnTurn()
+    try:
+        stun, line = _server([*ours, "stun-server", "--port", "0"], user, env, "STUN server listening")
+        servers.append(stun)
+        stun_address = line.split("udp ", 1)[1].split(",")[0]
+        signaling, line = _server([*ours, "signaling-server", "--port", "0"], user, env, "signaling server listening")
+        servers.append(signaling)
+        signaling_url = line.split("listening: ", 1)[1].split()[0]
+        whip, line = _server([*ours, "whip-server", "--port", "0"], user, env, "WHIP server listening")
+        servers.append(whip)
+        whip_base = line.split("listening: ", 1)[1].split("/whip/", 1)[0]
+        coturn = turn.start()
+        seed = run([python, "-m", "pytest", "-p", "no:cacheprovider", "--webrtc-suite", "seed",
+                    "--webrtc-keep-captures", "always", "--webrtc-capture-dir", str(out / "caps")], user, env=env)  # fmt: skip
+        assert "1 passed" in seed
+        pcap = next((out / "caps").glob("*.pcap"))
+        stun_port = json.loads(Path(f"{pcap}.json").read_text())["stun_servers"][0][1]
+        messages = json.loads(run([*ours, "inspect", str(pcap), "--format", "json"], user, env=env))["messages"]
+        values = {
+            "stun": stun_address, "stun_port": stun_port, "pcap": pcap, "out": out, "signaling": signaling_url,
+            "whip": whip_base, "turn": format_hostport(coturn.address), "turn_user": coturn.user,
+            "turn_password": coturn.password, "turn_realm": coturn.realm,
+            "tid": next(m["transaction_id"] for m in messages if stun_port in (m["src"][1], m["dst"][1])),
+        }  # fmt: skip
+        problems = []
+        for documented, how in RUNS.items():
+            problem = _run_documented(how, values, python, user, env)
+            if problem:
+                problems.append(f"{documented}\n    ran: {how.words}\n    {problem}")
+        assert not problems, "\n".join(problems)
+    finally:
+        for proc in servers:
+            _stop(proc)
+        turn.stop()
+
+
+def _run_documented(how: Run, values: dict[str, object], python: str, cwd: Path, env: dict[str, str]) -> str:
+    """Run one documented command as its Run says; what went wrong, or ''."""
+    words = shlex.split(how.words.format(**values))
+    argv = [python, "-m", "pytest", "-p", "no:cacheprovider", *words[1:]] if words[0] == "pytest" else [
+        python, "-m", "pytest_webrtc", *words]  # fmt: skip
+    if how.server:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)  # fmt: skip
+        line = _line_with(proc, how.expect)
+        _stop(proc)
+        return "" if how.expect in line else f"it said {line!r}, expected {how.expect!r}"
+    try:
+        done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        return "did not finish within 180 s"
+    said = done.stdout + done.stderr
+    if done.returncode != how.status:
+        return f"exit status {done.returncode}, expected {how.status}:\n{said[-1500:]}"
+    if how.expect not in said:
+        return f"no {how.expect!r} in its output:\n{said[-1500:]}"
+    return ""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(cannot_build_namespaces() is not None, reason=str(cannot_build_namespaces()))
+def test_a_stock_aiortc_bot_passes_the_ci_recipe_from_the_wheel(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """issue 25's user: the wheel in a fresh venv, outside the repository; docs/ci.md's recipe as the wheel's
+    own docs give it; a stock aiortc bot (tests/data/stock_bot.py: no patching, no candidates: all). It
+    passes sealed, and not one packet of it leaves on the machine's interfaces; made lowercase it fails
+    with the reply expected."""
+    from pytest_webrtc.capture.libpcap import Pcap
+
+    python, env = _venv(built, tmp_path)
+    user = tmp_path / "project"
+    user.mkdir()
+    docs = run([python, "-m", "pytest_webrtc", "docs", "ci"], user, env=env)
+    recipe = docs.split("## Your peer in place of Alice or Bob", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (user / "bot.py").write_text((ROOT / "tests" / "data" / "stock_bot.py").read_text())
+    (user / "bot.yaml").write_text(recipe)
+    up = [i for i in os.listdir("/sys/class/net") if int(Path(f"/sys/class/net/{i}/flags").read_text(), 16) & 1]
+    watched = {i: Pcap(i, "") for i in up if i != "lo" and not i.startswith("pw")}  # the harness's veths: pw...
+    try:
+        passed = run([python, "-m", "pytest", "-p", "no:cacheprovider", "--webrtc-scenario", "bot.yaml"], user, env=env)
+        seen = {interface: 0 for interface in watched}
+        for interface, capture in watched.items():
+            while capture.next() is not None:
+                seen[interface] += 1
+    finally:
+        for capture in watched.values():
+            capture.close()
+    assert "1 passed" in passed and "PASS step 6 (data, line 12): alice -> bot over 'data'" in passed, passed[-3000:]
+    assert "sealed: alice, bot each in a network namespace of its own" in passed
+    assert seen == dict.fromkeys(watched, 0), seen
+    (user / "bot.yaml").write_text(recipe.replace('bot.py"}', 'bot.py", env: {BOT_MODE: lower}}'))
+    done = subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "bot.yaml"], cwd=user, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    assert (
+        "bot.yaml:12:1: step 6 (data, line 12): bot replied 'hello bot' to alice's 'hello bot' on 'data'; "
+        "expected the reply 'HELLO BOT'" in done.stdout
+    )
