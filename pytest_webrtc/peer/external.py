@@ -1,21 +1,26 @@
 """Another project's peer program in a scenario, through the signaling protocol alone.
 
-The harness starts the program (``command:`` in a scenario) with where to go in its
-environment and arguments; the program must follow the **answerer convention**:
+The harness starts the program (``command:`` in a scenario; ``{python}`` in it stands for the
+interpreter running the harness, ``env:`` adds variables) with where to go in its environment and
+arguments; the program must follow the **answerer convention** (docs/ci.md):
 
 - join the room given as ``WEBRTC_ROOM`` as ``WEBRTC_PEER_ID`` on ``WEBRTC_SIGNALING_URL``
-  (protocol v1, docs/signaling.md), with ``WEBRTC_ICE_SERVERS`` (a JSON RTCIceServer list);
+  (protocol v1, docs/signaling.md), with ``WEBRTC_ICE_SERVERS`` (a JSON RTCIceServer list), when it
+  starts — before or after the harness's peers;
+- gather host candidates the harness's peers can reach: ``WEBRTC_HOST_ADDRESSES`` names them (its
+  namespace's one address when the run is sealed, where any gathering finds it; 127.0.0.1 when not);
 - answer the first offer, trickle its candidates (then ``end-of-candidates``) and apply the
   caller's;
-- echo every data channel message back on the same channel;
+- echo every data channel message back on the same channel (or reply as the ``data`` step says);
 - exit when told ``bye``, when the caller leaves, or on SIGTERM.
 
-The same values are appended as ``--signaling URL --room R --id ID --ice-servers JSON``; the
-program runs in the scenario file's directory.
+The same values (but the host addresses) are appended as ``--signaling URL --room R --id ID
+--ice-servers JSON``; the program runs in the scenario file's directory.
 ``python -m pytest_webrtc echo-peer`` is the reference implementation.  The harness cannot
 command such a peer; it observes it through the built-in signaling server's relay log: it is a
 :class:`~pytest_webrtc.peer.interface.SignalingPeer`, and its kind (``command``) declares the
-capabilities ``signaling`` and ``echo`` only.
+capabilities ``signaling`` and ``echo`` only.  What it writes is kept (:attr:`ExternalPeer.transcript`)
+for the report of a failed run.
 """
 
 from __future__ import annotations
