@@ -27,7 +27,7 @@ from .agent_media import AgentMedia
 from .hosts import CANDIDATE_SETS, gather_timeout, host_addresses, may_reach
 from .keying import srtp_keying
 from .pacing import check_on_arrival
-from .report import PeerReport, candidate_type
+from .report import PeerReport, candidate_type, selected_pair
 from .sdp import TrickledCandidate, codecs_offered, split_candidates, trickled_candidate
 
 __all__ = ["PeerAgent", "PeerEvent"]
@@ -173,17 +173,16 @@ class PeerAgent(AgentMedia):
         return peers
 
     async def wait_joined(self, peer: str, timeout: float = 10.0) -> None:
-        """Until ``peer`` is in the room: listed when this peer joined, or announced since (a program
-        joins when it starts, before or after us). Notices of others that arrive meanwhile are kept."""
+        """Until ``peer`` is in the room: listed when this peer joined, or announced since (a program joins
+        when it starts, before or after us). Notices of others that come meanwhile are remembered."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while peer not in self.present:
-            left = deadline - asyncio.get_running_loop().time()
-            try:
-                await self.wait_peer("peer-joined", max(left, 0))
-            except SignalingError:
-                raise PeerError(
-                    f"{self.id}: {peer} did not join room {self.signaling.room!r} within {timeout:g} s"
-                ) from None
+        try:
+            while peer not in self.present:
+                await self.wait_peer("peer-joined", max(deadline - asyncio.get_running_loop().time(), 0))
+        except SignalingError:
+            raise PeerError(
+                f"{self.id}: {peer} did not join room {self.signaling.room!r} within {timeout:g} s"
+            ) from None
 
     async def _send(self, kind: str, to: str, **fields: Any) -> None:
         await self.signaling.send(kind, to, **fields)
@@ -204,10 +203,7 @@ class PeerAgent(AgentMedia):
         """Wait for a ``peer-joined`` or ``peer-left`` notice; returns the peer id."""
         message = await self._receive(kind, timeout)
         peer = str(message["peer"])
-        if kind == "peer-joined":
-            self.present.add(peer)
-        elif kind == "peer-left":
-            self.present.discard(peer)
+        (self.present.add if kind == "peer-joined" else self.present.discard)(peer)
         return peer
 
     # -- SDP -------------------------------------------------------------------------
@@ -475,19 +471,6 @@ class PeerAgent(AgentMedia):
 
     # -- report ------------------------------------------------------------------------
 
-    def selected_pair(self) -> tuple[str, str] | None:
-        """(local candidate type + address, remote ...) of the nominated pair, if any."""
-        dtls = self._dtls()
-        if dtls is None:
-            return None
-        connection = getattr(dtls.transport, "_connection", None)
-        nominated = getattr(connection, "_nominated", {}) or {}
-        pair = nominated.get(1)
-        if pair is None:
-            return None
-        local, remote = pair.local_candidate, pair.remote_candidate
-        return f"{local.type} {local.host}:{local.port}", f"{remote.type} {remote.host}:{remote.port}"
-
     def report(self) -> PeerReport:
         by_type: defaultdict[str, list[str]] = defaultdict(list)
         for candidate in self.local_candidates:
@@ -496,7 +479,7 @@ class PeerAgent(AgentMedia):
             "id": self.id,
             "candidates": dict(by_type),
             "remote_candidates": list(self.remote_candidates),
-            "selected_pair": self.selected_pair(),
+            "selected_pair": selected_pair(self._dtls()),
             "states": {kind: self.state(kind) for kind in ("signaling", "gathering", "ice", "dtls", "connection")},
             "messages": {label: len(msgs) for label, msgs in self.messages.items()},
             "media": {kind: log.summary() for kind, log in self.media.items()},

@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 
 from ..candidates import candidate_type
 
-__all__ = ["MediaSummary", "PeerReport", "candidate_type", "external_report"]
+__all__ = ["MediaSummary", "PeerReport", "candidate_type", "external_report", "selected_pair"]
 
 
 class MediaSummary(TypedDict, total=False):
@@ -56,3 +56,17 @@ def external_report(peer_id: str, candidates: Iterable[str]) -> PeerReport:
         "events": [],
         "remote_candidates": [],
     }
+
+
+def selected_pair(dtls: Any) -> tuple[str, str] | None:
+    """(local candidate type + address, remote ...) of the pair aioice nominated under ``dtls`` (an
+    aiortc RTCDtlsTransport), if any."""
+    if dtls is None:
+        return None
+    connection = getattr(dtls.transport, "_connection", None)
+    nominated = getattr(connection, "_nominated", {}) or {}
+    pair = nominated.get(1)
+    if pair is None:
+        return None
+    local, remote = pair.local_candidate, pair.remote_candidate
+    return f"{local.type} {local.host}:{local.port}", f"{remote.type} {remote.host}:{remote.port}"

@@ -72,10 +72,10 @@ async def call(ctx: RunContext, s: Step) -> str:
             outcome["since_offer"] = round(max(0.0, outcome["_at"] - offered), 3)
     ctx.calls.append(record)
     if problems:
-        tail = caller.output(600) if not got else ""
-        raise Expectation(
-            f"{sender} calling {receiver}: " + "; ".join(problems) + (f"; its output: {tail!r}" if tail else "")
-        )
+        # the run's report shows the whole output as lines; the matrix's cell keeps its last ones, in a line
+        last = [line.strip() for line in caller.output(2000).splitlines() if line.strip()][-3:] if not got else []
+        said = f"; {sender}'s output ends: {' | '.join(last)}" if last else ""
+        raise Expectation(f"{sender} calling {receiver}: " + "; ".join(problems) + said)
     parts = [
         f"{case} ok ({o.get('detail', '')}, {float(o.get('since_offer', o.get('seconds', 0))):.2f} s after the offer)"
         for case, o in reported.items()
