@@ -90,6 +90,8 @@ function openChannel() {
       channel.send(TEXT);
       channel.send(BINARY);
     }
+    // the callee closed it (Pion 3.1.56 does after a message it cannot read): nothing more will come
+    if (state === "closed") result("data", false, `the channel closed after ${got.length} of 2 echoes`);
   });
   channel.onMessage.subscribe((data) => {
     got.push(data);
@@ -110,7 +112,13 @@ async function call() {
 }
 
 ws.on("open", () => send({ type: "join", room, peer: id, version: 1 }));
-ws.on("message", async (frame) => {
+// One message at a time, in order: a candidate that arrives while the answer is still being applied must
+// wait for it (werift refuses a candidate for a media section it does not know yet). Pion trickles at once.
+let handled = Promise.resolve();
+ws.on("message", (frame) => {
+  handled = handled.then(() => handle(frame));
+});
+async function handle(frame) {
   const message = JSON.parse(frame.toString());
   try {
     if (message.type === "joined" && callee && (message.peers || []).includes(callee)) {
@@ -138,5 +146,5 @@ ws.on("message", async (frame) => {
   } catch (error) {
     console.error(`error: ${error}`);
   }
-});
+}
 process.on("SIGTERM", () => process.exit(0));

@@ -358,11 +358,17 @@ class PeerAgent(AgentMedia):
         self._event("message", f"{label} -> {len(data)} {'chars' if isinstance(data, str) else 'bytes'}")
 
     async def wait_messages(self, label: str, count: int, timeout: float) -> list[str | bytes]:
-        await self.wait_until(
-            lambda: len(self.messages[label]) >= count,
-            timeout,
-            f"{count} message(s) on {label!r} (got {len(self.messages[label])})",
-        )
+        """Every message received on ``label``, once there are ``count``; PeerError when the channel
+        closed before (the other side reset it: nothing more can come)."""
+
+        def arrived() -> bool:
+            got = len(self.messages[label])
+            channel = self.channels.get(label)
+            if got < count and channel is not None and channel.readyState == "closed":
+                raise PeerError(f"{self.id}: data channel {label!r} closed after {got} of {count} message(s)")
+            return got >= count
+
+        await self.wait_until(arrived, timeout, f"{count} message(s) on {label!r} (got {len(self.messages[label])})")
         return list(self.messages[label])
 
     async def bye(self, to: str) -> None:

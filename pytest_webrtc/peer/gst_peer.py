@@ -203,6 +203,10 @@ class GstPeer:
                     self.finish("data", False, f"echo differs: {str(text)[:40]!r}, {len(binary)} bytes")  # type: ignore[arg-type]
 
         channel.connect("on-open", opened)
+        # the callee closed it (Pion 3.1.56 does after a message it cannot read): nothing more will come
+        channel.connect(
+            "on-close", lambda _ch: self.finish("data", False, f"the channel closed after {len(got)} of 2 echoes")
+        )
         channel.connect("on-message-string", lambda _ch, text: received("text", text))
         channel.connect("on-message-data", lambda _ch, data: received("binary", bytes(data.get_data())))
 

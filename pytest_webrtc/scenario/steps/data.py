@@ -65,9 +65,11 @@ async def data(ctx: RunContext, s: Step) -> str:
         expected = [str(s.args["reply"]).replace("{sent}", p if isinstance(p, str) else p.decode()) for p in payloads]
     try:
         received = (await listener.wait_messages(label, before + len(payloads), timeout=s.timeout))[before:]
-    except PeerError:  # not all came: say what did, in the scenario's terms
+    except PeerError as exc:  # not all came: say what did, in the scenario's terms
         received = (await listener.wait_messages(label, 0, timeout=1))[before:]
-        raise Expectation(_missing(s, sender, receiver, label, payloads, expected, received, echo)) from None
+        missing = _missing(s, sender, receiver, label, payloads, expected, received, echo)
+        closed = f"data channel {label!r} closed after" in str(exc)  # the agent's words: the other side reset it
+        raise Expectation(missing + ("; the channel was closed meanwhile" if closed else "")) from None
     same = received == expected if ordered else sorted(map(repr, received)) == sorted(map(repr, expected))
     if not same:
         raise Expectation(_differs(s, sender, receiver, label, payloads, expected, received, echo))
