@@ -12,9 +12,13 @@ cd "$(dirname "$0")"
 # servers the conformance suite is calibrated on), janus (a real media server: the WHIP calibration's
 # backend and the Janus scenarios), firefox-esr and GStreamer's webrtcbin with libnice, PyGObject and
 # python3-websockets for the system Python (two more stacks of the interop matrix, docs/interop.md).
+# Go and Debian's Pion sources (pion/webrtc v3, ice, turn, stun): the Pion peer of the interop matrix,
+# built offline below.
 APT_PACKAGES=(libpcap0.8 coturn tshark chromium nftables iproute2 stun-server janus
     firefox-esr gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-plugins-good gstreamer1.0-plugins-base
-    python3-gi gir1.2-gst-plugins-bad-1.0 gir1.2-gst-plugins-base-1.0 python3-websockets)
+    python3-gi gir1.2-gst-plugins-bad-1.0 gir1.2-gst-plugins-base-1.0 python3-websockets
+    golang-go golang-github-pion-webrtc.v3-dev golang-github-pion-turn.v2-dev golang-github-pion-stun-dev
+    golang-github-pion-ice.v2-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -66,6 +70,16 @@ if [ ! -f interop/whip/simple-whip-server/usr/share/simple-whip-server/src/serve
         echo "setup.sh: cannot download simple-whip-server; its calibration tests will skip" >&2
     fi
     rm -rf "$workdir"
+fi
+# Pion's peer (interop/pion/src/pion-peer), built offline from Debian's Go sources in GOPATH mode (a go.mod
+# beside the program lets github.com/pion/webrtc/v3 resolve to Debian's folder); rebuilt when a source is
+# newer than the binary. No module proxy, no network: GO111MODULE=off, GOPROXY=off.
+if command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/pion/webrtc ]; then
+    pion_bin=interop/pion/bin/pion-peer
+    if [ ! -x "$pion_bin" ] || [ -n "$(find interop/pion/src -newer "$pion_bin" -type f)" ]; then
+        (cd interop/pion && GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="$PWD:/usr/share/gocode" \
+            GOCACHE="$PWD/.gocache" go build -o bin/pion-peer pion-peer)
+    fi
 fi
 # The PeerJS server (npm peer), another project's signaling the harness's peers speak.
 if command -v npm >/dev/null && [ ! -d interop/signaling-servers/node_modules/peer ]; then

@@ -13,6 +13,7 @@ aiortc      ``python -m pytest_webrtc echo-peer``             VP8          decod
 chromium    ``python -m pytest_webrtc browser-peer``          canvas VP8   decodes (getStats)
 firefox     ``... browser-peer --engine firefox``             canvas VP8   decodes (getStats)
 gstreamer   ``/usr/bin/python3 peer/gst_peer.py`` (webrtcbin) VP8          decodes (decodebin)
+pion        ``interop/pion/bin/pion-peer`` (Go, pion/webrtc)  IVF of VP8   counts RTP frames
 werift      ``node interop/werift/echo-peer.mjs``             no encoder   counts RTP frames
 ==========  ==============================================  ==========  ==================
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["STACKS", "Stack", "werift_directory"]
+__all__ = ["STACKS", "Stack", "pion_directory", "werift_directory"]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, where python3-gi lives
@@ -81,6 +82,31 @@ def _werift_missing() -> str | None:
     return None
 
 
+def pion_directory() -> Path:
+    """Where Pion's peer program (src/pion-peer) and its build (bin/pion-peer) are: the source tree's interop/pion."""
+    return _PACKAGE.parent / "interop" / "pion"
+
+
+def _pion_missing() -> str | None:
+    directory = pion_directory()
+    if not directory.is_dir():  # an installed wheel: the Go program is the checkout's
+        return "Pion's peer program ships with a checkout of pytest-webrtc, not with the installed package"
+    binary, sources = directory / "bin" / "pion-peer", list((directory / "src").rglob("*"))
+    if not binary.is_file():
+        return (
+            f"Pion's peer is not built (setup.sh builds it from Debian's golang-github-pion-* packages into {binary})"
+        )
+    if any(source.stat().st_mtime > binary.stat().st_mtime for source in sources if source.is_file()):
+        return f"Pion's peer is older than its source: run setup.sh again (it rebuilds {binary})"
+    return None
+
+
+def _pion_argv() -> list[str]:
+    from .ivf import numbered_ivf
+
+    return [str(pion_directory() / "bin" / "pion-peer"), "-video", str(numbered_ivf())]
+
+
 @dataclass(frozen=True)
 class Stack:
     name: str
@@ -112,6 +138,9 @@ STACKS: dict[str, Stack] = {
         Stack(
             "gstreamer", "GStreamer webrtcbin (stack: gstreamer)",
             lambda: [SYSTEM_PYTHON, str(_PACKAGE / "peer" / "gst_peer.py")], True, _gstreamer_missing,
+        ),
+        Stack(
+            "pion", "Pion (stack: pion)", _pion_argv, True, _pion_missing,
         ),
         Stack(
             "werift", "werift (stack: werift)",

@@ -4,16 +4,18 @@ Naming rule: a ``.yaml``/``.yml`` file with a top-level ``interop-matrix:`` key 
 ``scenario:``) is a matrix::
 
     interop-matrix:
-      stacks: [aiortc, chromium, firefox, gstreamer, werift]
+      stacks: [aiortc, chromium, firefox, gstreamer, pion, werift]
       cases: [connect, data, video]
       incompatible:                      # verdicts found and explained: kept as test data
         gstreamer -> aiortc: dtls.mti-suite
+        "* -> pion": {data: why}         # one case, no wire rule broken; * is every stack
 
 Every ordered pair runs once (its cases share the run; the items of a pair carry
 ``xdist_group`` so that ``--dist loadgroup`` keeps them on one worker) and each item judges its
 cell: the call's report and the wire verdict of its capture.  An ``incompatible`` pair's cells
-are strict expected failures for that rule: if one passes, or fails for another reason, it says so.
-A case a stack really cannot do (werift sends no video) passes as ``unsupported``.
+are strict expected failures — for a wire rule, every case fails on that rule; for ``{case: why}``,
+that case fails with no wire rule broken — and if one passes, or fails for another reason, it says
+so. A case a stack really cannot do (werift sends no video) passes as ``unsupported``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ class CellFailed(AssertionError):
     """A cell of the matrix failed: its reason, as the matrix prints it."""
 
 
-def _spec(path: Path) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
+Expected = dict[str, str]  # case -> a wire rule every case fails on ("rule:ID"), or why that case fails
+
+
+def _spec(path: Path) -> tuple[list[str], list[str], dict[tuple[str, str], Expected]]:
     from ..matrix import CASES
     from ..peer.stacks import STACKS
 
@@ -57,12 +62,20 @@ def _spec(path: Path) -> tuple[list[str], list[str], dict[tuple[str, str], str]]
     unknown = [s for s in stacks if s not in STACKS] + [c for c in cases if c not in CASES]
     if unknown:
         raise pytest.UsageError(f"{where}: unknown {unknown}; stacks: {', '.join(STACKS)}; cases: {', '.join(CASES)}")
-    incompatible = {}
-    for pair, rule in (spec.get("incompatible") or {}).items():
-        caller, _, callee = str(pair).partition("->")
-        if not callee or caller.strip() not in STACKS or callee.strip() not in STACKS:
-            raise pytest.UsageError(f"{where}.incompatible: {pair!r} is not 'CALLER -> CALLEE' of known stacks")
-        incompatible[caller.strip(), callee.strip()] = str(rule)
+    incompatible: dict[tuple[str, str], Expected] = {}
+    for pair, value in (spec.get("incompatible") or {}).items():
+        caller, _, callee = (side.strip() for side in str(pair).partition("->"))
+        if not callee or {caller, callee} - {*STACKS, "*"}:
+            raise pytest.UsageError(f"{where}.incompatible: {pair!r} is not 'CALLER -> CALLEE' of known stacks (or *)")
+        if isinstance(value, dict):
+            if set(value) - set(CASES):
+                raise pytest.UsageError(f"{where}.incompatible.{pair}: cases are {', '.join(CASES)}")
+            expected = {str(case): str(why) for case, why in value.items()}
+        else:
+            expected = dict.fromkeys(CASES, f"rule:{value}")
+        for a in stacks if caller == "*" else [caller]:
+            for b in stacks if callee == "*" else [callee]:
+                incompatible.setdefault((a, b), {}).update(expected)
     return stacks, cases, incompatible
 
 
@@ -72,15 +85,20 @@ class MatrixFile(pytest.File):
         for caller in stacks:
             for callee in stacks:
                 for case in cases:
-                    rule = incompatible.get((caller, callee))
+                    expected = incompatible.get((caller, callee), {}).get(case)
                     item = MatrixItem.from_parent(
-                        self, name=f"{caller}-calls-{callee}-{case}", pair=(caller, callee), case=case, expected=rule
+                        self,
+                        name=f"{caller}-calls-{callee}-{case}",
+                        pair=(caller, callee),
+                        case=case,
+                        expected=expected,
                     )
                     item.add_marker(pytest.mark.xdist_group(f"interop-{caller}-{callee}"))
                     item.add_marker(pytest.mark.slow)
-                    if rule is not None:
+                    if expected is not None:
+                        reason = expected.removeprefix("rule:")
                         item.add_marker(
-                            pytest.mark.xfail(raises=CellFailed, strict=True, reason=f"incompatible: {rule}")
+                            pytest.mark.xfail(raises=CellFailed, strict=True, reason=f"incompatible: {reason}")
                         )
                     yield item
 
@@ -116,10 +134,10 @@ class MatrixItem(pytest.Item):
         if cell.outcome == "unsupported":  # only what a stack really cannot do
             assert self.case == "video" and not STACKS[caller].sends_video, cell
             return
-        if cell.outcome == "fail" and self.expected is not None and cell.rule != self.expected:
-            raise AssertionError(
-                f"expected to fail on {self.expected}, failed otherwise: {cell.reason} (pcap {cell.pcap})"
-            )
+        rule = self.expected.removeprefix("rule:") if self.expected and self.expected.startswith("rule:") else None
+        if cell.outcome == "fail" and self.expected is not None and cell.rule != rule:
+            wanted = f"on {rule}" if rule else f"with no wire rule broken ({self.expected})"
+            raise AssertionError(f"expected to fail {wanted}, failed otherwise: {cell.reason} (pcap {cell.pcap})")
         if cell.outcome == "fail":
             raise CellFailed(
                 f"{caller} -> {callee} {self.case}: {cell.reason} (pcap {cell.pcap}, ladder {cell.ladder})"

@@ -1,0 +1,3 @@
+module pion-peer
+
+go 1.19
