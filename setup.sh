@@ -75,11 +75,20 @@ fi
 # beside the program lets github.com/pion/webrtc/v3 resolve to Debian's folder); rebuilt when a source is
 # newer than the binary. No module proxy, no network: GO111MODULE=off, GOPROXY=off.
 if command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/pion/webrtc ]; then
-    pion_bin=interop/pion/bin/pion-peer
-    if [ ! -x "$pion_bin" ] || [ -n "$(find interop/pion/src -newer "$pion_bin" -type f)" ]; then
-        (cd interop/pion && GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="$PWD:/usr/share/gocode" \
-            GOCACHE="$PWD/.gocache" go build -o bin/pion-peer pion-peer)
-    fi
+    # our programs on Pion: the matrix's peer, and a TURN server on pion/turn (the TURN suite's calibration)
+    for program in pion-peer pion-turn; do
+        if [ ! -x "interop/pion/bin/$program" ] || [ -n "$(find "interop/pion/src/$program" -newer "interop/pion/bin/$program" -type f)" ]; then
+            (cd interop/pion && GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="$PWD:/usr/share/gocode" \
+                GOCACHE="$PWD/.gocache" go build -o "bin/$program" "$program")
+        fi
+    done
+    # pion/stun's own clients (real STUN clients against our server): Debian ships their sources only
+    for tool in stun-client stun-nat-behaviour; do
+        if [ ! -x "interop/pion/bin/$tool" ]; then
+            (cd interop/pion && GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="$PWD:/usr/share/gocode" \
+                GOCACHE="$PWD/.gocache" go build -o "bin/$tool" "github.com/pion/stun/cmd/$tool")
+        fi
+    done
 fi
 # The PeerJS server (npm peer), another project's signaling the harness's peers speak.
 if command -v npm >/dev/null && [ ! -d interop/signaling-servers/node_modules/peer ]; then

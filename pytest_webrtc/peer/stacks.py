@@ -91,7 +91,7 @@ def _pion_missing() -> str | None:
     directory = pion_directory()
     if not directory.is_dir():  # an installed wheel: the Go program is the checkout's
         return "Pion's peer program ships with a checkout of pytest-webrtc, not with the installed package"
-    binary, sources = directory / "bin" / "pion-peer", list((directory / "src").rglob("*"))
+    binary, sources = directory / "bin" / "pion-peer", list((directory / "src" / "pion-peer").rglob("*"))
     if not binary.is_file():
         return (
             f"Pion's peer is not built (setup.sh builds it from Debian's golang-github-pion-* packages into {binary})"

@@ -111,4 +111,22 @@ def assert_verdicts(found: dict[str, Any], expected: dict[str, Any]) -> None:
         assert words in found[rule].detail, (rule, found[rule].detail)
 
 
-LAUNCHERS = {"stund": stund, "node-turn": node_turn, "nodertc-stun": nodertc_stun, "coturn": coturn}
+PION_TURN = Path(__file__).parent.parent.parent / "interop" / "pion" / "bin" / "pion-turn"
+
+
+@contextlib.contextmanager
+def pion_turn() -> Iterator[Address]:
+    """The STUN side of a TURN server on Pion's pion/turn 2.1.0 (interop/pion/src/pion-turn, setup.sh builds it)."""
+    binary = _need(str(PION_TURN), "setup.sh builds it from Debian's golang-github-pion-turn.v2-dev")
+    port = free_udp_port()
+    with _running([binary, "-listen", f"127.0.0.1:{port}"], port) as address:
+        yield address
+
+
+LAUNCHERS = {
+    "stund": stund,
+    "node-turn": node_turn,
+    "nodertc-stun": nodertc_stun,
+    "coturn": coturn,
+    "pion-turn": pion_turn,
+}

@@ -1,6 +1,7 @@
 """Calibration: the TURN suite's verdicts on real servers, held to what is true of each (tests/data).
 
-coturn 4.6.1 (Debian) in four set-ups and node-turn 0.0.6 (npm).  Each surprising verdict was
+coturn 4.6.1 (Debian) in four set-ups, node-turn 0.0.6 (npm) and a server on Pion's pion/turn 2.1.0
+(Debian's source, interop/pion/src/pion-turn).  Each surprising verdict was
 decided by reading the server's source and RFC 8656 (docs/ci.md, "Judging your TURN server").
 The relay rules need a peer the server may reach: coturn refuses loopback peers, so its runs use
 a decoy host in a namespace (relay address on the machine's end of the veth), or run coturn itself
@@ -74,7 +75,24 @@ def node_turn(run: str) -> Iterator[TurnTarget]:
         yield TurnTarget(address, "u", "p")
 
 
-LAUNCHERS: dict[str, Any] = {"coturn": coturn, "node-turn": node_turn}
+PION_TURN = Path(__file__).parent.parent.parent / "interop" / "pion" / "bin" / "pion-turn"
+
+
+@contextlib.contextmanager
+def pion_turn(run: str) -> Iterator[TurnTarget]:
+    """A TURN server on Pion's pion/turn v2 2.1.0 (Debian's source; interop/pion/src/pion-turn, built by
+    setup.sh): UDP and TCP on one loopback port, long-term credentials, pion/turn's default permission
+    handler (it admits every peer)."""
+    _need(str(PION_TURN), "setup.sh builds it from Debian's golang-github-pion-turn.v2-dev")
+    from pytest_webrtc.coturn import free_udp_port
+
+    port = free_udp_port()
+    argv = [str(PION_TURN), "-listen", f"127.0.0.1:{port}", "-user", "u", "-password", "p", "-realm", "pion"]
+    with _running(argv, port) as address:
+        yield TurnTarget(address, "u", "p", "pion", tcp=True)
+
+
+LAUNCHERS: dict[str, Any] = {"coturn": coturn, "node-turn": node_turn, "pion-turn": pion_turn}
 
 
 def test_every_server_and_rule_has_an_expected_verdict() -> None:
@@ -132,7 +150,7 @@ def test_docs_ci_gives_each_servers_true_counts() -> None:
     text = text.split("### What real TURN servers get")[1].split("\n## ")[0]
     rows = {("coturn", "default"): "(`default`)", ("coturn", "allow-loopback-peers"): "`--allow-loopback-peers`",
             ("coturn", "contained"): "(`contained`)", ("coturn", "contained-denied"): "--denied-peer-ip",
-            ("node-turn", "default"): "node-turn 0.0.6"}  # fmt: skip
+            ("node-turn", "default"): "node-turn 0.0.6", ("pion-turn", "default"): "pion/turn 2.1.0"}  # fmt: skip
     assert set(rows) == set(CASES)
     words = {"pass": "pass", "fail": "FAIL", "warn": "warn", "info": "info", "skip": "skip"}
     for (server, run), shown in rows.items():

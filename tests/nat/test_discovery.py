@@ -89,3 +89,26 @@ async def test_the_discovery_step_fails_on_a_wrong_classification(netns_capable:
         StepFailure, match="full-cone.*classified mapping endpoint-independent, expected address-and-port"
     ):
         await run_scenario(load_scenario(path))
+
+
+PION_NAT_BEHAVIOUR = Path(__file__).parent.parent.parent / "interop" / "pion" / "bin" / "stun-nat-behaviour"
+
+
+@pytest.mark.skipif(not PION_NAT_BEHAVIOUR.is_file(), reason="pion's stun-nat-behaviour is not built (setup.sh)")
+@pytest.mark.parametrize("nat", [n for n in EXPECTED if n != "udp-blocked"])
+def test_pions_stun_nat_behaviour_agrees(every_nat: Topology, rfc5780_server: StunServer, nat: str) -> None:
+    """pion/stun's RFC 5780 client (Debian's source, built by setup.sh), behind each NAT type, against our
+    server: the same mapping and filtering as ours and the NAT's own configuration. (It compares the
+    mapped address with its socket's, bound to 0.0.0.0: behind no NAT it says 'endpoint independent',
+    not 'endpoint independent (no NAT)'.)"""
+    assert rfc5780_server.udp_address is not None
+    result = subprocess.run(
+        ["ip", "netns", "exec", every_nat.sites[nat].peer.name, str(PION_NAT_BEHAVIOUR),
+         "-server", f"{SERVER_ADDRESSES[0]}:{rfc5780_server.udp_address[1]}", "-timeout", "1"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    mapping, filtering, _ = EXPECTED[nat]
+    assert f"NAT mapping behavior: {mapping.replace('-', ' ')}" in out, out
+    assert f"NAT filtering behavior: {filtering.replace('-', ' ')}" in out, out
+    assert "inconclusive" not in out, out

@@ -1,0 +1,3 @@
+module pion-turn
+
+go 1.19
