@@ -140,7 +140,7 @@ STACKS: dict[str, Stack] = {
             lambda: [SYSTEM_PYTHON, str(_PACKAGE / "peer" / "gst_peer.py")], True, _gstreamer_missing,
         ),
         Stack(
-            "pion", "Pion (stack: pion)", _pion_argv, True, _pion_missing,
+            "pion", "Pion (stack: pion)", _pion_argv, True, _pion_missing, restarts_ice=True,
         ),
         Stack(
             "werift", "werift (stack: werift)",

@@ -181,8 +181,65 @@ func (p *peer) openChannel() error {
 			detail = fmt.Sprintf("echo differs: %s, %d bytes", shown, len(got[1]))
 		}
 		p.result("data", same, detail, nil)
+		if same && p.cases["restart-ice"] {
+			go p.restartICE(channel)
+		}
 	})
 	return nil
+}
+
+// restartICE: RFC 8445 §9 — an offer with new ICE credentials; the session goes on over the pair the new
+// checks select, and a message echoes over it (the browsers' page does the same).
+func (p *peer) restartICE(channel *webrtc.DataChannel) {
+	before := ufrag(p.pc.LocalDescription().SDP)
+	p.mu.Lock()
+	p.described = false // the new candidates wait for the new offer
+	p.mu.Unlock()
+	offer, err := p.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err == nil {
+		err = p.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.result("restart-ice", false, "restart offer: "+err.Error(), nil)
+		return
+	}
+	after := ufrag(p.pc.LocalDescription().SDP)
+	if after == "" || after == before {
+		p.result("restart-ice", false, "the new offer kept ufrag "+before, nil)
+		return
+	}
+	p.describe("offer", p.pc.LocalDescription().SDP)
+	for i := 0; i < 150; i++ { // 15 s at most
+		time.Sleep(100 * time.Millisecond)
+		if p.pc.SignalingState() != webrtc.SignalingStateStable {
+			continue
+		}
+		// CreateOffer with ICERestart restarted the agent (new credentials, no selected pair): a pair
+		// selected now was checked with the new ones
+		pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			continue
+		}
+		channel.OnMessage(func(message webrtc.DataChannelMessage) {
+			p.result("restart-ice", string(message.Data) == "after the restart",
+				fmt.Sprintf("ufrag %s -> %s; the channel echoed after the restart", before, after), nil)
+		})
+		if err := channel.SendText("after the restart"); err != nil {
+			p.result("restart-ice", false, "send after the restart: "+err.Error(), nil)
+		}
+		return
+	}
+	p.result("restart-ice", false, "no pair with the new ufrag "+after+" selected within 15 s", nil)
+}
+
+// ufrag is a description's a=ice-ufrag value.
+func ufrag(sdp string) string {
+	for _, line := range strings.Split(sdp, "\r\n") {
+		if strings.HasPrefix(line, "a=ice-ufrag:") {
+			return strings.TrimPrefix(line, "a=ice-ufrag:")
+		}
+	}
+	return ""
 }
 
 // sendVideo writes the IVF file's frames at their pace, looping, until the connection closes.
@@ -414,8 +471,11 @@ func main() {
 			}
 		case kind == "peer-joined" && p.callee != "" && message["peer"] == p.callee:
 			go p.call()
-		case kind == "offer" && p.callee == "" && p.remote == "":
-			p.remote = from
+		case kind == "offer" && p.callee == "" && (p.remote == "" || p.remote == from):
+			p.remote = from // the first offer, or its caller's next (an ICE restart)
+			p.mu.Lock()
+			p.described = false // our new candidates wait for the answer
+			p.mu.Unlock()
 			sdp, _ := message["sdp"].(string)
 			err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp})
 			var answer webrtc.SessionDescription
