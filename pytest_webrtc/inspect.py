@@ -70,7 +70,9 @@ def _load_sidecar(path: Path) -> tuple[WireContext | None, list[dict[str, Any]]]
     fingerprints = {int(port): [tuple(v) for v in values] for port, values in data.get("fingerprints", {}).items()}
     rtx = {int(pt): int(apt) for pt, apt in data.get("rtx_payload_types", {}).items()}
     srtp = [(bytes.fromhex(key), int(profile)) for key, profile in data.get("srtp_keys", [])]
-    return WireContext(peers, servers, payload_types, fingerprints, rtx, srtp), list(data.get("signaling", []))
+    translated = {tuple(a) for a in data.get("translated_servers", [])}
+    context = WireContext(peers, servers, payload_types, fingerprints, rtx, srtp, translated)
+    return context, list(data.get("signaling", []))
 
 
 def inspect_capture(

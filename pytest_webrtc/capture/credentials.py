@@ -30,6 +30,9 @@ class WireContext:
     fingerprints: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # port -> SDP fingerprints
     rtx: dict[int, int] = field(default_factory=dict)  # RTX payload type -> the one it repairs (apt, RFC 4588)
     srtp: list[tuple[bytes, int]] = field(default_factory=list)  # keys the harness's own peers send with (peer.keying)
+    # Servers a translator the capture does not see lies in front of (a topology's uplink masquerade to your
+    # TURN server): the address they map is the translator's, so their mapped addresses are not judged.
+    translated: set[Address] = field(default_factory=set)
 
     def by_ufrag(self, ufrag: str) -> PeerCredentials | None:
         return next((p for p in self.peers if p.ufrag == ufrag), None)

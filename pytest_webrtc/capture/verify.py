@@ -413,7 +413,13 @@ def _judge_response(exchange: Exchange, response: StunRecord, context: WireConte
     m = response.message
     assert m is not None
     mapped = m.get("XOR-MAPPED-ADDRESS")
-    if m.message_class == MessageClass.SUCCESS and m.method == Method.BINDING and mapped is not None:
+    beyond_a_nat = context is not None and response.datagram.src in context.translated
+    if (
+        m.message_class == MessageClass.SUCCESS
+        and m.method == Method.BINDING
+        and mapped is not None
+        and not beyond_a_nat
+    ):
         if tuple(mapped) != request.datagram.src:
             out.append(
                 _rule(

@@ -181,4 +181,6 @@ class RunContext:
             self.scenario.path,
             list(signaling.relayed) if signaling is not None else [],
             [(bytes.fromhex(k["tx"]), int(k["profile"])) for r in reports.values() for k in r.get("srtp", [])],
+            # your TURN server beside a topology is reached through its uplink's masquerade (nat.topology)
+            frozenset({self.world.turn_address}) if self.world.turn_address and self.world.topology else frozenset(),
         )

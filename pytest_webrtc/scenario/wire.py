@@ -46,6 +46,7 @@ class WireScope:
     scenario_path: str = ""
     relayed: Sequence[RelayRecord] = ()  # the built-in signaling server's relay log
     srtp: Sequence[tuple[bytes, int]] = ()  # SRTP keys (key + salt, libsrtp profile) the harness's peers send with
+    translated: frozenset[Address] = frozenset()  # servers behind a translator the capture does not see (WireContext)
 
 
 @dataclass
@@ -110,7 +111,9 @@ class WireRecorder:
         fingerprints = {
             port: fingerprints_from_sdp(scope.sdps[peer.name]) for peer in peers for _, port in peer.addresses
         }
-        return WireContext(peers, set(scope.stun_servers), payload_types, fingerprints, rtx, list(scope.srtp))
+        return WireContext(
+            peers, set(scope.stun_servers), payload_types, fingerprints, rtx, list(scope.srtp), set(scope.translated)
+        )
 
     def _scenario_frames(self, wire: WireContext) -> list[tuple[float, bytes]]:
         ports = {port for _, port in wire.stun_servers}
@@ -229,6 +232,7 @@ class WireRecorder:
                 {"name": p.name, "ufrag": p.ufrag, "pwd": p.pwd, "addresses": sorted(p.addresses)} for p in wire.peers
             ],
             "stun_servers": sorted(wire.stun_servers),
+            "translated_servers": sorted(wire.translated),
             "nat_captures": {peer: self.nat_pcap(path, peer).name for peer in self.nat_frames},
             "link_captures": {label: f"{path.stem}.{label}.pcap" for label in self.side_frames},
             "payload_types": {str(pt): rate for pt, rate in sorted(wire.payload_types.items())},

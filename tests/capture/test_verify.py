@@ -93,6 +93,23 @@ def test_malformed_stun_is_reported_with_its_packet_number(frames: Frames) -> No
     assert {(1, "fingerprint.mismatch"), (2, "header.length-mismatch")} <= rules(judge(frames))
 
 
+def test_a_server_behind_a_translator_the_capture_does_not_see_is_not_judged_on_its_mapped_address(
+    frames: Frames,
+) -> None:
+    """A topology's uplink masquerades what goes to your TURN server after the capture point: the address it
+    maps is the masquerade's (seen with pion/turn answering Pion's Binding requests). Only that server is
+    spared: the same answer from any other server is still a violation."""
+    from dataclasses import replace
+
+    elsewhere = ("198.18.7.1", 3478)
+    frames.add(ALICE, elsewhere, binding_request(b"T" * 12).encode())
+    frames.add(elsewhere, ALICE, binding_success(b"T" * 12, ("198.18.7.94", 40001)).encode())
+    frames.add(ALICE, STUN, binding_request(b"S" * 12).encode())
+    frames.add(STUN, ALICE, binding_success(b"S" * 12, ("198.18.7.94", 40001)).encode())
+    verdict = judge(frames, replace(CONTEXT, translated={elsewhere}))
+    assert rules(verdict) == {(4, "wire.xor-mapped-address")}  # the first answer is the translator's to give
+
+
 def test_response_without_request(frames: Frames) -> None:
     frames.add(STUN, ALICE, binding_success(b"X" * 12, ALICE).encode())
     verdict = judge(frames)

@@ -1,6 +1,7 @@
 // A TURN server built on Pion's pion/turn v2 (Debian's sources) for pytest-webrtc's TURN conformance
 // suite: UDP and TCP on the address given, long-term credentials for one user, relayed addresses on
-// -relay (default: the listening IP). Unlike pion/turn's examples it never binds 0.0.0.0.
+// -relay (default: the listening IP), no permission to the CIDRs of -deny. Unlike pion/turn's examples it
+// never binds 0.0.0.0.
 // Prints "pion-turn listening: udp HOST:PORT, tcp HOST:PORT" once ready; exits on SIGTERM or SIGINT.
 package main
 
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/pion/turn/v2"
@@ -21,7 +23,28 @@ func main() {
 	user := flag.String("user", "user", "long-term credential: username")
 	password := flag.String("password", "password", "long-term credential: password")
 	realm := flag.String("realm", "pytest-webrtc", "realm")
+	deny := flag.String("deny", "", "comma-separated CIDRs no permission is granted to (pion/turn's default admits every peer)")
 	flag.Parse()
+
+	var denied []*net.IPNet
+	for _, cidr := range strings.Split(*deny, ",") {
+		if cidr == "" {
+			continue
+		}
+		_, network, err := net.ParseCIDR(strings.TrimSpace(cidr))
+		if err != nil {
+			fail("-deny: %v", err)
+		}
+		denied = append(denied, network)
+	}
+	permit := func(_ net.Addr, peer net.IP) bool { // CreatePermission and ChannelBind, by the peer's IP
+		for _, network := range denied {
+			if network.Contains(peer) {
+				return false
+			}
+		}
+		return true
+	}
 
 	udp, err := net.ListenPacket("udp4", *listen)
 	if err != nil {
@@ -45,8 +68,8 @@ func main() {
 		AuthHandler: func(username, _ string, _ net.Addr) ([]byte, bool) {
 			return key, username == *user
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: generator()}},
-		ListenerConfigs:   []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: generator()}},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: generator(), PermissionHandler: permit}},
+		ListenerConfigs:   []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: generator(), PermissionHandler: permit}},
 	})
 	if err != nil {
 		fail("server: %v", err)
