@@ -27,25 +27,17 @@ import time
 from dataclasses import dataclass, field
 
 from ..nat.netns import Built, Namespace, free_subnet, machine_link
+from ..programs import JANUS_CONFIG, janus_missing
 
 __all__ = ["JANUS", "WS_PORT", "JanusServer", "janus_missing"]
 
 JANUS = "janus"
 WS_PORT = 8188
-SHIPPED = "/etc/janus"
+SHIPPED = JANUS_CONFIG  # Debian's configuration, copied and edited for each run
 _PLUGINS = ("libjanus_echotest.so", "libjanus_videoroom.so")
 _DISABLED_PLUGINS = ("audiobridge", "duktape", "lua", "nosip", "recordplay", "sip", "streaming", "textroom",
                      "videocall", "voicemail")  # fmt: skip
 _DISABLED_TRANSPORTS = ("http", "mqtt", "nanomsg", "pfunix", "rabbitmq")
-
-
-def janus_missing() -> str | None:
-    """Why Janus cannot run here (not installed, not root), or None."""
-    if shutil.which(JANUS) is None or not os.path.isdir(SHIPPED):
-        return "Janus is not installed (Debian package janus; setup.sh installs it)"
-    if os.geteuid() != 0:
-        return "Janus runs in a network namespace of its own, which needs root"
-    return None
 
 
 def _libraries() -> str:

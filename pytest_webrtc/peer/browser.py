@@ -27,6 +27,7 @@ from importlib import resources
 from urllib.parse import urlencode
 
 from ..children import owned
+from ..programs import find_chromium, find_firefox
 
 __all__ = ["CHROMIUM_SWITCHES", "FIREFOX_PREFS", "find_browser", "find_chromium", "find_firefox", "run_browser_peer"]
 
@@ -57,14 +58,6 @@ FIREFOX_PREFS: dict[str, bool | int | str] = {
 }  # fmt: skip
 
 
-def find_firefox() -> str | None:
-    """The Firefox binary (Debian's firefox-esr)."""
-    for candidate in ("/usr/lib/firefox-esr/firefox-esr", shutil.which("firefox-esr"), shutil.which("firefox")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
 def find_browser(engine: str) -> str | None:
     return find_firefox() if engine == "firefox" else find_chromium()
 
@@ -75,14 +68,6 @@ def _command(engine: str, binary: str, profile: str, url: str) -> list[str]:
             prefs.writelines(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in FIREFOX_PREFS.items())
         return [binary, "--headless", "--no-remote", "--profile", profile, url]
     return [binary, *CHROMIUM_SWITCHES, f"--user-data-dir={profile}", url]
-
-
-def find_chromium() -> str | None:
-    """The Chromium binary: Debian's real one beside its libraries first (the launcher script is noisy)."""
-    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 class _PageServer:

@@ -20,85 +20,14 @@ werift      ``node interop/werift/echo-peer.mjs``             no encoder   count
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
-__all__ = ["STACKS", "Stack", "pion_directory", "werift_directory"]
+from ..programs import PROGRAMS, SYSTEM_PYTHON, pion_directory, werift_directory
 
-_PACKAGE = Path(__file__).resolve().parent.parent
-SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, where python3-gi lives
-
-
-def werift_directory() -> Path:
-    """Where werift's program and node_modules are: the source tree's interop/werift."""
-    return _PACKAGE.parent / "interop" / "werift"
-
-
-@cache
-def _gstreamer_missing() -> str | None:
-    probe = (
-        "import gi; gi.require_version('Gst','1.0'); gi.require_version('GstWebRTC','1.0');"
-        "from gi.repository import Gst; Gst.init(None); import websockets;"
-        "assert Gst.ElementFactory.find('webrtcbin') and Gst.ElementFactory.find('nicesrc')"
-        " and Gst.ElementFactory.find('vp8enc')"
-    )
-    try:
-        done = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{SYSTEM_PYTHON} cannot run: {exc}"
-    if done.returncode != 0:
-        return (
-            "GStreamer's webrtcbin is not installed (apt-get install gstreamer1.0-plugins-bad gstreamer1.0-nice "
-            "gstreamer1.0-plugins-good python3-gi gir1.2-gst-plugins-bad-1.0 python3-websockets)"
-        )
-    return None
-
-
-def _browser_missing(engine: str) -> Callable[[], str | None]:
-    def missing() -> str | None:
-        from .browser import find_browser
-
-        package = "firefox-esr" if engine == "firefox" else "chromium"
-        return None if find_browser(engine) else f"{engine} is not installed (apt-get install {package})"
-
-    return missing
-
-
-def _werift_missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed (apt-get install nodejs)"
-    if not werift_directory().is_dir():  # an installed wheel: the program and its lock file are the checkout's
-        return (
-            "werift's peer program ships with a checkout of pytest-webrtc, not with the installed package "
-            "(interop/werift: npm ci there, then run from the checkout)"
-        )
-    if not (werift_directory() / "node_modules" / "werift").is_dir():
-        return f"werift is not installed (npm ci in {werift_directory()})"
-    return None
-
-
-def pion_directory() -> Path:
-    """Where Pion's peer program (src/pion-peer) and its build (bin/pion-peer) are: the source tree's interop/pion."""
-    return _PACKAGE.parent / "interop" / "pion"
-
-
-def _pion_missing() -> str | None:
-    directory = pion_directory()
-    if not directory.is_dir():  # an installed wheel: the Go program is the checkout's
-        return "Pion's peer program ships with a checkout of pytest-webrtc, not with the installed package"
-    binary, sources = directory / "bin" / "pion-peer", list((directory / "src" / "pion-peer").rglob("*"))
-    if not binary.is_file():
-        return (
-            f"Pion's peer is not built (setup.sh builds it from Debian's golang-github-pion-* packages into {binary})"
-        )
-    if any(source.stat().st_mtime > binary.stat().st_mtime for source in sources if source.is_file()):
-        return f"Pion's peer is older than its source: run setup.sh again (it rebuilds {binary})"
-    return None
+__all__ = ["STACKS", "Stack"]
 
 
 def _pion_argv() -> list[str]:
@@ -128,23 +57,24 @@ STACKS: dict[str, Stack] = {
         Stack(
             "chromium", "headless Chromium (stack: chromium)",
             lambda: [sys.executable, "-m", "pytest_webrtc", "browser-peer"], True,
-            _browser_missing("chromium"), restarts_ice=True,
+            PROGRAMS["chromium"].missing, restarts_ice=True,
         ),
         Stack(
             "firefox", "headless Firefox ESR (stack: firefox)",
             lambda: [sys.executable, "-m", "pytest_webrtc", "browser-peer", "--engine", "firefox"], True,
-            _browser_missing("firefox"), restarts_ice=True,
+            PROGRAMS["firefox"].missing, restarts_ice=True,
         ),
         Stack(
             "gstreamer", "GStreamer webrtcbin (stack: gstreamer)",
-            lambda: [SYSTEM_PYTHON, str(_PACKAGE / "peer" / "gst_peer.py")], True, _gstreamer_missing,
+            lambda: [SYSTEM_PYTHON, str(Path(__file__).resolve().parent / "gst_peer.py")], True,
+            PROGRAMS["gstreamer"].missing,
         ),
         Stack(
-            "pion", "Pion (stack: pion)", _pion_argv, True, _pion_missing, restarts_ice=True,
+            "pion", "Pion (stack: pion)", _pion_argv, True, PROGRAMS["pion-peer"].missing, restarts_ice=True,
         ),
         Stack(
             "werift", "werift (stack: werift)",
-            lambda: ["node", str(werift_directory() / "echo-peer.mjs")], False, _werift_missing,
+            lambda: ["node", str(werift_directory() / "echo-peer.mjs")], False, PROGRAMS["werift"].missing,
             lambda: str(werift_directory()),
         ),
     )

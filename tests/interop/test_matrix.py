@@ -70,11 +70,11 @@ def test_a_stack_that_cannot_run_here_is_unavailable_not_failed(
     exit status stays 0 (measured before: FAIL, 'npm ci in .../site-packages/interop/werift', exit 1)."""
     import argparse
 
-    import pytest_webrtc.peer.stacks as stacks
+    import pytest_webrtc.programs as programs
     from pytest_webrtc.matrix import _cmd_interop
 
-    monkeypatch.setattr(stacks, "werift_directory", lambda: tmp_path / "site-packages" / "interop" / "werift")
-    why = stacks.STACKS["werift"].missing()
+    monkeypatch.setattr(programs, "interop_directory", lambda: tmp_path / "site-packages" / "interop")
+    why = STACKS["werift"].missing()
     assert why is not None and "ships with a checkout of pytest-webrtc, not with the installed package" in why
     output = tmp_path / "out" / "matrix.json"
     output.parent.mkdir()

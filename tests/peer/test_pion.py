@@ -9,9 +9,10 @@ from pathlib import Path
 import av
 import pytest
 
-import pytest_webrtc.peer.stacks as stacks
+import pytest_webrtc.programs as programs
 from pytest_webrtc.peer.ivf import numbered_ivf
 from pytest_webrtc.peer.media import decode_number
+from pytest_webrtc.peer.stacks import STACKS
 
 
 def test_the_ivf_file_carries_the_harness_numbered_frames_with_a_keyframe_each_second() -> None:
@@ -29,25 +30,28 @@ def test_the_ivf_file_carries_the_harness_numbered_frames_with_a_keyframe_each_s
 def test_pion_cannot_run_from_an_installed_package_unbuilt_or_stale_and_says_which(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stacks, "pion_directory", lambda: tmp_path / "site-packages" / "interop" / "pion")
-    assert "ships with a checkout of pytest-webrtc, not with the installed package" in str(stacks._pion_missing())
-    checkout = tmp_path / "interop" / "pion"
-    (checkout / "src" / "pion-peer").mkdir(parents=True)
-    source = checkout / "src" / "pion-peer" / "main.go"
+    missing = programs.PROGRAMS["pion-peer"].missing
+    monkeypatch.setattr(programs, "interop_directory", lambda: tmp_path / "site-packages" / "interop")
+    assert "pion-peer ships with a checkout of pytest-webrtc, not with the installed package" in str(missing())
+    monkeypatch.setattr(programs, "interop_directory", lambda: tmp_path / "interop")
+    (tmp_path / "interop" / "pion" / "src" / "pion-peer").mkdir(parents=True)
+    source = tmp_path / "interop" / "pion" / "src" / "pion-peer" / "main.go"
     source.write_text("package main\n")
-    monkeypatch.setattr(stacks, "pion_directory", lambda: checkout)
-    assert "Pion's peer is not built (setup.sh builds it" in str(stacks._pion_missing())
-    binary = checkout / "bin" / "pion-peer"
+    assert "pion-peer is not built (setup.sh builds it" in str(missing())
+    binary = tmp_path / "interop" / "pion" / "bin" / "pion-peer"
     binary.parent.mkdir()
     binary.write_text("")
     old = time.time() - 60
     os.utime(binary, (old, old))
-    assert "Pion's peer is older than its source: run setup.sh again" in str(stacks._pion_missing())
+    assert "pion-peer is older than its source: run setup.sh again" in str(missing())
     os.utime(source, (old - 60, old - 60))
-    assert stacks._pion_missing() is None
+    assert missing() is None
+    (tmp_path / "interop" / "pion" / "src" / "pion-turn").mkdir()
+    (tmp_path / "interop" / "pion" / "src" / "pion-turn" / "main.go").write_text("package main\n")
+    assert missing() is None  # another program's newer source does not make this one stale
 
 
 def test_the_checkouts_pion_peer_is_built_and_current() -> None:
     """setup.sh builds it (CI runs setup.sh): a stale or missing build would make the matrix's Pion
     cells unavailable, which CI does not allow."""
-    assert stacks.STACKS["pion"].missing() is None
+    assert STACKS["pion"].missing() is None
