@@ -77,6 +77,8 @@ def test_the_sdist_is_the_whole_project(built: tuple[Path, Path]) -> None:
                    "pytest_webrtc/suites/p2p_datachannel.yaml", "pytest_webrtc/docs/ci.md", "bench/fuzz.py", ".ci/run"):  # fmt: skip
         assert wanted in names, wanted
     assert not any("node_modules" in name for name in names)
+    assert "interop/pion/src/pion-peer/main.go" in names  # Pion's sources, not its builds
+    assert not any(name.startswith(("interop/pion/bin", "interop/pion/.gocache")) for name in names)
 
 
 @pytest.mark.slow
