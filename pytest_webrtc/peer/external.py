@@ -250,12 +250,16 @@ class ExternalPeer:
         try:
             await self.signaling.wait_until(seen, timeout, f"{self.id} (external): {what}")
         except TimeoutError as exc:
-            raise PeerError(f"{exc} (its output is below the steps)") from None
+            raise PeerError(f"{exc}{self._last_words()}") from None
         if not self._records(**match):
-            raise PeerError(
-                f"{self.id} (external) exited with {self.exited()} before {what} (its output is below the steps)"
-            )
+            raise PeerError(f"{self.id} (external) exited with {self.exited()} before {what}{self._last_words()}")
         return self._records(**match)
+
+    def _last_words(self) -> str:
+        """Its last line of output, for a message: a scenario's report shows the rest below its steps, a
+        test has :meth:`output`."""
+        lines = [line.strip() for line in self.output(4000).splitlines() if line.strip()]
+        return f"; its last line: {lines[-1][:200]!r}" if lines else "; it wrote nothing"
 
     async def join(self, timeout: float = 5.0) -> list[str]:
         await self._until("joining the room", timeout, sender=self.id, type="join")

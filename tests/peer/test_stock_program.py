@@ -72,8 +72,8 @@ def test_a_crashing_bot_shows_its_traceback_as_lines_and_keeps_it_beside_the_pca
     result = run(pytester, "crash")
     result.assert_outcomes(failed=1)
     assert failure(result) == (
-        "bot.yaml:9:1: step 3 (answer, line 9): bot (external) exited with 1 before answering alice "
-        "(its output is below the steps)"
+        "bot.yaml:9:1: step 3 (answer, line 9): bot (external) exited with 1 before answering alice; "
+        "its last line: 'RuntimeError: the bot cannot parse this offer'"
     )
     out = result.stdout.str()
     kept = re.search(r"  output of bot \(\d+ lines; all of it: (\S+\.bot\.log)\):\n", out)
