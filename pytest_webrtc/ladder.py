@@ -177,9 +177,9 @@ def build_ladder(
             elif kind == "message" and " <- " in detail and len(others) == 1 and not _logs(reports, others[0]):
                 # from a peer that keeps no event log (a program): its sending is drawn from what arrived
                 rows.append(LadderRow(when, others[0], name, "data " + detail.split(" <- ")[1]))
-            elif kind == "candidate" and detail.startswith("ignored "):
-                refused = _candidate_label(detail[len("ignored ") :].split(": ")[0])
-                rows.append(LadderRow(when, name, name, f"ignored {refused.removeprefix('candidate ')}"))
+        for when, line in report.get("ignored_candidates", []):  # remote candidates it would not reach
+            refused = _candidate_label(line).removeprefix("candidate ")
+            rows.append(LadderRow(when, name, name, f"ignored {refused}"))
     return ladder
 
 

@@ -64,6 +64,7 @@ class PeerAgent(AgentMedia):
         self.messages: defaultdict[str, list[str | bytes]] = defaultdict(list)
         self.local_candidates: list[TrickledCandidate] = []
         self.remote_candidates: list[str] = []
+        self.ignored_candidates: list[tuple[float, str]] = []  # (when, line): delivered, deliberately not used
         self.present: set[str] = set()  # the room's peers as far as this peer knows (join list, peer-joined)
         self._changed = Wakeup()
         self.echo = False  # echo every received message back on its channel (the echo-peer convention)
@@ -317,9 +318,8 @@ class PeerAgent(AgentMedia):
                 return received
             if not may_reach(message["candidate"], self.host_addresses):
                 received.append(message["candidate"])  # delivered by signaling, deliberately not used
-                self._event(
-                    "candidate", f"ignored {message['candidate']}: not loopback, and tests talk to loopback only"
-                )
+                self.ignored_candidates.append((time.time(), message["candidate"]))
+                self._event("candidate", f"ignored {message['candidate']}: tests talk to loopback only")
                 continue
             await self.pc.addIceCandidate(trickled_candidate(message))
             received.append(message["candidate"])
@@ -485,6 +485,7 @@ class PeerAgent(AgentMedia):
             "id": self.id,
             "candidates": dict(by_type),
             "remote_candidates": list(self.remote_candidates),
+            "ignored_candidates": list(self.ignored_candidates),
             "selected_pair": selected_pair(self._dtls()),
             "states": {kind: self.state(kind) for kind in ("signaling", "gathering", "ice", "dtls", "connection")},
             "messages": {label: len(msgs) for label, msgs in self.messages.items()},

@@ -255,11 +255,14 @@ class ExternalPeer:
             raise PeerError(f"{self.id} (external) exited with {self.exited()} before {what}{self._last_words()}")
         return self._records(**match)
 
+    def last_lines(self, count: int) -> list[str]:
+        """Its last ``count`` non-blank lines of output, stripped: what a one-line message can quote (a
+        scenario's report shows the rest below its steps; a test has :meth:`output`)."""
+        return [line.strip() for line in self.output(4000).splitlines() if line.strip()][-count:]
+
     def _last_words(self) -> str:
-        """Its last line of output, for a message: a scenario's report shows the rest below its steps, a
-        test has :meth:`output`."""
-        lines = [line.strip() for line in self.output(4000).splitlines() if line.strip()]
-        return f"; its last line: {lines[-1][:200]!r}" if lines else "; it wrote nothing"
+        last = self.last_lines(1)
+        return f"; its last line: {last[0][:200]!r}" if last else "; it wrote nothing"
 
     async def join(self, timeout: float = 5.0) -> list[str]:
         await self._until("joining the room", timeout, sender=self.id, type="join")

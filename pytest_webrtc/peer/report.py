@@ -29,6 +29,7 @@ class PeerReport(TypedDict, total=False):
     process: bool  # ran in a child process
     candidates: dict[str, list[str]]  # gathered candidates by type (host, srflx, relay)
     remote_candidates: list[str]
+    ignored_candidates: list[tuple[float, str]] | list[list[Any]]  # (when, line): remote ones it would not reach
     selected_pair: tuple[str, str] | list[str] | None  # ("host 127.0.0.1:5000", "prflx 127.0.0.1:6000")
     states: dict[str, str]  # signaling, gathering, ice, dtls, connection
     messages: dict[str, int]  # data channel label -> messages received

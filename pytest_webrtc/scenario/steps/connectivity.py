@@ -79,9 +79,7 @@ async def wait(ctx: RunContext, s: Step) -> str:
 async def _refused(ctx: RunContext, name: str) -> str:
     """Why a connection may never have come: the remote candidates ``name`` would not use (a harness
     peer on loopback sends nowhere else), whose they were, and the fix."""
-    events = (await ctx.peer(name).get_report()).get("events", [])
-    ignored = [detail[len("ignored ") :].split(": ")[0] for _, kind, detail in events
-               if kind == "candidate" and detail.startswith("ignored ")]  # fmt: skip
+    ignored = [line for _, line in (await ctx.peer(name).get_report()).get("ignored_candidates", [])]
     if not ignored:
         return ""
     addresses = ", ".join(dict.fromkeys(format_hostport(candidate_address(c)) for c in ignored))

@@ -73,7 +73,7 @@ async def call(ctx: RunContext, s: Step) -> str:
     ctx.calls.append(record)
     if problems:
         # the run's report shows the whole output as lines; the matrix's cell keeps its last ones, in a line
-        last = [line.strip() for line in caller.output(2000).splitlines() if line.strip()][-3:] if not got else []
+        last = caller.last_lines(3) if not got else []
         said = f"; {sender}'s output ends: {' | '.join(last)}" if last else ""
         raise Expectation(f"{sender} calling {receiver}: " + "; ".join(problems) + said)
     parts = [
